@@ -1,0 +1,16 @@
+// mrcnn._C: the Python face of the C++ core. Each area binds itself in init_<area>.cpp.
+// Ops are not bound here: they are registered with torch (TORCH_LIBRARY(mrcnn, ...)) and
+// reached through torch.ops.mrcnn once this module is loaded.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void init_info(py::module_& m);
+void init_codecs(py::module_& m);
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "mrcnn C++ core";
+  init_info(m);
+  py::module_ codecs = m.def_submodule("codecs", "Mask codecs: COCO RLE, Kaggle RLE strings, polygons");
+  init_codecs(codecs);
+}

@@ -1,0 +1,291 @@
+#include "mrcnn/codecs/polygon.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <stdexcept>
+
+#include <opencv2/imgproc.hpp>
+
+namespace mrcnn::codecs {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+constexpr double kMaxCoordinate = 1e6;  // keeps 5x-scaled coordinates well inside int range
+
+// Point counts from the run boundaries a (sorted absolute pixel indices ending with h*w):
+// consecutive equal boundaries cancel, as in the reference implementation.
+void boundaries_to_counts(std::vector<uint32_t>& a, std::vector<uint32_t>& counts) {
+  std::sort(a.begin(), a.end());
+  uint32_t prev = 0;
+  for (auto& v : a) {
+    const uint32_t t = v;
+    v -= prev;
+    prev = t;
+  }
+  counts.clear();
+  size_t j = 0;
+  counts.push_back(a[j++]);
+  while (j < a.size()) {
+    if (a[j] > 0) {
+      counts.push_back(a[j++]);
+    } else {
+      ++j;  // an empty run: merge the next run into the previous one
+      if (j < a.size()) counts.back() += a[j++];
+    }
+  }
+}
+
+}  // namespace
+
+Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
+  if (k < 3) fail("rle_from_polygon: a polygon needs at least 3 points, got " + std::to_string(k));
+  if (static_cast<uint64_t>(h) * w > UINT32_MAX) fail("rle_from_polygon: mask too large");
+  for (size_t j = 0; j < 2 * k; ++j) {
+    if (!std::isfinite(xy[j]))
+      fail("rle_from_polygon: coordinate " + std::to_string(j) + " is not finite");
+    if (std::fabs(xy[j]) > kMaxCoordinate)
+      fail("rle_from_polygon: coordinate " + std::to_string(j) + " = " + std::to_string(xy[j]) +
+           " is beyond +-1e6 pixels");
+  }
+  constexpr double scale = 5;
+  // Vertices on the 5x grid, rounded as the reference does (truncation after +0.5).
+  thread_local std::vector<int> x, y, u, v;
+  x.resize(k + 1);
+  y.resize(k + 1);
+  for (size_t j = 0; j < k; ++j) {
+    x[j] = static_cast<int>(scale * xy[2 * j] + .5);
+    y[j] = static_cast<int>(scale * xy[2 * j + 1] + .5);
+  }
+  x[k] = x[0];
+  y[k] = y[0];
+  // Dense boundary points along every edge.
+  size_t m = 0;
+  for (size_t j = 0; j < k; ++j)
+    m += static_cast<size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) + 1;
+  u.resize(m);
+  v.resize(m);
+  m = 0;
+  for (size_t j = 0; j < k; ++j) {
+    int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+    const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
+    // Always walk an edge in increasing major coordinate so both directions rasterise alike.
+    const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      std::swap(xs, xe);
+      std::swap(ys, ye);
+    }
+    if (dx >= dy) {
+      const double s = dx == 0 ? 0.0 : static_cast<double>(ye - ys) / dx;
+      for (int d = 0; d <= dx; ++d) {
+        const int t = flip ? dx - d : d;
+        u[m] = t + xs;
+        v[m] = static_cast<int>(ys + s * t + .5);
+        ++m;
+      }
+    } else {
+      const double s = static_cast<double>(xe - xs) / dy;
+      for (int d = 0; d <= dy; ++d) {
+        const int t = flip ? dy - d : d;
+        v[m] = t + ys;
+        u[m] = static_cast<int>(xs + s * t + .5);
+        ++m;
+      }
+    }
+  }
+  // Where the boundary crosses a pixel column centre, record the first pixel row below it.
+  thread_local std::vector<uint32_t> a;
+  a.clear();
+  for (size_t j = 1; j < m; ++j) {
+    if (u[j] == u[j - 1]) continue;
+    double xd = static_cast<double>(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+    xd = (xd + .5) / scale - .5;
+    if (std::floor(xd) != xd || xd < 0 || xd > static_cast<double>(w) - 1) continue;
+    double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+    yd = (yd + .5) / scale - .5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = std::ceil(yd);
+    a.push_back(static_cast<uint32_t>(static_cast<int>(xd) * static_cast<int>(h) + static_cast<int>(yd)));
+  }
+  a.push_back(h * w);
+  Rle r;
+  r.h = h;
+  r.w = w;
+  boundaries_to_counts(a, r.counts);
+  return r;
+}
+
+Rle rle_from_via_shape(const ViaShape& s, uint32_t h, uint32_t w) {
+  const auto check_finite = [&](std::initializer_list<double> vals) {
+    for (double v : vals)
+      if (!std::isfinite(v)) fail("VIA " + s.name + ": a shape attribute is not finite");
+  };
+  if (s.name == "polygon" || s.name == "polyline") {
+    if (s.xs.size() != s.ys.size())
+      fail("VIA " + s.name + ": all_points_x has " + std::to_string(s.xs.size()) +
+           " values but all_points_y has " + std::to_string(s.ys.size()));
+    std::vector<double> xy(2 * s.xs.size());
+    for (size_t i = 0; i < s.xs.size(); ++i) {
+      xy[2 * i] = s.xs[i];
+      xy[2 * i + 1] = s.ys[i];
+    }
+    return rle_from_polygon(xy.data(), s.xs.size(), h, w);
+  }
+  if (s.name == "rect") {
+    check_finite({s.x, s.y, s.width, s.height});
+    if (s.width < 0 || s.height < 0) fail("VIA rect: negative width or height");
+    return rle_from_bbox({s.x, s.y, s.width, s.height}, h, w);
+  }
+  double rx, ry, theta = 0;
+  if (s.name == "circle") {
+    check_finite({s.cx, s.cy, s.r});
+    rx = ry = s.r;
+  } else if (s.name == "ellipse") {
+    check_finite({s.cx, s.cy, s.rx, s.ry, s.theta});
+    rx = s.rx;
+    ry = s.ry;
+    theta = s.theta;
+  } else if (s.name == "point") {
+    check_finite({s.cx, s.cy});
+    std::vector<uint8_t> mask(static_cast<size_t>(h) * w, 0);
+    const double px = std::floor(s.cx), py = std::floor(s.cy);
+    if (px >= 0 && py >= 0 && px < w && py < h)
+      mask[static_cast<size_t>(px) * h + static_cast<size_t>(py)] = 1;
+    return rle_encode({mask.data(), h, w, 1, static_cast<std::ptrdiff_t>(h)});
+  } else {
+    fail("VIA shape '" + s.name + "' is not one of polygon, polyline, rect, circle, ellipse, point");
+  }
+  if (rx < 0 || ry < 0) fail("VIA " + s.name + ": negative radius");
+  // Pixel (x, y) is inside when its centre (x + 0.5, y + 0.5) satisfies the ellipse equation.
+  std::vector<uint8_t> mask(static_cast<size_t>(h) * w, 0);
+  const double c = std::cos(theta), sn = std::sin(theta), r = std::max(rx, ry);
+  const double x0 = std::max(0.0, std::floor(s.cx - r - 1)), x1 = std::min<double>(w, std::ceil(s.cx + r + 1));
+  const double y0 = std::max(0.0, std::floor(s.cy - r - 1)), y1 = std::min<double>(h, std::ceil(s.cy + r + 1));
+  if (rx > 0 && ry > 0) {
+    for (double px = x0; px < x1; ++px) {
+      for (double py = y0; py < y1; ++py) {
+        const double dx = px + 0.5 - s.cx, dy = py + 0.5 - s.cy;
+        const double a = (dx * c + dy * sn) / rx, b = (-dx * sn + dy * c) / ry;
+        if (a * a + b * b <= 1.0) mask[static_cast<size_t>(px) * h + static_cast<size_t>(py)] = 1;
+      }
+    }
+  }
+  return rle_encode({mask.data(), h, w, 1, static_cast<std::ptrdiff_t>(h)});
+}
+
+namespace {
+
+using Ring = std::vector<cv::Point2d>;
+
+double signed_area(const std::vector<cv::Point>& c) {
+  double a = 0;
+  for (size_t i = 0, n = c.size(); i < n; ++i) {
+    const cv::Point& p = c[i];
+    const cv::Point& q = c[(i + 1) % n];
+    a += static_cast<double>(p.x) * q.y - static_cast<double>(q.x) * p.y;
+  }
+  return a / 2;
+}
+
+// OpenCV traces the centres of boundary pixels. Moving each vertex half a pixel away from the
+// foreground (per axis, along the outward normal) puts it on the pixel edges, so a rectangle of
+// pixels comes back as exactly its outline; then +0.5 maps pixel centres to COCO coordinates.
+Ring pixel_ring(const std::vector<cv::Point>& c, bool hole) {
+  Ring out;
+  const size_t n = c.size();
+  if (n == 1) {
+    const double x = c[0].x, y = c[0].y;
+    return {{x, y}, {x + 1, y}, {x + 1, y + 1}, {x, y + 1}};
+  }
+  if (n == 2) {
+    const double xa = std::min(c[0].x, c[1].x), xb = std::max(c[0].x, c[1].x) + 1;
+    const double ya = std::min(c[0].y, c[1].y), yb = std::max(c[0].y, c[1].y) + 1;
+    return {{xa, ya}, {xb, ya}, {xb, yb}, {xa, yb}};
+  }
+  // With y pointing down, a positive shoelace sum is a clockwise ring on screen. The normal
+  // (dy, -dx) of an edge points to its left; for the outer side we need the ring's exterior.
+  const double area = signed_area(c);
+  double sign = area > 0 ? 1.0 : -1.0;
+  if (hole) sign = -sign;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const cv::Point& p = c[(i + n - 1) % n];
+    const cv::Point& q = c[i];
+    const cv::Point& r = c[(i + 1) % n];
+    const double nx = sign * ((q.y - p.y) + (r.y - q.y));
+    const double ny = sign * (-(q.x - p.x) - (r.x - q.x));
+    const double ox = nx > 1e-9 ? 0.5 : (nx < -1e-9 ? -0.5 : 0.0);
+    const double oy = ny > 1e-9 ? 0.5 : (ny < -1e-9 ? -0.5 : 0.0);
+    out.emplace_back(q.x + 0.5 + ox, q.y + 0.5 + oy);
+  }
+  return out;
+}
+
+// Joins a hole to the outer ring at their closest pair of vertices.
+void bridge_hole(Ring& outer, const Ring& hole) {
+  size_t bi = 0, bj = 0;
+  double best = std::numeric_limits<double>::max();
+  for (size_t i = 0; i < outer.size(); ++i) {
+    for (size_t j = 0; j < hole.size(); ++j) {
+      const double dx = outer[i].x - hole[j].x, dy = outer[i].y - hole[j].y;
+      const double d = dx * dx + dy * dy;
+      if (d < best) {
+        best = d;
+        bi = i;
+        bj = j;
+      }
+    }
+  }
+  Ring joined;
+  joined.reserve(outer.size() + hole.size() + 2);
+  joined.insert(joined.end(), outer.begin(), outer.begin() + static_cast<std::ptrdiff_t>(bi) + 1);
+  for (size_t t = 0; t <= hole.size(); ++t) joined.push_back(hole[(bj + t) % hole.size()]);
+  joined.insert(joined.end(), outer.begin() + static_cast<std::ptrdiff_t>(bi), outer.end());
+  outer.swap(joined);
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> mask_to_polygons(const MaskView& m, double tolerance) {
+  if (!(tolerance >= 0)) fail("mask_to_polygons: tolerance must be >= 0");
+  std::vector<std::vector<double>> polygons;
+  if (m.h == 0 || m.w == 0) return polygons;
+  // A one-pixel border keeps regions touching the image edge closed.
+  cv::Mat img(static_cast<int>(m.h) + 2, static_cast<int>(m.w) + 2, CV_8UC1, cv::Scalar(0));
+  for (uint32_t y = 0; y < m.h; ++y) {
+    uint8_t* row = img.ptr<uint8_t>(static_cast<int>(y) + 1) + 1;
+    for (uint32_t x = 0; x < m.w; ++x)
+      row[x] = m.data[static_cast<std::ptrdiff_t>(y) * m.row_stride +
+                      static_cast<std::ptrdiff_t>(x) * m.col_stride] != 0;
+  }
+  std::vector<std::vector<cv::Point>> contours;
+  std::vector<cv::Vec4i> hierarchy;
+  cv::findContours(img, contours, hierarchy, cv::RETR_CCOMP, cv::CHAIN_APPROX_SIMPLE, cv::Point(-1, -1));
+  for (auto& c : contours) {
+    if (tolerance > 0 && c.size() > 3) {
+      std::vector<cv::Point> simplified;
+      cv::approxPolyDP(c, simplified, tolerance, true);
+      if (simplified.size() >= 3) c.swap(simplified);
+    }
+  }
+  for (size_t i = 0; i < contours.size(); ++i) {
+    if (hierarchy[i][3] >= 0) continue;  // a hole: handled with its parent
+    Ring ring = pixel_ring(contours[i], false);
+    for (int child = hierarchy[i][2]; child >= 0; child = hierarchy[child][0])
+      bridge_hole(ring, pixel_ring(contours[static_cast<size_t>(child)], true));
+    std::vector<double> flat;
+    flat.reserve(2 * ring.size());
+    for (const auto& p : ring) {
+      flat.push_back(p.x);
+      flat.push_back(p.y);
+    }
+    polygons.push_back(std::move(flat));
+  }
+  return polygons;
+}
+
+}  // namespace mrcnn::codecs

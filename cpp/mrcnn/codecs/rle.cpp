@@ -1,0 +1,389 @@
+#include "mrcnn/codecs/rle.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "mrcnn/codecs/polygon.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace mrcnn::codecs {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+void check_size(uint64_t h, uint64_t w, std::string_view what) {
+  if (h * w > UINT32_MAX)
+    fail(std::string(what) + ": mask of " + std::to_string(h) + "x" + std::to_string(w) +
+         " pixels is too large for 32-bit run lengths");
+}
+
+// Bit i of the result is set when byte i of the 64 bytes at p is non-zero.
+inline uint64_t nonzero_bits64(const uint8_t* p) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  uint64_t z = 0;
+  for (int k = 0; k < 4; ++k) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    z |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero))))
+         << (16 * k);
+  }
+  return ~z;
+#else
+  uint64_t bits = 0;
+  for (int i = 0; i < 64; ++i) bits |= static_cast<uint64_t>(p[i] != 0) << i;
+  return bits;
+#endif
+}
+
+// Run lengths of a contiguous column-major buffer of n bytes.
+void encode_contiguous(const uint8_t* data, uint64_t n, std::vector<uint32_t>& counts) {
+  counts.clear();
+  uint64_t run_start = 0;  // position where the current run began
+  uint64_t prev_bit = 0;   // value of the byte before the current block (0 before the start)
+  uint64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const uint64_t bits = nonzero_bits64(data + i);
+    // A set bit marks a byte that differs from the byte before it: a run boundary.
+    uint64_t edges = bits ^ ((bits << 1) | prev_bit);
+    prev_bit = bits >> 63;
+    while (edges) {
+      const uint64_t pos = i + static_cast<uint64_t>(__builtin_ctzll(edges));
+      counts.push_back(static_cast<uint32_t>(pos - run_start));
+      run_start = pos;
+      edges &= edges - 1;
+    }
+  }
+  for (; i < n; ++i) {
+    const uint64_t bit = data[i] != 0;
+    if (bit != prev_bit) {
+      counts.push_back(static_cast<uint32_t>(i - run_start));
+      run_start = i;
+      prev_bit = bit;
+    }
+  }
+  counts.push_back(static_cast<uint32_t>(n - run_start));
+}
+
+}  // namespace
+
+Rle rle_encode(const MaskView& m) {
+  check_size(m.h, m.w, "rle_encode");
+  Rle r;
+  r.h = m.h;
+  r.w = m.w;
+  const uint64_t n = static_cast<uint64_t>(m.h) * m.w;
+  if (n == 0) {
+    r.counts.push_back(0);
+    return r;
+  }
+  if (!m.data) fail("rle_encode: mask data is null");
+  if (m.row_stride == 1 && (m.col_stride == static_cast<std::ptrdiff_t>(m.h) || m.w == 1)) {
+    encode_contiguous(m.data, n, r.counts);
+    return r;
+  }
+  // Any other layout (C order, slices): gather into column-major order first, in row blocks so
+  // that reads stay within a few cache lines, then scan the contiguous copy.
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(n);
+  constexpr uint32_t kBlock = 64;
+  for (uint32_t y0 = 0; y0 < m.h; y0 += kBlock) {
+    const uint32_t y1 = std::min(m.h, y0 + kBlock);
+    for (uint32_t x = 0; x < m.w; ++x) {
+      const uint8_t* src = m.data + static_cast<std::ptrdiff_t>(x) * m.col_stride;
+      uint8_t* dst = buf.data() + static_cast<uint64_t>(x) * m.h;
+      for (uint32_t y = y0; y < y1; ++y) dst[y] = src[static_cast<std::ptrdiff_t>(y) * m.row_stride];
+    }
+  }
+  encode_contiguous(buf.data(), n, r.counts);
+  return r;
+}
+
+void rle_validate(const Rle& r, std::string_view what) {
+  check_size(r.h, r.w, what);
+  uint64_t sum = 0;
+  for (uint32_t c : r.counts) sum += c;
+  const uint64_t n = static_cast<uint64_t>(r.h) * r.w;
+  if (sum != n)
+    fail(std::string(what) + ": run lengths sum to " + std::to_string(sum) + " but the mask has " +
+         std::to_string(r.h) + "x" + std::to_string(r.w) + " = " + std::to_string(n) + " pixels");
+}
+
+void rle_decode(const Rle& r, uint8_t* out, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride) {
+  rle_validate(r, "rle_decode");
+  const uint64_t n = static_cast<uint64_t>(r.h) * r.w;
+  if (n == 0) return;
+  if (row_stride == 1 && (col_stride == static_cast<std::ptrdiff_t>(r.h) || r.w == 1)) {
+    uint64_t pos = 0;
+    uint8_t v = 0;
+    for (uint32_t c : r.counts) {
+      std::memset(out + pos, v, c);
+      pos += c;
+      v ^= 1;
+    }
+    return;
+  }
+  uint64_t pos = 0;
+  uint8_t v = 0;
+  for (uint32_t c : r.counts) {
+    for (uint64_t end = pos + c; pos < end; ++pos) {
+      const uint64_t x = pos / r.h, y = pos % r.h;
+      out[static_cast<std::ptrdiff_t>(x) * col_stride + static_cast<std::ptrdiff_t>(y) * row_stride] = v;
+    }
+    v ^= 1;
+  }
+}
+
+std::string rle_to_string(const Rle& r) {
+  std::string s;
+  s.reserve(r.counts.size() * 2);
+  for (size_t i = 0; i < r.counts.size(); ++i) {
+    int64_t x = r.counts[i];
+    if (i > 2) x -= static_cast<int64_t>(r.counts[i - 2]);
+    bool more = true;
+    while (more) {
+      char c = static_cast<char>(x & 0x1f);
+      x >>= 5;  // arithmetic shift: negative deltas end in a chunk with bit 0x10 set
+      more = (c & 0x10) ? x != -1 : x != 0;
+      if (more) c |= 0x20;
+      s.push_back(static_cast<char>(c + 48));
+    }
+  }
+  return s;
+}
+
+Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
+  check_size(h, w, "rle_from_string");
+  Rle r;
+  r.h = h;
+  r.w = w;
+  r.counts.reserve(s.size());
+  const uint64_t n = static_cast<uint64_t>(h) * w;
+  uint64_t sum = 0;
+  size_t p = 0;
+  while (p < s.size()) {
+    int64_t x = 0;
+    int k = 0;
+    bool more = true;
+    while (more) {
+      if (p >= s.size())
+        fail("rle_from_string: string ends inside a count (truncated counts string)");
+      const int c = static_cast<unsigned char>(s[p]) - 48;
+      if (c < 0 || c > 63)
+        fail("rle_from_string: character '" + std::string(1, s[p]) + "' at offset " +
+             std::to_string(p) + " is outside the RLE alphabet (ASCII 48..111)");
+      if (k >= 7) fail("rle_from_string: count at offset " + std::to_string(p) + " is too long");
+      x |= static_cast<int64_t>(c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      ++p;
+      ++k;
+      if (!more && (c & 0x10)) x |= static_cast<int64_t>(-1) * (int64_t{1} << (5 * k));  // sign
+    }
+    if (r.counts.size() > 2) x += static_cast<int64_t>(r.counts[r.counts.size() - 2]);
+    if (x < 0)
+      fail("rle_from_string: count " + std::to_string(r.counts.size()) + " is negative (" +
+           std::to_string(x) + ")");
+    sum += static_cast<uint64_t>(x);
+    if (sum > n)
+      fail("rle_from_string: run lengths exceed the mask's " + std::to_string(h) + "x" +
+           std::to_string(w) + " = " + std::to_string(n) + " pixels");
+    r.counts.push_back(static_cast<uint32_t>(x));
+  }
+  if (sum != n)
+    fail("rle_from_string: run lengths sum to " + std::to_string(sum) + " but the mask has " +
+         std::to_string(h) + "x" + std::to_string(w) + " = " + std::to_string(n) + " pixels");
+  return r;
+}
+
+Rle rle_from_counts(const std::vector<uint32_t>& counts, uint32_t h, uint32_t w) {
+  Rle r{h, w, counts};
+  rle_validate(r, "rle_from_counts");
+  return r;
+}
+
+uint64_t rle_area(const Rle& r) {
+  uint64_t a = 0;
+  for (size_t j = 1; j < r.counts.size(); j += 2) a += r.counts[j];
+  return a;
+}
+
+std::array<double, 4> rle_to_bbox(const Rle& r) {
+  // An odd trailing run is background; with no foreground run the box is all zeros.
+  const size_t m = r.counts.size() / 2 * 2;
+  if (m == 0 || r.h == 0) return {0, 0, 0, 0};
+  const uint32_t h = r.h;
+  uint32_t xs = r.w, ys = h, xe = 0, ye = 0, xp = 0;
+  uint32_t cc = 0;
+  for (size_t j = 0; j < m; ++j) {
+    cc += r.counts[j];
+    // First pixel of a foreground run (j even) or last pixel of it (j odd).
+    const uint32_t t = cc - static_cast<uint32_t>(j % 2);
+    const uint32_t y = t % h, x = t / h;
+    if (j % 2 == 0) {
+      xp = x;
+    } else if (xp < x) {  // the run wraps to a later column: it covers full column height
+      ys = 0;
+      ye = h - 1;
+    }
+    xs = std::min(xs, x);
+    xe = std::max(xe, x);
+    ys = std::min(ys, y);
+    ye = std::max(ye, y);
+  }
+  return {static_cast<double>(xs), static_cast<double>(ys), static_cast<double>(xe - xs + 1),
+          static_cast<double>(ye - ys + 1)};
+}
+
+Rle rle_from_bbox(const std::array<double, 4>& b, uint32_t h, uint32_t w) {
+  const double xs = b[0], xe = b[0] + b[2], ys = b[1], ye = b[1] + b[3];
+  const double xy[8] = {xs, ys, xs, ye, xe, ye, xe, ys};
+  return rle_from_polygon(xy, 4, h, w);
+}
+
+Rle rle_merge(const std::vector<const Rle*>& rles, bool intersect) {
+  if (rles.empty()) return Rle{0, 0, {}};
+  const Rle& first = *rles[0];
+  for (size_t i = 1; i < rles.size(); ++i)
+    if (rles[i]->h != first.h || rles[i]->w != first.w)
+      fail("rle_merge: mask " + std::to_string(i) + " is " + std::to_string(rles[i]->h) + "x" +
+           std::to_string(rles[i]->w) + " but mask 0 is " + std::to_string(first.h) + "x" +
+           std::to_string(first.w));
+  for (size_t i = 0; i < rles.size(); ++i) rle_validate(*rles[i], "rle_merge");
+  Rle acc = first;
+  if (rles.size() == 1) return acc;
+  std::vector<uint32_t> out;
+  for (size_t i = 1; i < rles.size(); ++i) {
+    const Rle& b = *rles[i];
+    const std::vector<uint32_t>& A = acc.counts;
+    const std::vector<uint32_t>& B = b.counts;
+    out.clear();
+    out.reserve(A.size() + B.size());
+    uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
+    size_t ia = 1, ib = 1;
+    bool va = false, vb = false, v = false;
+    uint32_t cc = 0;
+    uint64_t remaining = 1;
+    while (remaining > 0) {
+      const uint32_t c = std::min(ca, cb);
+      cc += c;
+      remaining = 0;
+      ca -= c;
+      if (!ca && ia < A.size()) {
+        ca = A[ia++];
+        va = !va;
+      }
+      remaining += ca;
+      cb -= c;
+      if (!cb && ib < B.size()) {
+        cb = B[ib++];
+        vb = !vb;
+      }
+      remaining += cb;
+      const bool vp = v;
+      v = intersect ? (va && vb) : (va || vb);
+      if (v != vp || remaining == 0) {
+        out.push_back(cc);
+        cc = 0;
+      }
+    }
+    acc.counts.swap(out);
+  }
+  return acc;
+}
+
+void bbox_iou(const double* dt, size_t m, const double* gt, size_t n, const uint8_t* iscrowd,
+              double* out) {
+  for (size_t g = 0; g < n; ++g) {
+    const double* G = gt + 4 * g;
+    const double ga = G[2] * G[3];
+    const bool crowd = iscrowd && iscrowd[g];
+    for (size_t d = 0; d < m; ++d) {
+      const double* D = dt + 4 * d;
+      const double da = D[2] * D[3];
+      double& o = out[d * n + g];
+      o = 0;
+      const double iw = std::fmin(D[2] + D[0], G[2] + G[0]) - std::fmax(D[0], G[0]);
+      if (iw <= 0) continue;
+      const double ih = std::fmin(D[3] + D[1], G[3] + G[1]) - std::fmax(D[1], G[1]);
+      if (ih <= 0) continue;
+      const double inter = iw * ih;
+      o = inter / (crowd ? da : da + ga - inter);
+    }
+  }
+}
+
+namespace {
+
+// Intersection and union pixel counts of two masks of equal size, walking both run lists.
+void intersect_union(const Rle& a, const Rle& b, uint64_t& inter, uint64_t& uni) {
+  const auto& A = a.counts;
+  const auto& B = b.counts;
+  uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
+  size_t ia = 1, ib = 1;
+  bool va = false, vb = false;
+  inter = uni = 0;
+  uint64_t remaining = 1;
+  while (remaining > 0) {
+    const uint32_t c = std::min(ca, cb);
+    if (va || vb) {
+      uni += c;
+      if (va && vb) inter += c;
+    }
+    remaining = 0;
+    ca -= c;
+    if (!ca && ia < A.size()) {
+      ca = A[ia++];
+      va = !va;
+    }
+    remaining += ca;
+    cb -= c;
+    if (!cb && ib < B.size()) {
+      cb = B[ib++];
+      vb = !vb;
+    }
+    remaining += cb;
+  }
+}
+
+}  // namespace
+
+void rle_iou(const Rle* dt, size_t m, const Rle* gt, size_t n, const uint8_t* iscrowd,
+             double* out) {
+  std::vector<double> db(4 * m), gb(4 * n);
+  for (size_t d = 0; d < m; ++d) {
+    rle_validate(dt[d], "rle_iou: dt[" + std::to_string(d) + "]");
+    const auto b = rle_to_bbox(dt[d]);
+    std::copy(b.begin(), b.end(), db.begin() + 4 * d);
+  }
+  for (size_t g = 0; g < n; ++g) {
+    rle_validate(gt[g], "rle_iou: gt[" + std::to_string(g) + "]");
+    const auto b = rle_to_bbox(gt[g]);
+    std::copy(b.begin(), b.end(), gb.begin() + 4 * g);
+  }
+  bbox_iou(db.data(), m, gb.data(), n, iscrowd, out);
+  for (size_t d = 0; d < m; ++d) {
+    for (size_t g = 0; g < n; ++g) {
+      double& o = out[d * n + g];
+      if (!(o > 0)) continue;
+      if (dt[d].h != gt[g].h || dt[d].w != gt[g].w) {
+        o = -1;  // sizes differ: no meaningful overlap (the reference's convention)
+        continue;
+      }
+      uint64_t inter, uni;
+      intersect_union(dt[d], gt[g], inter, uni);
+      if (inter == 0) {
+        uni = 1;
+      } else if (iscrowd && iscrowd[g]) {
+        uni = rle_area(dt[d]);
+      }
+      o = static_cast<double>(inter) / static_cast<double>(uni);
+    }
+  }
+}
+
+}  // namespace mrcnn::codecs

@@ -1,0 +1,81 @@
+"""mrcnn: Mask R-CNN instance segmentation with a C++ core on LibTorch.
+
+The Python API follows Matterport's Mask_RCNN (``from mrcnn.config import Config``,
+``from mrcnn import utils, visualize``, ``import mrcnn.model as modellib``).
+"""
+import os as _os
+
+import torch as _torch  # loads libtorch before the extension that links against it
+
+from . import _C
+
+__version__ = "0.1.0"
+
+__all__ = ["build_info", "set_num_threads", "get_num_threads", "__version__"]
+
+
+def _available_cores():
+    try:
+        return len(_os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return _os.cpu_count() or 1
+
+
+def set_num_threads(n=None):
+    """Threads for torch's intra-op pool, OpenCV and mrcnn's own parallel loops.
+
+    n=None or n <= 0 means every core this process may use.
+    """
+    _C.set_num_threads(0 if n is None else int(n))
+
+
+def get_num_threads():
+    return _C.get_num_threads()
+
+
+# torch may start with a single thread (Debian's build does): use every core unless the user
+# chose a count through OMP_NUM_THREADS or MRCNN_NUM_THREADS.
+if "MRCNN_NUM_THREADS" in _os.environ:
+    set_num_threads(int(_os.environ["MRCNN_NUM_THREADS"]))
+elif "OMP_NUM_THREADS" not in _os.environ:
+    set_num_threads(None)
+
+
+class BuildInfo(dict):
+    """build_info()'s result: a dict that prints as aligned ``key: value`` lines."""
+
+    def __str__(self):
+        width = max(len(k) for k in self)
+        return "\n".join("%-*s  %s" % (width + 1, k + ":", v) for k, v in self.items())
+
+    __repr__ = __str__
+
+
+def _blas_in_use():
+    """Which BLAS library the process has loaded (torch's CPU matmuls go through it)."""
+    found = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1] if "/" in line else ""
+                name = _os.path.basename(path)
+                if any(k in name for k in ("blas", "mkl_rt", "mkl_core", "blis", "atlas")):
+                    real = _os.path.realpath(path)
+                    if real not in found:
+                        found.append(real)
+    except OSError:
+        pass
+    if not found:
+        cfg = _torch.__config__.show()
+        return "MKL (static)" if "USE_MKL=ON" in cfg or "MKL" in cfg.split("BLAS_INFO=")[-1][:20] else "unknown"
+    return ", ".join(found)
+
+
+def build_info():
+    """What this build was compiled with and runs on: torch, CUDA, OpenCV, compiler, BLAS, threads."""
+    info = BuildInfo(_C.build_info())
+    info["torch (runtime)"] = _torch.__version__
+    info["torch cuda"] = str(_torch.version.cuda) if _torch.version.cuda else "none"
+    info["cuda device"] = _torch.cuda.get_device_name(0) if _torch.cuda.is_available() else "none"
+    info["blas"] = _blas_in_use()
+    return info
