@@ -1,1 +1,5 @@
-
+list(APPEND MRCNN_CORE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/nms.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/nms_kernel.cpp)
+list(APPEND MRCNN_CUDA_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/cuda/nms_kernel.cu)

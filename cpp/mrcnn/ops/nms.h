@@ -1,0 +1,18 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace mrcnn::ops {
+
+// Greedy non-maximum suppression, as torchvision.ops.nms.
+//   boxes:  [N, 4] (x1, y1, x2, y2), floating point
+//   scores: [N], same dtype and device
+// Returns the int64 indices of the kept boxes in decreasing score order (ties keep the
+// original order). A box is dropped when its IoU with a kept, higher-scored box is
+// > iou_threshold. Registered as torch.ops.mrcnn.nms with CPU and CUDA kernels.
+at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold);
+
+// The argument checks shared by every backend; errors name the argument and what was received.
+void check_nms_args(const at::Tensor& boxes, const at::Tensor& scores);
+
+}  // namespace mrcnn::ops
