@@ -14,12 +14,17 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
-constexpr double kMaxCoordinate = 1e6;  // keeps 5x-scaled coordinates well inside int range
+constexpr double kMaxCoordinate = 1e6;
 
-// Point counts from the run boundaries a (sorted absolute pixel indices ending with h*w):
+// Floor division for possibly negative numerators.
+inline int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}  // keeps 5x-scaled coordinates well inside int range
+
+// Run lengths from the run boundaries a (sorted absolute pixel indices ending with h*w):
 // consecutive equal boundaries cancel, as in the reference implementation.
 void boundaries_to_counts(std::vector<uint32_t>& a, std::vector<uint32_t>& counts) {
-  std::sort(a.begin(), a.end());
   uint32_t prev = 0;
   for (auto& v : a) {
     const uint32_t t = v;
@@ -51,67 +56,74 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
       fail("rle_from_polygon: coordinate " + std::to_string(j) + " = " + std::to_string(xy[j]) +
            " is beyond +-1e6 pixels");
   }
-  constexpr double scale = 5;
-  // Vertices on the 5x grid, rounded as the reference does (truncation after +0.5).
-  thread_local std::vector<int> x, y, u, v;
-  x.resize(k + 1);
-  y.resize(k + 1);
+  // The reference traces every edge at 5x resolution, then keeps the points where the boundary
+  // crosses a pixel column centre. Those are exactly the steps whose lower 5x column index u
+  // satisfies u = 5k + 2 (column k), and the row recorded is ceil((v - 2) / 5) for the lower
+  // 5x row v of the step, clamped to [0, h]. Evaluating that in integers visits only the
+  // crossings instead of every traced point, and gives the same boundary list.
+  constexpr int scale = 5;
+  thread_local std::vector<uint32_t> cols, rows;
+  cols.clear();
+  rows.clear();
+  const auto push_crossing = [&](int64_t u_lo, int64_t v_lo) {
+    const int64_t col = floor_div(u_lo - 2, scale);
+    if (col * scale + 2 != u_lo || col < 0 || col > static_cast<int64_t>(w) - 1) return;
+    int64_t row = -floor_div(-(v_lo - 2), scale);  // ceil((v_lo - 2) / 5)
+    row = std::clamp<int64_t>(row, 0, h);
+    cols.push_back(static_cast<uint32_t>(col));
+    rows.push_back(static_cast<uint32_t>(row));
+  };
+  const auto grid = [](double c) { return static_cast<int>(scale * c + .5); };
   for (size_t j = 0; j < k; ++j) {
-    x[j] = static_cast<int>(scale * xy[2 * j] + .5);
-    y[j] = static_cast<int>(scale * xy[2 * j + 1] + .5);
-  }
-  x[k] = x[0];
-  y[k] = y[0];
-  // Dense boundary points along every edge.
-  size_t m = 0;
-  for (size_t j = 0; j < k; ++j)
-    m += static_cast<size_t>(std::max(std::abs(x[j] - x[j + 1]), std::abs(y[j] - y[j + 1]))) + 1;
-  u.resize(m);
-  v.resize(m);
-  m = 0;
-  for (size_t j = 0; j < k; ++j) {
-    int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+    const size_t n = (j + 1) % k;
+    int xs = grid(xy[2 * j]), ys = grid(xy[2 * j + 1]);
+    int xe = grid(xy[2 * n]), ye = grid(xy[2 * n + 1]);
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
     // Always walk an edge in increasing major coordinate so both directions rasterise alike.
-    const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
-    if (flip) {
+    if ((dx >= dy && xs > xe) || (dx < dy && ys > ye)) {
       std::swap(xs, xe);
       std::swap(ys, ye);
     }
     if (dx >= dy) {
-      const double s = dx == 0 ? 0.0 : static_cast<double>(ye - ys) / dx;
-      for (int d = 0; d <= dx; ++d) {
-        const int t = flip ? dx - d : d;
-        u[m] = t + xs;
-        v[m] = static_cast<int>(ys + s * t + .5);
-        ++m;
+      if (dx == 0) continue;  // a repeated vertex traces no step
+      const double s = static_cast<double>(ye - ys) / dx;
+      // Each step t -> t+1 moves one 5x column; only columns 5k + 2 matter.
+      int t = static_cast<int>(floor_div(2 - xs, scale) * -scale + (2 - xs));  // (2 - xs) mod 5
+      for (; t < dx; t += scale) {
+        const int v0 = static_cast<int>(ys + s * t + .5), v1 = static_cast<int>(ys + s * (t + 1) + .5);
+        push_crossing(xs + t, std::min(v0, v1));
       }
     } else {
       const double s = static_cast<double>(xe - xs) / dy;
-      for (int d = 0; d <= dy; ++d) {
-        const int t = flip ? dy - d : d;
-        v[m] = t + ys;
-        u[m] = static_cast<int>(xs + s * t + .5);
-        ++m;
+      int u_prev = static_cast<int>(xs + s * 0 + .5);  // the point at t = 0
+      for (int t = 1; t <= dy; ++t) {
+        const int u = static_cast<int>(xs + s * t + .5);
+        if (u != u_prev) {
+          // The step between rows t-1 and t; its lower 5x row is t-1 (rows increase with t).
+          push_crossing(std::min(u, u_prev), ys + t - 1);
+          u_prev = u;
+        }
       }
     }
   }
-  // Where the boundary crosses a pixel column centre, record the first pixel row below it.
-  thread_local std::vector<uint32_t> a;
-  a.clear();
-  for (size_t j = 1; j < m; ++j) {
-    if (u[j] == u[j - 1]) continue;
-    double xd = static_cast<double>(u[j] < u[j - 1] ? u[j] : u[j] - 1);
-    xd = (xd + .5) / scale - .5;
-    if (std::floor(xd) != xd || xd < 0 || xd > static_cast<double>(w) - 1) continue;
-    double yd = static_cast<double>(v[j] < v[j - 1] ? v[j] : v[j - 1]);
-    yd = (yd + .5) / scale - .5;
-    if (yd < 0) yd = 0;
-    else if (yd > h) yd = h;
-    yd = std::ceil(yd);
-    a.push_back(static_cast<uint32_t>(static_cast<int>(xd) * static_cast<int>(h) + static_cast<int>(yd)));
+  // Sort the crossings by pixel index col*h + row: a counting sort over the columns, then the
+  // few rows of each column in order (std::sort on the whole list costs more than the tracing).
+  thread_local std::vector<uint32_t> start, a;
+  start.assign(static_cast<size_t>(w) + 1, 0);
+  for (uint32_t c : cols) ++start[c + 1];
+  for (uint32_t c = 0; c < w; ++c) start[c + 1] += start[c];
+  a.resize(cols.size() + 1);
+  {
+    thread_local std::vector<uint32_t> fill;
+    fill.assign(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i]]++] = rows[i];
   }
-  a.push_back(h * w);
+  for (uint32_t c = 0; c < w; ++c) {
+    const auto b = a.begin() + start[c], e = a.begin() + start[c + 1];
+    if (e - b > 1) std::sort(b, e);
+    for (auto it = b; it != e; ++it) *it += c * h;
+  }
+  a.back() = h * w;
   Rle r;
   r.h = h;
   r.w = w;
