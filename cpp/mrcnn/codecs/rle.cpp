@@ -70,6 +70,33 @@ void encode_contiguous(const uint8_t* data, uint64_t n, std::vector<uint32_t>& c
   counts.push_back(static_cast<uint32_t>(n - run_start));
 }
 
+// Walks two run lists of the same mask size together, segment by segment: f(c, a, b, a_next,
+// b_next, remaining) gets each segment's length c, the two masks' values on it, their values on
+// the next segment and the pixels left after it.
+template <class F>
+void walk_runs(const std::vector<uint32_t>& A, const std::vector<uint32_t>& B, F&& f) {
+  uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
+  size_t ia = 1, ib = 1;
+  bool va = false, vb = false;
+  uint64_t remaining = 1;
+  while (remaining > 0) {
+    const uint32_t c = std::min(ca, cb);
+    const bool va0 = va, vb0 = vb;
+    ca -= c;
+    if (!ca && ia < A.size()) {
+      ca = A[ia++];
+      va = !va;
+    }
+    cb -= c;
+    if (!cb && ib < B.size()) {
+      cb = B[ib++];
+      vb = !vb;
+    }
+    remaining = static_cast<uint64_t>(ca) + cb;
+    f(c, va0, vb0, va, vb, remaining);
+  }
+}
+
 }  // namespace
 
 Rle rle_encode(const MaskView& m) {
@@ -258,39 +285,19 @@ Rle rle_merge(const std::vector<const Rle*>& rles, bool intersect) {
   if (rles.size() == 1) return acc;
   std::vector<uint32_t> out;
   for (size_t i = 1; i < rles.size(); ++i) {
-    const Rle& b = *rles[i];
-    const std::vector<uint32_t>& A = acc.counts;
-    const std::vector<uint32_t>& B = b.counts;
     out.clear();
-    out.reserve(A.size() + B.size());
-    uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
-    size_t ia = 1, ib = 1;
-    bool va = false, vb = false, v = false;
+    out.reserve(acc.counts.size() + rles[i]->counts.size());
+    bool v = false;
     uint32_t cc = 0;
-    uint64_t remaining = 1;
-    while (remaining > 0) {
-      const uint32_t c = std::min(ca, cb);
+    walk_runs(acc.counts, rles[i]->counts, [&](uint32_t c, bool, bool, bool a, bool b, uint64_t remaining) {
       cc += c;
-      remaining = 0;
-      ca -= c;
-      if (!ca && ia < A.size()) {
-        ca = A[ia++];
-        va = !va;
-      }
-      remaining += ca;
-      cb -= c;
-      if (!cb && ib < B.size()) {
-        cb = B[ib++];
-        vb = !vb;
-      }
-      remaining += cb;
       const bool vp = v;
-      v = intersect ? (va && vb) : (va || vb);
-      if (v != vp || remaining == 0) {
+      v = intersect ? (a && b) : (a || b);
+      if (v != vp || remaining == 0) {  // the value changes after this segment: close the run
         out.push_back(cc);
         cc = 0;
       }
-    }
+    });
     acc.counts.swap(out);
   }
   return acc;
@@ -321,33 +328,13 @@ namespace {
 
 // Intersection and union pixel counts of two masks of equal size, walking both run lists.
 void intersect_union(const Rle& a, const Rle& b, uint64_t& inter, uint64_t& uni) {
-  const auto& A = a.counts;
-  const auto& B = b.counts;
-  uint32_t ca = A.empty() ? 0 : A[0], cb = B.empty() ? 0 : B[0];
-  size_t ia = 1, ib = 1;
-  bool va = false, vb = false;
   inter = uni = 0;
-  uint64_t remaining = 1;
-  while (remaining > 0) {
-    const uint32_t c = std::min(ca, cb);
+  walk_runs(a.counts, b.counts, [&](uint32_t c, bool va, bool vb, bool, bool, uint64_t) {
     if (va || vb) {
       uni += c;
       if (va && vb) inter += c;
     }
-    remaining = 0;
-    ca -= c;
-    if (!ca && ia < A.size()) {
-      ca = A[ia++];
-      va = !va;
-    }
-    remaining += ca;
-    cb -= c;
-    if (!cb && ib < B.size()) {
-      cb = B[ib++];
-      vb = !vb;
-    }
-    remaining += cb;
-  }
+  });
 }
 
 }  // namespace
