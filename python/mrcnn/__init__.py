@@ -11,7 +11,8 @@ from . import _C
 
 __version__ = "0.1.0"
 
-__all__ = ["build_info", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["build_info", "set_num_threads", "get_num_threads", "set_cpu_cache", "release_cpu_cache",
+           "cpu_cache_stats", "__version__"]
 
 
 def _available_cores():
@@ -39,6 +40,35 @@ if "MRCNN_NUM_THREADS" in _os.environ:
     set_num_threads(int(_os.environ["MRCNN_NUM_THREADS"]))
 elif "OMP_NUM_THREADS" not in _os.environ:
     set_num_threads(None)
+
+
+def set_cpu_cache(enabled=True, limit_mb=None):
+    """Turns mrcnn's caching allocator for torch's CPU tensors on or off.
+
+    Large freed buffers are kept and reused instead of being returned to the system and faulted
+    in again on the next forward pass; new ones ask for transparent huge pages. On virtual
+    machines, where page faults are slow, this alone makes Mask R-CNN inference several times
+    faster. It applies to every CPU tensor of the process, torchvision's included. limit_mb caps
+    the memory kept cached (default: an eighth of RAM, at most 2 GiB). Importing mrcnn turns it
+    on unless the environment sets MRCNN_CPU_CACHE=0.
+    """
+    _C.set_caching_cpu_allocator(bool(enabled))
+    if limit_mb is not None:
+        _C.set_cpu_cache_limit(int(limit_mb) << 20)
+
+
+def release_cpu_cache():
+    """Returns the CPU memory the caching allocator keeps for reuse to the system."""
+    _C.release_cpu_cache()
+
+
+def cpu_cache_stats():
+    """dict: cached_bytes, allocated_bytes, hits, misses, limit_bytes of the CPU caching allocator."""
+    return _C.cpu_cache_stats()
+
+
+if _os.environ.get("MRCNN_CPU_CACHE", "1") not in ("0", "false", "off"):
+    set_cpu_cache(True)
 
 
 class BuildInfo(dict):

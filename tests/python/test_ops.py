@@ -80,3 +80,313 @@ def test_nms_cuda_matches_cpu_and_torchvision(dtype):
         a, b = set(gpu.tolist()), set(cpu.tolist())
         assert len(a ^ b) <= 0.02 * len(b)
     assert torch.ops.mrcnn.nms(torch.zeros(0, 4, device="cuda"), torch.zeros(0, device="cuda"), 0.5).numel() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# roi_align
+# ---------------------------------------------------------------------------------------------
+
+def random_rois(k, batch, size, seed, dtype=torch.float32, outside=False):
+    g = torch.Generator().manual_seed(seed)
+    lo = -0.3 * size if outside else 0.0
+    xy = torch.rand(k, 2, generator=g, dtype=torch.float64) * (size * (1.3 if outside else 1.0) - lo) + lo
+    wh = torch.rand(k, 2, generator=g, dtype=torch.float64) * size / 3
+    wh[: k // 10] *= 0.01  # some tiny boxes
+    idx = torch.randint(0, batch, (k, 1), generator=g).to(torch.float64)
+    return torch.cat([idx, xy, xy + wh], dim=1).to(dtype)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("sampling_ratio", [2, 0, -1, 3])
+@pytest.mark.parametrize("out", [(7, 7), (14, 14), (5, 3)])
+def test_roi_align_matches_torchvision(aligned, sampling_ratio, out):
+    x = torch.randn(2, 8, 37, 53, generator=torch.Generator().manual_seed(1))
+    rois = random_rois(200, 2, 420, seed=2, outside=True)
+    ours = torch.ops.mrcnn.roi_align(x, rois, 0.125, out[0], out[1], sampling_ratio, aligned)
+    ref = tvops.roi_align(x, rois, out, 0.125, sampling_ratio, aligned)
+    assert ours.shape == ref.shape
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+
+
+def test_roi_align_hand_worked():
+    # A 4x4 ramp x[r, c] = 4r + c. The box (0, 0)-(2, 2) at scale 1 with one bin and one sample per
+    # side (sampling_ratio=1) samples its centre (1, 1) -> 5; aligned=True shifts by half a pixel
+    # to (0.5, 0.5) -> bilinear mean of 0, 1, 4, 5 = 2.5.
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    rois = torch.tensor([[0.0, 0, 0, 2, 2]])
+    assert torch.ops.mrcnn.roi_align(x, rois, 1.0, 1, 1, 1, False).item() == 5.0
+    assert torch.ops.mrcnn.roi_align(x, rois, 1.0, 1, 1, 1, True).item() == 2.5
+    # 2x2 bins of the box (0, 0)-(4, 4), one sample each at (1, 1), (1, 3), (3, 1), (3, 3)
+    got = torch.ops.mrcnn.roi_align(x, torch.tensor([[0.0, 0, 0, 4, 4]]), 1.0, 2, 2, 1, False)
+    assert got.flatten().tolist() == [5.0, 7.0, 13.0, 15.0]
+
+
+def test_roi_align_backward_matches_torchvision():
+    x = torch.randn(2, 6, 21, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    rois = random_rois(60, 2, 240, seed=4, dtype=torch.float64, outside=True)
+    grad = torch.randn(60, 6, 7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    xa = x.clone().requires_grad_()
+    xb = x.clone().requires_grad_()
+    torch.ops.mrcnn.roi_align(xa, rois, 0.125, 7, 7, 2, False).backward(grad)
+    tvops.roi_align(xb, rois, (7, 7), 0.125, 2, False).backward(grad)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_roi_align_gradcheck(aligned):
+    x = torch.randn(1, 2, 9, 11, dtype=torch.float64, requires_grad=True)
+    rois = torch.tensor([[0, 0.5, 1.3, 60.2, 50.0], [0, 10.0, 10.0, 30.0, 30.0], [0, -8.0, -8.0, 20.0, 90.0]],
+                        dtype=torch.float64)
+    torch.autograd.gradcheck(
+        lambda t: torch.ops.mrcnn.roi_align(t, rois, 0.125, 3, 4, 2, aligned), (x,), eps=1e-6, atol=1e-5)
+
+
+def test_roi_align_non_contiguous_channels_last_and_empty():
+    x = torch.randn(2, 5, 30, 40)
+    rois = random_rois(50, 2, 300, seed=6)
+    ref = tvops.roi_align(x, rois, (7, 7), 0.125, 2, False)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(torch.ops.mrcnn.roi_align(x_cl, rois, 0.125, 7, 7, 2, False), ref, rtol=0, atol=1e-6)
+    x_nc = torch.randn(2, 5, 40, 30).transpose(2, 3)  # non-contiguous
+    rois_nc = torch.cat([rois, rois], 1)[:, ::2].contiguous()[:, :5]
+    rois_nc = torch.stack([rois[:, i] for i in range(5)], 1)
+    ref_nc = tvops.roi_align(x_nc.contiguous(), rois_nc, (7, 7), 0.125, 2, False)
+    torch.testing.assert_close(torch.ops.mrcnn.roi_align(x_nc, rois_nc, 0.125, 7, 7, 2, False), ref_nc, rtol=0,
+                               atol=1e-6)
+    empty = torch.ops.mrcnn.roi_align(x, torch.zeros(0, 5), 0.125, 7, 7, 2, False)
+    assert empty.shape == (0, 5, 7, 7)
+    xg = x.clone().requires_grad_()
+    torch.ops.mrcnn.roi_align(xg, torch.zeros(0, 5), 0.125, 7, 7, 2, False).sum().backward()
+    assert xg.grad.abs().sum().item() == 0
+
+
+@pytest.mark.parametrize("rois, err, match", [
+    (torch.zeros(3, 4), ValueError, r"rois must have shape \[K, 5\]"),
+    (torch.zeros(3, 5, dtype=torch.float64), TypeError, "dtype of input"),
+    (torch.tensor([[2.0, 0, 0, 5, 5]]), IndexError, r"batch indices in \[0, 2\)"),
+])
+def test_roi_align_bad_input(rois, err, match):
+    with pytest.raises(err, match=match):
+        torch.ops.mrcnn.roi_align(torch.zeros(2, 3, 8, 8), rois, 1.0, 2, 2, 2, False)
+
+
+def test_roi_align_bad_sizes():
+    with pytest.raises(ValueError, match="output size must be positive"):
+        torch.ops.mrcnn.roi_align(torch.zeros(1, 3, 8, 8), torch.zeros(1, 5), 1.0, 0, 2, 2, False)
+    with pytest.raises(ValueError, match="spatial_scale must be positive"):
+        torch.ops.mrcnn.roi_align(torch.zeros(1, 3, 8, 8), torch.zeros(1, 5), -1.0, 2, 2, 2, False)
+    with pytest.raises(ValueError, match=r"input must have shape \[N, C, H, W\]"):
+        torch.ops.mrcnn.roi_align(torch.zeros(3, 8, 8), torch.zeros(1, 5), 1.0, 2, 2, 2, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-scale RoIAlign and FPN level mapping
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("image_sizes", [[(800, 1067)], [(800, 1199), (736, 1333)], [(512, 512)]])
+def test_multiscale_roi_align_matches_torchvision(image_sizes):
+    g = torch.Generator().manual_seed(7)
+    max_h = max(s[0] for s in image_sizes)
+    max_w = max(s[1] for s in image_sizes)
+    pad_h, pad_w = (max_h + 31) // 32 * 32, (max_w + 31) // 32 * 32
+    feats = {str(i): torch.randn(len(image_sizes), 4, pad_h // 2 ** (i + 2), pad_w // 2 ** (i + 2), generator=g)
+             for i in range(4)}
+    boxes = []
+    for h, w in image_sizes:
+        xy = torch.rand(150, 2, generator=g) * torch.tensor([w, h])
+        wh = torch.rand(150, 2, generator=g) ** 2 * torch.tensor([w, h]) * 0.8 + 1
+        boxes.append(torch.cat([xy, torch.minimum(xy + wh, torch.tensor([w, h]))], 1))
+    for out, sr in [((7, 7), 2), ((14, 14), 2)]:
+        pooler = torchvision.ops.MultiScaleRoIAlign(["0", "1", "2", "3"], out, sr)
+        ref = pooler(feats, boxes, image_sizes)
+        ours = torch.ops.mrcnn.multiscale_roi_align([feats[str(i)] for i in range(4)], boxes, [max_h, max_w],
+                                                    out[0], out[1], sr)
+        torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+
+
+def test_fpn_levels_match_torchvision():
+    from torchvision.ops.poolers import initLevelMapper
+    g = torch.Generator().manual_seed(8)
+    xy = torch.rand(2000, 2, generator=g) * 800
+    wh = torch.rand(2000, 2, generator=g) ** 3 * 900 + 0.01
+    boxes = torch.cat([xy, xy + wh], 1)
+    # boxes whose sqrt(area) sits exactly on a level boundary (112, 224, 448)
+    exact = torch.tensor([[0.0, 0, 112, 112], [10, 10, 234, 234], [0, 0, 448, 448], [0, 0, 56, 224]])
+    boxes = torch.cat([boxes, exact])
+    ref = initLevelMapper(2, 5)([boxes])
+    assert torch.equal(torch.ops.mrcnn.fpn_levels(boxes, 2, 5), ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# batched_nms
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, classes", [(100, 3), (900, 5), (1001, 2), (5000, 80), (20000, 90)])
+def test_batched_nms_matches_torchvision(n, classes):
+    boxes = random_boxes(n, seed=n)
+    scores = torch.rand(n, generator=torch.Generator().manual_seed(n + 2))
+    idxs = torch.randint(0, classes, (n,), generator=torch.Generator().manual_seed(n + 3))
+    ours = torch.ops.mrcnn.batched_nms(boxes, scores, idxs, 0.5)
+    assert torch.equal(ours, tvops.batched_nms(boxes, scores, idxs, 0.5))
+
+
+def test_batched_nms_empty_and_bad_input():
+    assert torch.ops.mrcnn.batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64),
+                                       0.5).numel() == 0
+    with pytest.raises(ValueError, match=r"idxs must have shape \[3\]"):
+        torch.ops.mrcnn.batched_nms(torch.zeros(3, 4), torch.zeros(3), torch.zeros(2, dtype=torch.int64), 0.5)
+    with pytest.raises(TypeError, match="integer category ids"):
+        torch.ops.mrcnn.batched_nms(torch.zeros(3, 4), torch.zeros(3), torch.zeros(3), 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# box coding
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0)])
+def test_box_coder_matches_torchvision(weights):
+    from torchvision.models.detection._utils import BoxCoder
+    coder = BoxCoder(weights)
+    proposals = random_boxes(500, seed=10)
+    gt = random_boxes(500, seed=11)
+    ref = coder.encode_single(gt, proposals)
+    assert torch.equal(torch.ops.mrcnn.encode_boxes(gt, proposals, list(weights)), ref)
+    deltas = torch.randn(500, 91 * 4, generator=torch.Generator().manual_seed(12)) * 2
+    deltas[:5, 2] = 50.0  # beyond the clip
+    ref = coder.decode(deltas, [proposals[:200], proposals[200:]])
+    assert torch.equal(torch.ops.mrcnn.decode_boxes(deltas, proposals, list(weights)), ref)
+
+
+def test_box_utilities_match_torchvision():
+    boxes = random_boxes(300, seed=13, size=900) - 50
+    assert torch.equal(torch.ops.mrcnn.clip_boxes(boxes, 600, 800), tvops.clip_boxes_to_image(boxes, (600, 800)))
+    assert torch.equal(torch.ops.mrcnn.remove_small_boxes(boxes, 30.0), tvops.remove_small_boxes(boxes, 30.0))
+    other = random_boxes(77, seed=14, size=900)
+    assert torch.equal(torch.ops.mrcnn.box_iou(boxes, other), tvops.box_iou(boxes, other))
+
+
+# ---------------------------------------------------------------------------------------------
+# anchors
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("image_size", [(800, 1088), (512, 512), (800, 1216)])
+def test_anchors_match_torchvision(image_size):
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+    sizes = ((32,), (64,), (128,), (256,), (512,))
+    ratios = ((0.5, 1.0, 2.0),) * 5
+    gen = AnchorGenerator(sizes, ratios)
+    h, w = image_size
+    feats = [torch.zeros(1, 1, h // s, w // s) for s in (4, 8, 16, 32)]
+    feats.append(torch.zeros(1, 1, (h // 32 + 1) // 2, (w // 32 + 1) // 2))  # P6 by max-pool stride 2
+    ref = gen(ImageList(torch.zeros(1, 3, h, w), [image_size]), feats)[0]
+    ours = []
+    for (sz, ra, f) in zip(sizes, ratios, feats):
+        cell = torch.ops.mrcnn.cell_anchors(list(map(float, sz)), list(ra))
+        gh, gw = f.shape[-2:]
+        ours.append(torch.ops.mrcnn.grid_anchors(cell, gh, gw, h // gh, w // gw))
+    assert torch.equal(torch.cat(ours), ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# paste_masks
+# ---------------------------------------------------------------------------------------------
+
+def paste_reference(masks, boxes, h, w):
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+    return paste_masks_in_image(masks[:, None], boxes, (h, w))[:, 0]
+
+
+@pytest.mark.parametrize("h, w", [(800, 1066), (427, 640), (60, 50)])
+def test_paste_masks_matches_torchvision(h, w):
+    g = torch.Generator().manual_seed(h)
+    masks = torch.rand(40, 28, 28, generator=g)
+    xy = torch.rand(40, 2, generator=g) * torch.tensor([w, h])
+    wh = torch.rand(40, 2, generator=g) * torch.tensor([w, h]) * 0.6
+    boxes = torch.cat([xy, torch.minimum(xy + wh, torch.tensor([w, h]) - 1)], 1)
+    boxes[0] = torch.tensor([0.0, 0.0, w - 1.0, h - 1.0])  # whole image
+    boxes[1] = torch.tensor([3.2, 4.7, 3.4, 4.9])            # under one pixel
+    ref = paste_reference(masks, boxes, h, w)
+    ours = torch.ops.mrcnn.paste_masks(masks, boxes, h, w, 1, -1.0)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-6)
+    binary = torch.ops.mrcnn.paste_masks(masks[:, None], boxes, h, w, 1, 0.5)
+    assert binary.dtype == torch.bool
+    assert torch.equal(binary, ref >= 0.5)
+
+
+def test_paste_masks_empty_and_bad_input():
+    out = torch.ops.mrcnn.paste_masks(torch.zeros(0, 28, 28), torch.zeros(0, 4), 30, 40, 1, -1.0)
+    assert out.shape == (0, 30, 40)
+    with pytest.raises(ValueError, match=r"boxes must have shape \[2, 4\]"):
+        torch.ops.mrcnn.paste_masks(torch.zeros(2, 28, 28), torch.zeros(3, 4), 30, 40, 1, -1.0)
+    with pytest.raises(ValueError, match="masks must have shape"):
+        torch.ops.mrcnn.paste_masks(torch.zeros(2, 3, 28, 28), torch.zeros(2, 4), 30, 40, 1, -1.0)
+    with pytest.raises(ValueError, match="padding must be non-negative"):
+        torch.ops.mrcnn.paste_masks(torch.zeros(2, 28, 28), torch.zeros(2, 4), 30, 40, -1, -1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA kernels against the CPU ones and torchvision's CUDA ops
+# ---------------------------------------------------------------------------------------------
+
+@needs_cuda
+@pytest.mark.parametrize("aligned", [False, True])
+def test_roi_align_cuda_matches_cpu_and_torchvision(aligned):
+    x = torch.randn(2, 16, 50, 64)
+    rois = random_rois(500, 2, 400, seed=20, outside=True)
+    cpu = torch.ops.mrcnn.roi_align(x, rois, 0.125, 7, 7, 2, aligned)
+    gpu = torch.ops.mrcnn.roi_align(x.cuda(), rois.cuda(), 0.125, 7, 7, 2, aligned)
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-5)
+    torch.testing.assert_close(gpu, tvops.roi_align(x.cuda(), rois.cuda(), (7, 7), 0.125, 2, aligned), rtol=0, atol=1e-5)
+    grad = torch.randn_like(cpu)
+    xa = x.clone().requires_grad_()
+    torch.ops.mrcnn.roi_align(xa, rois, 0.125, 7, 7, 2, aligned).backward(grad)
+    xb = x.cuda().requires_grad_()
+    torch.ops.mrcnn.roi_align(xb, rois.cuda(), 0.125, 7, 7, 2, aligned).backward(grad.cuda())
+    torch.testing.assert_close(xb.grad.cpu(), xa.grad, rtol=1e-4, atol=1e-4)
+    for dtype in (torch.float16, torch.bfloat16):
+        low = torch.ops.mrcnn.roi_align(x.cuda().to(dtype), rois.cuda().to(dtype), 0.125, 7, 7, 2, aligned)
+        assert low.dtype == dtype
+        torch.testing.assert_close(low.float().cpu(), cpu, rtol=0, atol=0.1)
+    assert torch.ops.mrcnn.roi_align(x.cuda(), torch.zeros(0, 5, device="cuda"), 0.125, 7, 7, 2, False).shape == (0, 16, 7, 7)
+
+
+@needs_cuda
+def test_paste_masks_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(21)
+    masks = torch.rand(50, 28, 28, generator=g)
+    xy = torch.rand(50, 2, generator=g) * 700
+    boxes = torch.cat([xy, xy + torch.rand(50, 2, generator=g) * 300], 1)
+    cpu = torch.ops.mrcnn.paste_masks(masks, boxes, 800, 1066, 1, -1.0)
+    gpu = torch.ops.mrcnn.paste_masks(masks.cuda(), boxes.cuda(), 800, 1066, 1, -1.0)
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
+    assert torch.equal(torch.ops.mrcnn.paste_masks(masks.cuda(), boxes.cuda(), 800, 1066, 1, 0.5).cpu(), cpu >= 0.5)
+
+
+@needs_cuda
+def test_batched_nms_cuda_matches_torchvision():
+    boxes = random_boxes(8000, seed=22)
+    scores = torch.rand(8000, generator=torch.Generator().manual_seed(23))
+    idxs = torch.randint(0, 20, (8000,), generator=torch.Generator().manual_seed(24))
+    ours = torch.ops.mrcnn.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), 0.5)
+    assert torch.equal(ours, tvops.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), 0.5))
+
+
+def test_python_wrappers_take_torchvision_arguments():
+    from mrcnn import ops
+    x = torch.randn(2, 4, 20, 30)
+    boxes = [random_boxes(10, seed=30, size=150), random_boxes(7, seed=31, size=150)]
+    torch.testing.assert_close(ops.roi_align(x, boxes, 5, 0.125, 2), tvops.roi_align(x, boxes, 5, 0.125, 2),
+                               rtol=0, atol=1e-6)
+    masks = torch.rand(3, 1, 28, 28)
+    b = random_boxes(3, seed=32, size=40)
+    assert ops.paste_masks(masks, b, (50, 60), threshold=0.5).dtype == torch.bool
+    assert ops.paste_masks(masks, b, (50, 60)).shape == (3, 50, 60)
+
+
+def test_caching_cpu_allocator_is_on_and_reuses_memory():
+    assert mrcnn.build_info()["cpu allocator"].startswith("caching")
+    before = mrcnn.cpu_cache_stats()["hits"]
+    for _ in range(3):
+        torch.ones(8 << 20).sum()
+    assert mrcnn.cpu_cache_stats()["hits"] > before

@@ -1,4 +1,5 @@
 #include "mrcnn/core/build_info.h"
+#include "mrcnn/core/cpu_allocator.h"
 
 #include "mrcnn/codecs/parallel.h"
 
@@ -49,6 +50,10 @@ std::vector<std::pair<std::string, std::string>> build_info() {
   info.emplace_back("compiler", MRCNN_COMPILER);
   info.emplace_back("cxx11 abi", std::to_string(_GLIBCXX_USE_CXX11_ABI));
   info.emplace_back("threads", std::to_string(at::get_num_threads()));
+  const CpuCacheStats cache = cpu_cache_stats();
+  info.emplace_back("cpu allocator", caching_cpu_allocator_enabled()
+                                         ? "caching (limit " + std::to_string(cache.limit_bytes >> 20) + " MiB)"
+                                         : "torch default");
   info.emplace_back("cores", std::to_string(available_cores()));
   info.emplace_back("parallel backend", at::get_parallel_info().find("OpenMP") != std::string::npos
                                             ? "OpenMP" : "native");

@@ -24,8 +24,62 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
   return op.call(boxes, scores, iou_threshold);
 }
 
+namespace {
+
+void check_idxs(const at::Tensor& boxes, const at::Tensor& idxs) {
+  TORCH_CHECK_VALUE(idxs.dim() == 1 && idxs.size(0) == boxes.size(0), "batched_nms: idxs must have shape [",
+                    boxes.size(0), "], got ", idxs.sizes());
+  TORCH_CHECK_TYPE(!at::isFloatingType(idxs.scalar_type()) && !at::isComplexType(idxs.scalar_type()),
+                   "batched_nms: idxs must be integer category ids, got ", idxs.scalar_type());
+  TORCH_CHECK_VALUE(idxs.device() == boxes.device(), "batched_nms: boxes are on ", boxes.device(),
+                    " but idxs are on ", idxs.device());
+}
+
+// One NMS per category; the device-generic version (the CPU kernel groups natively instead).
+at::Tensor batched_nms_per_category(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                                    double iou_threshold) {
+  at::Tensor keep_mask = at::zeros({boxes.size(0)}, boxes.options().dtype(at::kBool));
+  const at::Tensor categories = std::get<0>(at::_unique(idxs));
+  for (int64_t i = 0; i < categories.size(0); ++i) {
+    const at::Tensor members = at::where(idxs == categories[i])[0];
+    const at::Tensor kept = nms(boxes.index_select(0, members), scores.index_select(0, members), iou_threshold);
+    keep_mask.index_fill_(0, members.index_select(0, kept), true);
+  }
+  const at::Tensor keep = at::where(keep_mask)[0];
+  const at::Tensor order =
+      std::get<1>(scores.index_select(0, keep).sort(/*dim=*/0, /*descending=*/true));
+  return keep.index_select(0, order);
+}
+
+}  // namespace
+
+at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                       double iou_threshold) {
+  check_nms_args(boxes, scores);
+  check_idxs(boxes, idxs);
+  if (boxes.size(0) == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  const int64_t vanilla_above = boxes.is_cpu() ? 4000 : 20000;
+  if (boxes.numel() > vanilla_above) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mrcnn::_batched_nms_per_category", "")
+                         .typed<decltype(batched_nms_per_category)>();
+    return op.call(boxes, scores, idxs, iou_threshold);
+  }
+  // Offset each category's boxes by (category * (max coordinate + 1)) so they cannot overlap.
+  const at::Tensor max_coordinate = boxes.max();
+  const at::Tensor offsets = idxs.to(boxes.scalar_type()) * (max_coordinate + at::ones({}, boxes.options()));
+  return nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
+}
+
 TORCH_LIBRARY_FRAGMENT(mrcnn, m) {
   m.def("nms(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor");
+  m.def("batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor",
+        TORCH_FN(batched_nms));
+  m.def("_batched_nms_per_category(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(mrcnn, CompositeExplicitAutograd, m) {
+  m.impl("_batched_nms_per_category", TORCH_FN(batched_nms_per_category));
 }
 
 }  // namespace mrcnn::ops

@@ -12,6 +12,13 @@ namespace mrcnn::ops {
 // > iou_threshold. Registered as torch.ops.mrcnn.nms with CPU and CUDA kernels.
 at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold);
 
+// NMS within each category: boxes with different idxs never suppress each other. Returns the kept
+// indices in decreasing score order. Follows torchvision.ops.batched_nms, including its choice of
+// strategy (one NMS per category for more than 4000 box coordinates on CPU, 20000 on CUDA;
+// otherwise one NMS over boxes offset by category), so the results are the same.
+at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                       double iou_threshold);
+
 // The argument checks shared by every backend; errors name the argument and what was received.
 void check_nms_args(const at::Tensor& boxes, const at::Tensor& scores);
 

@@ -1,8 +1,13 @@
-// CPU kernel of mrcnn::nms. Same arithmetic as torchvision's (areas and IoU in the boxes'
-// dtype, compared with the threshold in double), so the kept indices are identical.
+// CPU kernels of mrcnn::nms and of the per-category NMS behind mrcnn::batched_nms. Same arithmetic
+// as torchvision's (areas and IoU in the boxes' dtype, compared with the threshold in double) and
+// the same order (stable sort by decreasing score), so the kept indices are identical.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "mrcnn/ops/nms.h"
@@ -11,30 +16,39 @@ namespace mrcnn::ops {
 
 namespace {
 
-template <typename scalar_t>
-void nms_cpu_impl(const at::Tensor& boxes, const at::Tensor& order, double iou_threshold,
-                  std::vector<int64_t>& keep) {
-  const int64_t n = boxes.size(0);
-  // Boxes gathered in score order, as x1 y1 x2 y2 area rows, so the inner loop is sequential.
-  const at::Tensor sorted = boxes.index_select(0, order).contiguous();
-  const scalar_t* b = sorted.data_ptr<scalar_t>();
-  const int64_t* ord = order.data_ptr<int64_t>();
-  std::vector<scalar_t> area(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) area[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
-  std::vector<uint8_t> removed(static_cast<size_t>(n), 0);
-  for (int64_t i = 0; i < n; ++i) {
+// Descending score order as torch.sort(descending=True, stable=True): NaN first, ties by index.
+template <typename T>
+void sort_by_score(const T* scores, std::vector<int64_t>& idx) {
+  std::stable_sort(idx.begin(), idx.end(), [scores](int64_t a, int64_t b) {
+    const T sa = scores[a], sb = scores[b];
+    if (std::isnan(sa)) return !std::isnan(sb);
+    return sa > sb;
+  });
+}
+
+// Greedy NMS over boxes[order[0..m)] (already in score order); appends kept indices to keep.
+template <typename T>
+void greedy_nms(const T* boxes, const int64_t* order, int64_t m, double iou_threshold, std::vector<int64_t>& keep) {
+  // Boxes gathered in score order as x1 y1 x2 y2 rows, so the inner loop reads sequentially.
+  std::vector<T> b(static_cast<size_t>(4 * m)), area(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    std::copy_n(boxes + 4 * order[i], 4, b.data() + 4 * i);
+    area[i] = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
+  }
+  std::vector<uint8_t> removed(static_cast<size_t>(m), 0);
+  for (int64_t i = 0; i < m; ++i) {
     if (removed[i]) continue;
-    keep.push_back(ord[i]);
-    const scalar_t ix1 = b[4 * i], iy1 = b[4 * i + 1], ix2 = b[4 * i + 2], iy2 = b[4 * i + 3];
-    const scalar_t ia = area[i];
-    for (int64_t j = i + 1; j < n; ++j) {
+    keep.push_back(order[i]);
+    const T ix1 = b[4 * i], iy1 = b[4 * i + 1], ix2 = b[4 * i + 2], iy2 = b[4 * i + 3];
+    const T ia = area[i];
+    for (int64_t j = i + 1; j < m; ++j) {
       if (removed[j]) continue;
-      const scalar_t xx1 = std::max(ix1, b[4 * j]), yy1 = std::max(iy1, b[4 * j + 1]);
-      const scalar_t xx2 = std::min(ix2, b[4 * j + 2]), yy2 = std::min(iy2, b[4 * j + 3]);
-      const scalar_t w = std::max(static_cast<scalar_t>(0), xx2 - xx1);
-      const scalar_t h = std::max(static_cast<scalar_t>(0), yy2 - yy1);
-      const scalar_t inter = w * h;
-      const scalar_t iou = inter / (ia + area[j] - inter);
+      const T xx1 = std::max(ix1, b[4 * j]), yy1 = std::max(iy1, b[4 * j + 1]);
+      const T xx2 = std::min(ix2, b[4 * j + 2]), yy2 = std::min(iy2, b[4 * j + 3]);
+      const T w = std::max(static_cast<T>(0), xx2 - xx1);
+      const T h = std::max(static_cast<T>(0), yy2 - yy1);
+      const T inter = w * h;
+      const T iou = inter / (ia + area[j] - inter);
       if (iou > iou_threshold) removed[j] = 1;
     }
   }
@@ -43,20 +57,68 @@ void nms_cpu_impl(const at::Tensor& boxes, const at::Tensor& order, double iou_t
 at::Tensor nms_cpu(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
   check_nms_args(boxes, scores);
   TORCH_CHECK_VALUE(boxes.device().is_cpu(), "nms: the CPU kernel got boxes on ", boxes.device());
-  if (boxes.size(0) == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
-  const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  const int64_t n = boxes.size(0);
+  if (n == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  const at::Tensor b = boxes.contiguous(), s = scores.contiguous();
   std::vector<int64_t> keep;
-  keep.reserve(static_cast<size_t>(boxes.size(0)));
   AT_DISPATCH_FLOATING_TYPES(boxes.scalar_type(), "nms_cpu", [&] {
-    nms_cpu_impl<scalar_t>(boxes, order.contiguous(), iou_threshold, keep);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    sort_by_score(s.data_ptr<scalar_t>(), order);
+    greedy_nms(b.data_ptr<scalar_t>(), order.data(), n, iou_threshold, keep);
   });
   return at::tensor(keep, boxes.options().dtype(at::kLong));
+}
+
+// Groups the boxes by category and runs the greedy pass for the categories in parallel.
+at::Tensor batched_nms_per_category_cpu(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                                        double iou_threshold) {
+  check_nms_args(boxes, scores);
+  TORCH_CHECK_VALUE(boxes.device().is_cpu(), "batched_nms: the CPU kernel got boxes on ", boxes.device());
+  const int64_t n = boxes.size(0);
+  if (n == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
+  const at::Tensor b = boxes.contiguous(), s = scores.contiguous();
+  const at::Tensor cat = idxs.to(at::kLong).contiguous();
+  const int64_t* category = cat.data_ptr<int64_t>();
+  std::vector<int64_t> by_category(static_cast<size_t>(n));
+  std::iota(by_category.begin(), by_category.end(), 0);
+  std::stable_sort(by_category.begin(), by_category.end(),
+                   [category](int64_t a, int64_t c) { return category[a] < category[c]; });
+  std::vector<int64_t> group_start{0};
+  for (int64_t i = 1; i < n; ++i)
+    if (category[by_category[i]] != category[by_category[i - 1]]) group_start.push_back(i);
+  group_start.push_back(n);
+  const int64_t groups = static_cast<int64_t>(group_start.size()) - 1;
+  std::vector<uint8_t> kept(static_cast<size_t>(n), 0);
+  std::vector<int64_t> result;
+  AT_DISPATCH_FLOATING_TYPES(boxes.scalar_type(), "batched_nms_cpu", [&] {
+    const scalar_t* box_data = b.data_ptr<scalar_t>();
+    const scalar_t* score_data = s.data_ptr<scalar_t>();
+    at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
+      std::vector<int64_t> order, keep;
+      for (int64_t g = g0; g < g1; ++g) {
+        order.assign(by_category.begin() + group_start[g], by_category.begin() + group_start[g + 1]);
+        sort_by_score(score_data, order);
+        keep.clear();
+        greedy_nms(box_data, order.data(), static_cast<int64_t>(order.size()), iou_threshold, keep);
+        for (int64_t k : keep) kept[k] = 1;  // distinct indices per group: no two threads share one
+      }
+    });
+    for (int64_t i = 0; i < n; ++i)
+      if (kept[i]) result.push_back(i);
+  });
+  // Final order by torch's own (unstable) descending sort, as torchvision does, so that equal
+  // scores come out in the same order too.
+  const at::Tensor keep = at::tensor(result, boxes.options().dtype(at::kLong));
+  const at::Tensor order = std::get<1>(s.index_select(0, keep).sort(/*dim=*/0, /*descending=*/true));
+  return keep.index_select(0, order);
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(mrcnn, CPU, m) {
   m.impl("nms", TORCH_FN(nms_cpu));
+  m.impl("_batched_nms_per_category", TORCH_FN(batched_nms_per_category_cpu));
 }
 
 }  // namespace mrcnn::ops

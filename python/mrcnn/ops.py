@@ -1,0 +1,89 @@
+"""Detection ops with torchvision.ops-style signatures, running mrcnn's C++/CUDA kernels.
+
+The kernels are registered as ``torch.ops.mrcnn.*``; these wrappers accept the same argument
+forms as torchvision (box lists, output sizes as ints or pairs).
+"""
+import torch
+
+from . import _C  # noqa: F401  (registers torch.ops.mrcnn)
+
+__all__ = ["roi_align", "multiscale_roi_align", "nms", "batched_nms", "paste_masks", "encode_boxes",
+           "decode_boxes", "box_iou", "clip_boxes", "remove_small_boxes", "cell_anchors", "grid_anchors",
+           "fpn_levels"]
+
+
+def _pair(size):
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _rois(boxes):
+    if isinstance(boxes, torch.Tensor):
+        return boxes
+    return torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)], 0)
+
+
+def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    """input [N, C, H, W]; boxes [K, 5] (batch index, x1, y1, x2, y2) or a list of [K_i, 4]."""
+    h, w = _pair(output_size)
+    return torch.ops.mrcnn.roi_align(input, _rois(boxes).to(input.dtype), float(spatial_scale), h, w,
+                                     int(sampling_ratio), bool(aligned))
+
+
+def multiscale_roi_align(features, boxes, image_sizes, output_size, sampling_ratio=2):
+    """FPN RoIAlign: features per level (finest first), boxes per image, image_sizes [(h, w), ...]."""
+    h, w = _pair(output_size)
+    max_h = max(int(s[0]) for s in image_sizes)
+    max_w = max(int(s[1]) for s in image_sizes)
+    return torch.ops.mrcnn.multiscale_roi_align(list(features), list(boxes), [max_h, max_w], h, w,
+                                                int(sampling_ratio))
+
+
+def nms(boxes, scores, iou_threshold):
+    return torch.ops.mrcnn.nms(boxes, scores, float(iou_threshold))
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    return torch.ops.mrcnn.batched_nms(boxes, scores, idxs, float(iou_threshold))
+
+
+def paste_masks(masks, boxes, image_shape, padding=1, threshold=None):
+    """masks [N, M, M] or [N, 1, M, M] -> [N, H, W] probabilities, or bool where >= threshold."""
+    h, w = image_shape
+    return torch.ops.mrcnn.paste_masks(masks, boxes, int(h), int(w), int(padding),
+                                       -1.0 if threshold is None else float(threshold))
+
+
+def encode_boxes(gt, proposals, weights=(1.0, 1.0, 1.0, 1.0)):
+    return torch.ops.mrcnn.encode_boxes(gt, proposals, [float(v) for v in weights])
+
+
+def decode_boxes(deltas, boxes, weights=(1.0, 1.0, 1.0, 1.0), clip=None):
+    weights = [float(v) for v in weights]
+    if clip is None:
+        return torch.ops.mrcnn.decode_boxes(deltas, boxes, weights)
+    return torch.ops.mrcnn.decode_boxes(deltas, boxes, weights, float(clip))
+
+
+def box_iou(a, b):
+    return torch.ops.mrcnn.box_iou(a, b)
+
+
+def clip_boxes(boxes, image_shape):
+    return torch.ops.mrcnn.clip_boxes(boxes, int(image_shape[0]), int(image_shape[1]))
+
+
+def remove_small_boxes(boxes, min_size):
+    return torch.ops.mrcnn.remove_small_boxes(boxes, float(min_size))
+
+
+def cell_anchors(sizes, aspect_ratios):
+    return torch.ops.mrcnn.cell_anchors([float(s) for s in sizes], [float(r) for r in aspect_ratios])
+
+
+def grid_anchors(cell, grid_size, stride):
+    return torch.ops.mrcnn.grid_anchors(cell, int(grid_size[0]), int(grid_size[1]), int(stride[0]), int(stride[1]))
+
+
+def fpn_levels(boxes, k_min=2, k_max=5, canonical_scale=224, canonical_level=4, eps=1e-6):
+    return torch.ops.mrcnn.fpn_levels(boxes, int(k_min), int(k_max), int(canonical_scale), int(canonical_level),
+                                      float(eps))
