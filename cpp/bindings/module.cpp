@@ -7,10 +7,13 @@ namespace py = pybind11;
 
 void init_info(py::module_& m);
 void init_codecs(py::module_& m);
+void init_model(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mrcnn C++ core";
   init_info(m);
   py::module_ codecs = m.def_submodule("codecs", "Mask codecs: COCO RLE, Kaggle RLE strings, polygons");
   init_codecs(codecs);
+  py::module_ model = m.def_submodule("model", "The Mask R-CNN network");
+  init_model(model);
 }

@@ -1,0 +1,142 @@
+// mrcnn._C.model: the network (construction from a Config, weights, detection, training losses).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/extension.h>
+
+#include <stdexcept>
+
+#include "mrcnn/model/mask_rcnn.h"
+#include "mrcnn/model/transform.h"
+#include "mrcnn/model/weights.h"
+
+#include <chrono>
+
+namespace py = pybind11;
+using mrcnn::model::Config;
+using mrcnn::model::MaskRcnn;
+
+namespace {
+
+Config config_from(const std::string& json) {
+  Config c = Config::from_json(json);
+  c.validate();
+  return c;
+}
+
+py::dict report_dict(const mrcnn::model::LoadReport& r) {
+  py::dict d;
+  d["loaded"] = r.loaded;
+  d["missing"] = r.missing;
+  d["unexpected"] = r.unexpected;
+  d["mismatched"] = r.mismatched;
+  d["excluded"] = r.excluded;
+  d["renamed"] = r.renamed;
+  return d;
+}
+
+// boxes, scores, labels, masks of one image (a Result or the heads' Detections)
+template <typename D>
+py::dict detection_dict(const D& d) {
+  py::dict x;
+  x["boxes"] = d.boxes;
+  x["scores"] = d.scores;
+  x["labels"] = d.labels;
+  x["masks"] = d.masks;
+  return x;
+}
+
+}  // namespace
+
+void init_model(py::module_& m) {
+  m.def("default_config", [] { return Config().to_json(); }, "The default Config as JSON");
+  m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
+        py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");
+  m.def("validate_config", [](const std::string& json) { config_from(json); }, py::arg("config_json"));
+  m.def("canonical_key", &mrcnn::model::canonical_key, py::arg("key"));
+
+  py::class_<MaskRcnn>(m, "MaskRCNN")
+      .def(py::init([](const std::string& json) { return MaskRcnn(config_from(json)); }), py::arg("config_json"))
+      .def("config_json", [](MaskRcnn& self) { return self->config.to_json(); })
+      .def("train", [](MaskRcnn& self, bool mode) { self->train(mode); }, py::arg("mode") = true)
+      .def("eval", [](MaskRcnn& self) { self->eval(); })
+      .def("is_training", [](MaskRcnn& self) { return self->is_training(); })
+      .def("to", [](MaskRcnn& self, const std::string& device) { self->to(torch::Device(device)); }, py::arg("device"))
+      .def("state_dict", [](MaskRcnn& self) { return mrcnn::model::state_dict(*self); })
+      .def("named_parameters",
+           [](MaskRcnn& self) {
+             std::vector<std::pair<std::string, torch::Tensor>> out;
+             for (const auto& p : self->named_parameters(true)) out.emplace_back(p.key(), p.value());
+             return out;
+           })
+      .def("load_state_dict",
+           [](MaskRcnn& self, const std::map<std::string, torch::Tensor>& state, const std::vector<std::string>& exclude) {
+             return report_dict(mrcnn::model::load_state_dict(*self, state, exclude));
+           },
+           py::arg("state"), py::arg("exclude") = std::vector<std::string>{})
+      .def("detect",
+           [](MaskRcnn& self, const std::vector<torch::Tensor>& images, double mask_threshold) {
+             std::vector<mrcnn::model::Result> results;
+             {
+               py::gil_scoped_release release;
+               results = self->detect(images, mask_threshold);
+             }
+             py::list out;
+             for (const auto& r : results) out.append(detection_dict(r));
+             return out;
+           },
+           py::arg("images"), py::arg("mask_threshold") = -1.0,
+           "images: float [3, H, W] in [0, 1] or uint8; returns per image boxes (x1, y1, x2, y2), scores, "
+           "labels and masks [K, H, W] (bool when mask_threshold >= 0, else probabilities)")
+      .def("stages",
+           [](MaskRcnn& self, const std::vector<torch::Tensor>& images) {
+             // Inference stage by stage, with each stage's output and wall time (seconds).
+             using clock = std::chrono::steady_clock;
+             py::dict out, times;
+             torch::NoGradGuard no_grad;
+             auto t0 = clock::now();
+             auto lap = [&](const char* name) {
+               const auto t1 = clock::now();
+               times[name] = std::chrono::duration<double>(t1 - t0).count();
+               t0 = t1;
+             };
+             const auto batch = mrcnn::model::preprocess(images, self->config);
+             lap("preprocess");
+             const auto c = self->backbone->body(batch.tensor);
+             lap("backbone");
+             const auto features = self->backbone->fpn(c);
+             lap("fpn");
+             const auto rpn = self->rpn(batch.tensor, batch.sizes, features, nullptr);
+             lap("rpn");
+             const auto heads = self->roi_heads(features, rpn.proposals, batch.sizes, nullptr);
+             lap("roi_heads");
+             out["images"] = batch.tensor;
+             out["image_sizes"] = batch.sizes;
+             out["features"] = features;
+             out["proposals"] = rpn.proposals;
+             py::list dets;
+             for (const auto& d : heads.detections) dets.append(detection_dict(d));
+             out["detections"] = dets;
+             out["times"] = times;
+             return out;
+           },
+           py::arg("images"))
+      .def("losses",
+           [](MaskRcnn& self, const std::vector<torch::Tensor>& images, const std::vector<py::dict>& targets) {
+             std::vector<mrcnn::model::Target> t;
+             for (size_t i = 0; i < targets.size(); ++i) {
+               const py::dict& d = targets[i];
+               for (const char* k : {"boxes", "labels", "masks"})
+                 if (!d.contains(k)) throw py::value_error("losses: target " + std::to_string(i) + " has no '" + k + "'");
+               t.push_back({d["boxes"].cast<torch::Tensor>(), d["labels"].cast<torch::Tensor>(),
+                            d["masks"].cast<torch::Tensor>()});
+             }
+             std::map<std::string, torch::Tensor> losses;
+             {
+               py::gil_scoped_release release;
+               losses = self->losses(images, t);
+             }
+             return losses;
+           },
+           py::arg("images"), py::arg("targets"),
+           "Training losses; targets: dicts with boxes [G, 4] (x1, y1, x2, y2), labels [G], masks [G, H, W]");
+}

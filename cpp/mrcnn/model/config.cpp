@@ -1,0 +1,130 @@
+#include "mrcnn/model/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <stdexcept>
+
+namespace mrcnn::model {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& field, const std::string& why) {
+  throw std::invalid_argument("Config." + field + ": " + why);
+}
+
+// Every field once: (name, member).
+#define MRCNN_CONFIG_FIELDS(X)                                                                              \
+  X(NAME) X(NUM_CLASSES) X(BACKBONE) X(BACKBONE_BN_EPS) X(STRIDE_IN_1X1) X(TOP_DOWN_PYRAMID_SIZE)           \
+  X(FPN_CLASSIF_FC_LAYERS_SIZE) X(TRAINABLE_LAYERS) X(IMAGE_RESIZE_MODE) X(IMAGE_MIN_DIM) X(IMAGE_MAX_DIM) \
+  X(IMAGE_MIN_SCALE) X(IMAGE_PAD_DIVISOR) X(MEAN_PIXEL) X(PIXEL_STD) X(RPN_ANCHOR_SCALES)                  \
+  X(RPN_ANCHOR_RATIOS) X(RPN_NMS_THRESHOLD) X(RPN_TRAIN_ANCHORS_PER_IMAGE) X(RPN_POSITIVE_RATIO)           \
+  X(RPN_FG_IOU_THRESHOLD) X(RPN_BG_IOU_THRESHOLD) X(PRE_NMS_LIMIT) X(PRE_NMS_LIMIT_TRAINING)                \
+  X(POST_NMS_ROIS_TRAINING) X(POST_NMS_ROIS_INFERENCE) X(RPN_MIN_SIZE) X(RPN_BBOX_STD_DEV)                 \
+  X(TRAIN_ROIS_PER_IMAGE) X(ROI_POSITIVE_RATIO) X(ROI_FG_IOU_THRESHOLD) X(ROI_BG_IOU_THRESHOLD) X(POOL_SIZE) \
+  X(MASK_POOL_SIZE) X(ROI_SAMPLING_RATIO) X(MASK_SHAPE) X(BBOX_STD_DEV) X(DETECTION_MAX_INSTANCES)          \
+  X(DETECTION_MIN_CONFIDENCE) X(DETECTION_NMS_THRESHOLD) X(DETECTION_MIN_SIZE) X(DETECTION_MASK_THRESHOLD)
+
+}  // namespace
+
+Config Config::torchvision(int64_t num_classes) {
+  Config c;
+  c.NUM_CLASSES = num_classes;
+  c.IMAGE_RESIZE_MODE = "torchvision";
+  c.IMAGE_MIN_DIM = 800;
+  c.IMAGE_MAX_DIM = 1333;
+  c.MEAN_PIXEL = {0.485 * 255, 0.456 * 255, 0.406 * 255};
+  c.PIXEL_STD = {0.229 * 255, 0.224 * 255, 0.225 * 255};
+  c.PRE_NMS_LIMIT = 1000;
+  c.PRE_NMS_LIMIT_TRAINING = 2000;
+  c.POST_NMS_ROIS_INFERENCE = 1000;
+  c.POST_NMS_ROIS_TRAINING = 2000;
+  c.TRAIN_ROIS_PER_IMAGE = 512;
+  c.ROI_POSITIVE_RATIO = 0.25;
+  c.DETECTION_MIN_CONFIDENCE = 0.05;
+  c.DETECTION_NMS_THRESHOLD = 0.5;
+  c.DETECTION_MAX_INSTANCES = 100;
+  return c;
+}
+
+void Config::validate() const {
+  if (NUM_CLASSES < 2) bad("NUM_CLASSES", "needs the background and at least one class, got " + std::to_string(NUM_CLASSES));
+  if (BACKBONE != "resnet50" && BACKBONE != "resnet101")
+    bad("BACKBONE", "must be 'resnet50' or 'resnet101', got '" + BACKBONE + "'");
+  static const std::set<std::string> modes{"square", "pad64", "crop", "none", "torchvision"};
+  if (!modes.count(IMAGE_RESIZE_MODE))
+    bad("IMAGE_RESIZE_MODE", "must be one of square, pad64, crop, none, torchvision; got '" + IMAGE_RESIZE_MODE + "'");
+  if (IMAGE_MIN_DIM <= 0 || IMAGE_MAX_DIM < IMAGE_MIN_DIM)
+    bad("IMAGE_MAX_DIM", "need 0 < IMAGE_MIN_DIM <= IMAGE_MAX_DIM, got " + std::to_string(IMAGE_MIN_DIM) + " and " +
+                             std::to_string(IMAGE_MAX_DIM));
+  if (IMAGE_RESIZE_MODE == "square" || IMAGE_RESIZE_MODE == "pad64")
+    if (IMAGE_MAX_DIM % 64 != 0)
+      bad("IMAGE_MAX_DIM", "must be a multiple of 64 in mode " + IMAGE_RESIZE_MODE + ", got " + std::to_string(IMAGE_MAX_DIM));
+  for (double s : PIXEL_STD)
+    if (!(s > 0)) bad("PIXEL_STD", "values must be positive");
+  if (RPN_ANCHOR_SCALES.size() != 5) bad("RPN_ANCHOR_SCALES", "needs one size per FPN level P2-P6 (5 values)");
+  if (RPN_ANCHOR_RATIOS.empty()) bad("RPN_ANCHOR_RATIOS", "must not be empty");
+  for (double r : RPN_ANCHOR_RATIOS)
+    if (!(r > 0)) bad("RPN_ANCHOR_RATIOS", "values must be positive");
+  auto unit = [](const char* f, double v) {
+    if (!(v >= 0 && v <= 1)) bad(f, "must be in [0, 1], got " + std::to_string(v));
+  };
+  unit("RPN_NMS_THRESHOLD", RPN_NMS_THRESHOLD);
+  unit("DETECTION_NMS_THRESHOLD", DETECTION_NMS_THRESHOLD);
+  unit("DETECTION_MIN_CONFIDENCE", DETECTION_MIN_CONFIDENCE);
+  unit("ROI_POSITIVE_RATIO", ROI_POSITIVE_RATIO);
+  unit("RPN_POSITIVE_RATIO", RPN_POSITIVE_RATIO);
+  unit("DETECTION_MASK_THRESHOLD", DETECTION_MASK_THRESHOLD);
+  auto positive = [](const char* f, int64_t v) {
+    if (v <= 0) bad(f, "must be positive, got " + std::to_string(v));
+  };
+  positive("PRE_NMS_LIMIT", PRE_NMS_LIMIT);
+  positive("PRE_NMS_LIMIT_TRAINING", PRE_NMS_LIMIT_TRAINING);
+  positive("POST_NMS_ROIS_TRAINING", POST_NMS_ROIS_TRAINING);
+  positive("POST_NMS_ROIS_INFERENCE", POST_NMS_ROIS_INFERENCE);
+  positive("TRAIN_ROIS_PER_IMAGE", TRAIN_ROIS_PER_IMAGE);
+  positive("RPN_TRAIN_ANCHORS_PER_IMAGE", RPN_TRAIN_ANCHORS_PER_IMAGE);
+  positive("POOL_SIZE", POOL_SIZE);
+  positive("MASK_POOL_SIZE", MASK_POOL_SIZE);
+  positive("DETECTION_MAX_INSTANCES", DETECTION_MAX_INSTANCES);
+  positive("TOP_DOWN_PYRAMID_SIZE", TOP_DOWN_PYRAMID_SIZE);
+  positive("FPN_CLASSIF_FC_LAYERS_SIZE", FPN_CLASSIF_FC_LAYERS_SIZE);
+  if (MASK_SHAPE[0] != 2 * MASK_POOL_SIZE || MASK_SHAPE[1] != 2 * MASK_POOL_SIZE)
+    bad("MASK_SHAPE", "must be twice MASK_POOL_SIZE (the mask head upsamples by 2)");
+  for (double s : RPN_BBOX_STD_DEV)
+    if (!(s > 0)) bad("RPN_BBOX_STD_DEV", "values must be positive");
+  for (double s : BBOX_STD_DEV)
+    if (!(s > 0)) bad("BBOX_STD_DEV", "values must be positive");
+  if (BACKBONE_BN_EPS < 0) bad("BACKBONE_BN_EPS", "must not be negative");
+}
+
+std::string Config::to_json() const {
+  nlohmann::json j;
+#define MRCNN_TO_JSON(f) j[#f] = f;
+  MRCNN_CONFIG_FIELDS(MRCNN_TO_JSON)
+#undef MRCNN_TO_JSON
+  return j.dump();
+}
+
+Config Config::from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  if (!j.is_object()) throw std::invalid_argument("Config: expected a JSON object");
+  Config c;
+  std::set<std::string> known;
+#define MRCNN_FROM_JSON(f)                                                                     \
+  known.insert(#f);                                                                            \
+  if (j.contains(#f)) {                                                                        \
+    try {                                                                                      \
+      j.at(#f).get_to(c.f);                                                                    \
+    } catch (const nlohmann::json::exception& e) {                                             \
+      bad(#f, std::string("has the wrong type or length (") + e.what() + ")");                 \
+    }                                                                                          \
+  }
+  MRCNN_CONFIG_FIELDS(MRCNN_FROM_JSON)
+#undef MRCNN_FROM_JSON
+  for (const auto& item : j.items())
+    if (!known.count(item.key())) bad(item.key(), "is not a field of the network's configuration");
+  return c;
+}
+
+}  // namespace mrcnn::model

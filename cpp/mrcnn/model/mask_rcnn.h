@@ -1,0 +1,45 @@
+// Mask R-CNN (He et al., 2017) with a ResNet-FPN backbone: wiring only. Module names follow
+// torchvision's maskrcnn_resnet50_fpn state_dict keys, so its checkpoints load by name.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mrcnn/model/backbone.h"
+#include "mrcnn/model/config.h"
+#include "mrcnn/model/roi_heads.h"
+#include "mrcnn/model/rpn.h"
+
+namespace mrcnn::model {
+
+// Detections of one image in original-image pixels.
+struct Result {
+  torch::Tensor boxes;   // [K, 4] float (x1, y1, x2, y2)
+  torch::Tensor scores;  // [K] float, decreasing
+  torch::Tensor labels;  // [K] int64 class ids
+  torch::Tensor masks;   // [K, H, W]: bool (mask threshold given) or float probabilities
+};
+
+struct MaskRcnnImpl : torch::nn::Module {
+  explicit MaskRcnnImpl(const Config& config);
+
+  // Inference: images float [3, H, W] in [0, 1] (or uint8). mask_threshold < 0 returns mask
+  // probabilities; otherwise bool masks (probability >= threshold).
+  std::vector<Result> detect(const std::vector<torch::Tensor>& images, double mask_threshold);
+
+  // Training losses (rpn: loss_objectness, loss_rpn_box_reg; heads: loss_classifier,
+  // loss_box_reg, loss_mask). Targets in original-image pixels; they are resized with the images.
+  std::map<std::string, torch::Tensor> losses(const std::vector<torch::Tensor>& images,
+                                              const std::vector<Target>& targets);
+
+  Config config;
+  Backbone backbone{nullptr};
+  Rpn rpn{nullptr};
+  RoiHeads roi_heads{nullptr};
+};
+TORCH_MODULE(MaskRcnn);
+
+}  // namespace mrcnn::model

@@ -1,0 +1,208 @@
+#include "mrcnn/model/roi_heads.h"
+
+#include "mrcnn/model/sampling.h"
+#include "mrcnn/ops/box_coder.h"
+#include "mrcnn/ops/multiscale_roi_align.h"
+#include "mrcnn/ops/nms.h"
+#include "mrcnn/ops/roi_align.h"
+
+namespace mrcnn::model {
+
+namespace F = torch::nn::functional;
+
+BoxHeadImpl::BoxHeadImpl(int64_t in_features, int64_t hidden) {
+  fc6 = register_module("fc6", torch::nn::Linear(in_features, hidden));
+  fc7 = register_module("fc7", torch::nn::Linear(hidden, hidden));
+}
+
+torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
+  return torch::relu(fc7(torch::relu(fc6(x.flatten(1)))));
+}
+
+BoxPredictorImpl::BoxPredictorImpl(int64_t in_features, int64_t num_classes) {
+  cls_score = register_module("cls_score", torch::nn::Linear(in_features, num_classes));
+  bbox_pred = register_module("bbox_pred", torch::nn::Linear(in_features, num_classes * 4));
+}
+
+std::pair<torch::Tensor, torch::Tensor> BoxPredictorImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor f = x.flatten(1);
+  return {cls_score(f), bbox_pred(f)};
+}
+
+MaskPredictorImpl::MaskPredictorImpl(int64_t in_channels, int64_t hidden, int64_t num_classes) {
+  conv5_mask = register_module(
+      "conv5_mask", torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in_channels, hidden, 2).stride(2)));
+  mask_fcn_logits = register_module("mask_fcn_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, num_classes, 1)));
+  torch::nn::init::kaiming_normal_(conv5_mask->weight, 0, torch::kFanOut, torch::kReLU);
+  torch::nn::init::zeros_(conv5_mask->bias);
+  torch::nn::init::kaiming_normal_(mask_fcn_logits->weight, 0, torch::kFanOut, torch::kReLU);
+  torch::nn::init::zeros_(mask_fcn_logits->bias);
+}
+
+torch::Tensor MaskPredictorImpl::forward(const torch::Tensor& x) { return mask_fcn_logits(torch::relu(conv5_mask(x))); }
+
+RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
+  const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
+  box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
+  box_predictor = register_module("box_predictor", BoxPredictor(c.FPN_CLASSIF_FC_LAYERS_SIZE, c.NUM_CLASSES));
+  // mask_head.{0..3}.0: 3x3 convs with ReLU (torchvision's MaskRCNNHeads)
+  torch::nn::Sequential head;
+  for (int i = 0; i < 4; ++i) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(ch, 256, 3).padding(1));
+    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    torch::nn::init::zeros_(conv->bias);
+    head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+  }
+  mask_head = register_module("mask_head", head);
+  mask_predictor = register_module("mask_predictor", MaskPredictor(256, 256, c.NUM_CLASSES));
+}
+
+torch::Tensor RoiHeadsImpl::pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
+                                 const std::vector<std::pair<int64_t, int64_t>>& image_sizes, int64_t size) const {
+  int64_t max_h = 0, max_w = 0;
+  for (const auto& [h, w] : image_sizes) max_h = std::max(max_h, h), max_w = std::max(max_w, w);
+  const std::vector<torch::Tensor> levels(features.begin(), features.begin() + 4);
+  return ops::multiscale_roi_align(levels, boxes, {max_h, max_w}, size, size, config.ROI_SAMPLING_RATIO);
+}
+
+torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& features,
+                                        const std::vector<torch::Tensor>& boxes,
+                                        const std::vector<std::pair<int64_t, int64_t>>& image_sizes) {
+  return mask_predictor(mask_head->forward(pool(features, boxes, image_sizes, config.MASK_POOL_SIZE)));
+}
+
+namespace {
+
+ops::BoxWeights inverse(const std::array<double, 4>& std) {
+  return {1.0 / std[0], 1.0 / std[1], 1.0 / std[2], 1.0 / std[3]};
+}
+
+std::vector<int64_t> counts(const std::vector<torch::Tensor>& per_image) {
+  std::vector<int64_t> n;
+  for (const auto& t : per_image) n.push_back(t.size(0));
+  return n;
+}
+
+}  // namespace
+
+RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
+                                     const std::vector<torch::Tensor>& proposals_in,
+                                     const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
+                                     const std::vector<Target>* targets) {
+  const bool training = is_training() && targets != nullptr;
+  const ops::BoxWeights weights = inverse(config.BBOX_STD_DEV);
+  std::vector<torch::Tensor> proposals = proposals_in, labels, matched, reg_targets;
+  if (training) {
+    // select_training_samples: add the ground truth, match, sample 512 (25% positive), encode.
+    std::vector<torch::Tensor> matched_gt;
+    for (size_t i = 0; i < proposals.size(); ++i) {
+      const Target& t = (*targets)[i];
+      const torch::Tensor gt_boxes = t.boxes.to(proposals[i].scalar_type());
+      proposals[i] = torch::cat({proposals[i], gt_boxes}, 0);
+      torch::Tensor m, l;
+      if (gt_boxes.numel() == 0) {
+        m = torch::zeros({proposals[i].size(0)}, t.labels.options().dtype(torch::kLong));
+        l = torch::zeros({proposals[i].size(0)}, t.labels.options().dtype(torch::kLong));
+      } else {
+        const torch::Tensor raw = match(ops::box_iou(gt_boxes, proposals[i]), config.ROI_FG_IOU_THRESHOLD,
+                                        config.ROI_BG_IOU_THRESHOLD, false);
+        m = raw.clamp_min(0);
+        l = t.labels.index({m}).to(torch::kLong);
+        l.masked_fill_(raw == kBelowLowThreshold, 0);
+        l.masked_fill_(raw == kBetweenThresholds, -1);
+      }
+      matched.push_back(m);
+      labels.push_back(l);
+    }
+    auto [pos, neg] = sample_balanced(labels, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO);
+    for (size_t i = 0; i < proposals.size(); ++i) {
+      const torch::Tensor keep = torch::where(pos[i].logical_or(neg[i]))[0];
+      proposals[i] = proposals[i].index({keep});
+      labels[i] = labels[i].index({keep});
+      matched[i] = matched[i].index({keep});
+      torch::Tensor gt_boxes = (*targets)[i].boxes.to(proposals[i].scalar_type());
+      if (gt_boxes.numel() == 0) gt_boxes = torch::zeros({1, 4}, proposals[i].options());
+      matched_gt.push_back(gt_boxes.index({matched[i]}));
+    }
+    reg_targets.push_back(ops::encode_boxes(torch::cat(matched_gt, 0), torch::cat(proposals, 0), weights));
+  }
+
+  const torch::Tensor box_features = box_head(pool(features, proposals, image_sizes, config.POOL_SIZE));
+  auto [class_logits, box_regression] = box_predictor(box_features);
+  RoiHeadsOutput out;
+
+  if (training) {
+    const torch::Tensor all_labels = torch::cat(labels, 0);
+    out.losses["loss_classifier"] = F::cross_entropy(class_logits, all_labels);
+    const torch::Tensor pos_inds = torch::where(all_labels > 0)[0];
+    const torch::Tensor labels_pos = all_labels.index({pos_inds});
+    const int64_t n = class_logits.size(0);
+    const torch::Tensor reg = box_regression.reshape({n, box_regression.size(-1) / 4, 4});
+    out.losses["loss_box_reg"] =
+        torch::smooth_l1_loss(reg.index({pos_inds, labels_pos}), reg_targets[0].index({pos_inds}),
+                              at::Reduction::Sum, 1.0 / 9) /
+        static_cast<double>(all_labels.numel());
+    // Mask loss on the positive RoIs: targets are the ground-truth masks RoIAligned to M x M.
+    std::vector<torch::Tensor> mask_boxes, mask_labels, mask_targets;
+    const int64_t m = config.MASK_SHAPE[0];
+    for (size_t i = 0; i < proposals.size(); ++i) {
+      const torch::Tensor pos = torch::where(labels[i] > 0)[0];
+      const torch::Tensor boxes = proposals[i].index({pos});
+      const torch::Tensor idx = matched[i].index({pos});
+      mask_boxes.push_back(boxes);
+      mask_labels.push_back((*targets)[i].labels.index({idx}).to(torch::kLong));
+      const torch::Tensor gt_masks = (*targets)[i].masks.unsqueeze(1).to(boxes.scalar_type());
+      const torch::Tensor rois = torch::cat({idx.to(boxes.scalar_type()).unsqueeze(1), boxes}, 1);
+      mask_targets.push_back(ops::roi_align(gt_masks, rois, 1.0, m, m, -1, false).select(1, 0));
+    }
+    const torch::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
+    const torch::Tensor lab = torch::cat(mask_labels, 0), tgt = torch::cat(mask_targets, 0);
+    if (tgt.numel() == 0) {
+      out.losses["loss_mask"] = logits.sum() * 0;
+    } else {
+      const torch::Tensor chosen = logits.index({torch::arange(lab.size(0), lab.options()), lab});
+      out.losses["loss_mask"] = F::binary_cross_entropy_with_logits(chosen, tgt);
+    }
+    return out;
+  }
+
+  // postprocess_detections: per-class boxes, softmax scores, drop background, threshold, NMS.
+  const int64_t num_classes = class_logits.size(-1);
+  const torch::Tensor pred_boxes = ops::decode_boxes(box_regression, torch::cat(proposals, 0), weights);
+  const torch::Tensor pred_scores = F::softmax(class_logits, F::SoftmaxFuncOptions(-1));
+  const std::vector<int64_t> per_image = counts(proposals);
+  const auto boxes_list = pred_boxes.split_with_sizes(per_image, 0);
+  const auto scores_list = pred_scores.split_with_sizes(per_image, 0);
+  std::vector<torch::Tensor> kept_boxes;
+  for (size_t i = 0; i < per_image.size(); ++i) {
+    torch::Tensor boxes = ops::clip_boxes(boxes_list[i], image_sizes[i].first, image_sizes[i].second);
+    torch::Tensor scores = scores_list[i];
+    torch::Tensor lab = torch::arange(num_classes, scores.options().dtype(torch::kLong)).view({1, -1}).expand_as(scores);
+    boxes = boxes.slice(1, 1).reshape({-1, 4});
+    scores = scores.slice(1, 1).reshape(-1);
+    lab = lab.slice(1, 1).reshape(-1);
+    torch::Tensor keep = torch::where(scores > config.DETECTION_MIN_CONFIDENCE)[0];
+    boxes = boxes.index({keep}), scores = scores.index({keep}), lab = lab.index({keep});
+    keep = ops::remove_small_boxes(boxes, config.DETECTION_MIN_SIZE);
+    boxes = boxes.index({keep}), scores = scores.index({keep}), lab = lab.index({keep});
+    keep = ops::batched_nms(boxes, scores, lab, config.DETECTION_NMS_THRESHOLD).slice(0, 0, config.DETECTION_MAX_INSTANCES);
+    Detections d;
+    d.boxes = boxes.index({keep});
+    d.scores = scores.index({keep});
+    d.labels = lab.index({keep});
+    out.detections.push_back(d);
+    kept_boxes.push_back(d.boxes);
+  }
+  // Masks of the detections: sigmoid of the predicted class's logits.
+  const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
+  std::vector<torch::Tensor> det_labels;
+  for (const auto& d : out.detections) det_labels.push_back(d.labels);
+  const torch::Tensor lab = torch::cat(det_labels, 0);
+  const torch::Tensor probs =
+      logits.sigmoid().index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
+  const auto probs_list = probs.split_with_sizes(counts(kept_boxes), 0);
+  for (size_t i = 0; i < out.detections.size(); ++i) out.detections[i].masks = probs_list[i];
+  return out;
+}
+
+}  // namespace mrcnn::model

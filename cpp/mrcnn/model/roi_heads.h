@@ -1,0 +1,78 @@
+// Box and mask heads on RoIAlign features, as torchvision's RoIHeads for Mask R-CNN: a two-layer
+// MLP and class/box predictors, four 3x3 convs, a 2x deconvolution and per-class mask logits.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mrcnn/model/config.h"
+#include "mrcnn/model/layers.h"
+
+namespace mrcnn::model {
+
+struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
+  BoxHeadImpl(int64_t in_features, int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear fc6{nullptr}, fc7{nullptr};
+};
+TORCH_MODULE(BoxHead);
+
+struct BoxPredictorImpl : torch::nn::Module {  // torchvision's FastRCNNPredictor
+  BoxPredictorImpl(int64_t in_features, int64_t num_classes);
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+  torch::nn::Linear cls_score{nullptr}, bbox_pred{nullptr};
+};
+TORCH_MODULE(BoxPredictor);
+
+struct MaskPredictorImpl : torch::nn::Module {  // torchvision's MaskRCNNPredictor
+  MaskPredictorImpl(int64_t in_channels, int64_t hidden, int64_t num_classes);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::ConvTranspose2d conv5_mask{nullptr};
+  torch::nn::Conv2d mask_fcn_logits{nullptr};
+};
+TORCH_MODULE(MaskPredictor);
+
+// Detections of one image in resized-image pixels.
+struct Detections {
+  torch::Tensor boxes;   // [K, 4] (x1, y1, x2, y2)
+  torch::Tensor scores;  // [K]
+  torch::Tensor labels;  // [K] int64
+  torch::Tensor masks;   // [K, 1, M, M] probabilities of the predicted class
+};
+
+struct RoiHeadsOutput {
+  std::vector<Detections> detections;           // inference
+  std::map<std::string, torch::Tensor> losses;  // training: loss_classifier, loss_box_reg, loss_mask
+};
+
+// Ground truth of one image (in resized-image pixels) for training.
+struct Target {
+  torch::Tensor boxes;   // [G, 4] float
+  torch::Tensor labels;  // [G] int64, 1..NUM_CLASSES-1
+  torch::Tensor masks;   // [G, H, W] uint8 or bool, full image
+};
+
+struct RoiHeadsImpl : torch::nn::Module {
+  explicit RoiHeadsImpl(const Config& config);
+  RoiHeadsOutput forward(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& proposals,
+                         const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
+                         const std::vector<Target>* targets);
+
+  BoxHead box_head{nullptr};
+  BoxPredictor box_predictor{nullptr};
+  torch::nn::Sequential mask_head{nullptr};
+  MaskPredictor mask_predictor{nullptr};
+  Config config;
+
+  // RoIAlign over P2-P5 (P6 is for proposals only)
+  torch::Tensor pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
+                     const std::vector<std::pair<int64_t, int64_t>>& image_sizes, int64_t size) const;
+  torch::Tensor mask_logits(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
+                            const std::vector<std::pair<int64_t, int64_t>>& image_sizes);
+};
+TORCH_MODULE(RoiHeads);
+
+}  // namespace mrcnn::model

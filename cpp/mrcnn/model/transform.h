@@ -1,0 +1,34 @@
+// Image preprocessing and the mapping of detections back to the original images.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "mrcnn/model/config.h"
+
+namespace mrcnn::model {
+
+// A batch of images as the network sees them.
+struct ImageBatch {
+  torch::Tensor tensor;                            // [N, 3, H, W] normalised, zero-padded bottom/right
+  std::vector<std::pair<int64_t, int64_t>> sizes;  // (h, w) of each resized image inside the batch
+  std::vector<std::pair<int64_t, int64_t>> original_sizes;
+};
+
+// Size an image of h x w takes after the configured resize (IMAGE_RESIZE_MODE).
+//   torchvision: scale = min(MIN_DIM / short side, MAX_DIM / long side) in float32, sides floored
+//   square / pad64 / none: Matterport's rules (scale up to MIN_DIM, cap at MAX_DIM in square mode)
+std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_t w);
+
+// Normalises ((x - mean) / std, both /255), resizes (bilinear, align_corners=False) and pads into
+// one batch. images: float [3, H, W] with values in [0, 1] (uint8 [3, H, W] is converted).
+// The padded size is a multiple of IMAGE_PAD_DIVISOR (torchvision), 64 (pad64, none) or
+// IMAGE_MAX_DIM x IMAGE_MAX_DIM (square).
+ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config);
+
+// Boxes [K, 4] of a resized image back to original-image pixels (torchvision's float32 ratios).
+torch::Tensor boxes_to_original(const torch::Tensor& boxes, std::pair<int64_t, int64_t> resized,
+                                std::pair<int64_t, int64_t> original);
+
+}  // namespace mrcnn::model

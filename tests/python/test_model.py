@@ -1,0 +1,178 @@
+"""The network against torchvision's maskrcnn_resnet50_fpn (0.14.1) with the same weights.
+
+torchvision builds the model with seeded random weights; its BatchNorm statistics are randomised
+too, so the frozen BatchNorm is exercised. Our model loads torchvision's state_dict by name and
+must produce the same detections: boxes within 1e-2 px, scores within 1e-4, equal labels, mask
+probabilities within 1e-6 and thresholded masks with IoU >= 0.999 per instance. (Built the way
+torchvision builds it for pretrained weights, with frozen BatchNorm, the two agree bit for bit up
+to the mask pasting.)
+"""
+import json
+
+import pytest
+import torch
+
+import mrcnn
+from mrcnn import _C
+
+torchvision = pytest.importorskip("torchvision")
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  # noqa: E402
+from torchvision.models.detection.mask_rcnn import MaskRCNN as TvMaskRCNN  # noqa: E402
+from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
+
+
+def randomise_batchnorm(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, FrozenBatchNorm2d):
+            n = m.weight.numel()
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
+            m.weight.copy_(torch.rand(n, generator=g) * 0.4 + 0.4)
+            m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+def torchvision_model(depth="resnet50", num_classes=91, seed=0):
+    """torchvision's Mask R-CNN as built for pretrained weights (frozen BatchNorm), random weights."""
+    torch.manual_seed(seed)
+    body = getattr(torchvision.models, depth)(weights=None, norm_layer=FrozenBatchNorm2d)
+    model = TvMaskRCNN(_resnet_fpn_extractor(body, 5), num_classes=num_classes, box_score_thresh=0.0)
+    randomise_batchnorm(model, seed + 1)
+    return model.eval()
+
+
+def our_model(tv, depth="resnet50", num_classes=91):
+    cfg = json.loads(_C.model.torchvision_config(num_classes))
+    cfg.update(BACKBONE=depth, BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0)
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    report = model.load_state_dict(tv.state_dict(), [])
+    # BatchNorm's num_batches_tracked is the only thing the frozen model has no place for
+    assert all(k.endswith("num_batches_tracked") for k in report["unexpected"]), report["unexpected"][:5]
+    assert report["missing"] == [] and report["mismatched"] == []
+    model.eval()
+    return model
+
+
+def mask_iou(a, b):
+    inter = (a & b).sum().item()
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else inter / union
+
+
+def compare(tv, ours, images):
+    with torch.no_grad():
+        ref = tv(images)
+    got = ours.detect(images, -1.0)
+    assert len(got) == len(ref)
+    for r, g in zip(ref, got):
+        assert g["boxes"].shape == r["boxes"].shape and len(r["boxes"]) == 100
+        assert torch.equal(g["labels"], r["labels"])
+        torch.testing.assert_close(g["boxes"], r["boxes"], rtol=0, atol=1e-2)
+        torch.testing.assert_close(g["scores"], r["scores"], rtol=0, atol=1e-4)
+        # Pasting agrees to a float ulp (the bilinear resize sums in a different order than
+        # ATen's). With random weights many mask probabilities sit within an ulp of 0.5, where
+        # thresholding is undecidable: those pixels are left out of the IoU.
+        ref_prob = r["masks"][:, 0]
+        torch.testing.assert_close(g["masks"], ref_prob, rtol=0, atol=1e-6)
+        decided = (ref_prob - 0.5).abs() > 1e-6
+        ious = [mask_iou(a & d, b & d) for a, b, d in zip(g["masks"] >= 0.5, ref_prob >= 0.5, decided)]
+        assert min(ious) >= 0.999, min(ious)
+
+
+def test_resnet50_matches_torchvision_on_a_rounding_trap_size():
+    tv = torchvision_model()
+    ours = our_model(tv)
+    image = torch.rand(3, 427, 640, generator=torch.Generator().manual_seed(5))  # resized to 799x1199
+    compare(tv, ours, [image])
+
+
+def test_resnet50_batch_of_two_sizes():
+    tv = torchvision_model(num_classes=5, seed=3)
+    ours = our_model(tv, num_classes=5)
+    g = torch.Generator().manual_seed(6)
+    compare(tv, ours, [torch.rand(3, 480, 360, generator=g), torch.rand(3, 333, 500, generator=g)])
+
+
+def test_resnet101_matches_torchvision():
+    tv = torchvision_model("resnet101", num_classes=3, seed=7)
+    ours = our_model(tv, "resnet101", num_classes=3)
+    compare(tv, ours, [torch.rand(3, 300, 400, generator=torch.Generator().manual_seed(8))])
+
+
+def test_old_key_names_and_exclude():
+    tv = torchvision_model(num_classes=4, seed=9)
+    state = tv.state_dict()
+    old = {}
+    for k, v in state.items():
+        k = k.replace("rpn.head.conv.0.0.", "rpn.head.conv.")
+        for i in range(4):
+            k = k.replace("roi_heads.mask_head.%d.0." % i, "roi_heads.mask_head.mask_fcn%d." % (i + 1))
+            k = k.replace("backbone.fpn.inner_blocks.%d.0." % i, "backbone.fpn.inner_blocks.%d." % i)
+            k = k.replace("backbone.fpn.layer_blocks.%d.0." % i, "backbone.fpn.layer_blocks.%d." % i)
+        old[k] = v
+    cfg = json.loads(_C.model.torchvision_config(7))  # a different class count
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    report = model.load_state_dict(old, [r"roi_heads\.(box_predictor|mask_predictor\.mask_fcn_logits)"])
+    assert "rpn.head.conv.weight -> rpn.head.conv.0.0.weight" in report["renamed"]
+    assert report["mismatched"] == [] and report["missing"] == []
+    assert "roi_heads.box_predictor.cls_score.weight" in report["excluded"]
+    ours = dict(model.state_dict())
+    assert torch.equal(ours["roi_heads.mask_head.2.0.weight"], state["roi_heads.mask_head.2.0.weight"])
+    # without exclude, the class-count mismatch is reported and skipped
+    report = _C.model.MaskRCNN(json.dumps(cfg)).load_state_dict(old, [])
+    assert any(m.startswith("roi_heads.box_predictor.cls_score.weight") for m in report["mismatched"])
+
+
+def test_bad_config_is_a_clear_error():
+    cfg = json.loads(_C.model.default_config())
+    cfg["NUM_CLASSES"] = 1
+    with pytest.raises(ValueError, match="NUM_CLASSES"):
+        _C.model.MaskRCNN(json.dumps(cfg))
+    with pytest.raises(ValueError, match="NOT_A_FIELD"):
+        _C.model.MaskRCNN(json.dumps({"NOT_A_FIELD": 1}))
+    with pytest.raises(ValueError, match="BACKBONE"):
+        _C.model.MaskRCNN(json.dumps({"NUM_CLASSES": 2, "BACKBONE": "vgg"}))
+
+
+def synthetic_targets(images):
+    targets = []
+    for img in images:
+        h, w = img.shape[1:]
+        boxes = torch.tensor([[20.0, 30, 150, 200], [100, 50, 260, 180]]) * torch.tensor(
+            [w / 400, h / 300, w / 400, h / 300])
+        masks = torch.zeros(2, h, w, dtype=torch.uint8)
+        for i, b in enumerate(boxes.round().long()):
+            masks[i, b[1]:b[3], b[0]:b[2]] = 1
+        targets.append(dict(boxes=boxes, labels=torch.tensor([1, 3]), masks=masks))
+    return targets
+
+
+def test_training_losses_and_gradients_match_torchvision():
+    """Same weights, images and targets, same seed: the five losses are equal.
+
+    Both sides draw their anchor and RoI samples from torch's default generator in the same order;
+    torchvision's transform additionally draws one number per image (its random choice among
+    min_size values), which the test draws too before calling ours, so the samples coincide.
+    """
+    tv = torchvision_model(num_classes=5, seed=11)
+    ours = our_model(tv, num_classes=5)
+    g = torch.Generator().manual_seed(12)
+    images = [torch.rand(3, 300, 400, generator=g), torch.rand(3, 360, 280, generator=g)]
+    targets = synthetic_targets(images)
+    tv.train()
+    ours.train(True)
+    torch.manual_seed(99)
+    ref = tv(images, targets)
+    torch.manual_seed(99)
+    for _ in images:
+        torch.empty(1).uniform_(0.0, 1.0)
+    got = ours.losses(images, targets)
+    assert sorted(got) == sorted(ref)
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=1e-6, atol=1e-7, msg=k)
+    sum(ref.values()).backward()
+    sum(got.values()).backward()
+    ours_params = dict(ours.named_parameters())
+    for name, p in tv.named_parameters():
+        if name.startswith(("rpn.", "roi_heads.", "backbone.fpn.", "backbone.body.layer4.2")):
+            torch.testing.assert_close(ours_params[name].grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
