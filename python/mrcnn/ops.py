@@ -42,8 +42,9 @@ def nms(boxes, scores, iou_threshold):
     return torch.ops.mrcnn.nms(boxes, scores, float(iou_threshold))
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold):
-    return torch.ops.mrcnn.batched_nms(boxes, scores, idxs, float(iou_threshold))
+def batched_nms(boxes, scores, idxs, iou_threshold, max_keep=None):
+    """NMS within each category of idxs; max_keep returns only the best survivors (faster on CPU)."""
+    return torch.ops.mrcnn.batched_nms(boxes, scores, idxs, float(iou_threshold), -1 if max_keep is None else int(max_keep))
 
 
 def paste_masks(masks, boxes, image_shape, padding=1, threshold=None):

@@ -230,6 +230,16 @@ def test_batched_nms_matches_torchvision(n, classes):
     assert torch.equal(ours, tvops.batched_nms(boxes, scores, idxs, 0.5))
 
 
+@pytest.mark.parametrize("n, classes, max_keep", [(20000, 90, 100), (6000, 5, 1000), (20000, 90, 0), (3000, 4, 50)])
+def test_batched_nms_max_keep_is_a_prefix_of_the_full_result(n, classes, max_keep):
+    boxes = random_boxes(n, seed=n + classes)
+    scores = torch.rand(n, generator=torch.Generator().manual_seed(n + 5)).double().float()
+    idxs = torch.randint(0, classes, (n,), generator=torch.Generator().manual_seed(n + 6))
+    full = tvops.batched_nms(boxes, scores, idxs, 0.5)
+    top = torch.ops.mrcnn.batched_nms(boxes, scores, idxs, 0.5, max_keep)
+    assert torch.equal(top, full[:max_keep])
+
+
 def test_batched_nms_empty_and_bad_input():
     assert torch.ops.mrcnn.batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64),
                                        0.5).numel() == 0

@@ -39,7 +39,17 @@ MaskPredictorImpl::MaskPredictorImpl(int64_t in_channels, int64_t hidden, int64_
   torch::nn::init::zeros_(mask_fcn_logits->bias);
 }
 
-torch::Tensor MaskPredictorImpl::forward(const torch::Tensor& x) { return mask_fcn_logits(torch::relu(conv5_mask(x))); }
+// The 2x2 stride-2 transposed convolution writes each input pixel to its own 2x2 output block, so
+// it is one matrix product [N*H*W, in] x [in, out*4] and a pixel shuffle: several times faster on
+// CPU than ATen's general transposed convolution, the same sums.
+torch::Tensor MaskPredictorImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor& w = conv5_mask->weight;  // [in, out, 2, 2]
+  const int64_t n = x.size(0), in = x.size(1), h = x.size(2), wd = x.size(3), out = w.size(1);
+  const torch::Tensor cols = x.permute({0, 2, 3, 1}).reshape({-1, in}).matmul(w.reshape({in, out * 4}));
+  const torch::Tensor up = cols.view({n, h, wd, out, 2, 2}).permute({0, 3, 1, 4, 2, 5}).reshape({n, out, 2 * h, 2 * wd}) +
+                           conv5_mask->bias.view({1, -1, 1, 1});
+  return mask_fcn_logits(torch::relu(up));
+}
 
 RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
@@ -185,7 +195,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     boxes = boxes.index({keep}), scores = scores.index({keep}), lab = lab.index({keep});
     keep = ops::remove_small_boxes(boxes, config.DETECTION_MIN_SIZE);
     boxes = boxes.index({keep}), scores = scores.index({keep}), lab = lab.index({keep});
-    keep = ops::batched_nms(boxes, scores, lab, config.DETECTION_NMS_THRESHOLD).slice(0, 0, config.DETECTION_MAX_INSTANCES);
+    keep = ops::batched_nms(boxes, scores, lab, config.DETECTION_NMS_THRESHOLD, config.DETECTION_MAX_INSTANCES);
     Detections d;
     d.boxes = boxes.index({keep});
     d.scores = scores.index({keep});

@@ -116,7 +116,7 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
     boxes = boxes.index({keep}), scores = scores.index({keep}), lvl = lvl.index({keep});
     keep = torch::where(scores >= 0.0)[0];
     boxes = boxes.index({keep}), scores = scores.index({keep}), lvl = lvl.index({keep});
-    keep = ops::batched_nms(boxes, scores, lvl, config.RPN_NMS_THRESHOLD).slice(0, 0, post_nms);
+    keep = ops::batched_nms(boxes, scores, lvl, config.RPN_NMS_THRESHOLD, post_nms);
     out.proposals.push_back(boxes.index({keep}));
     out.scores.push_back(scores.index({keep}));
   }

@@ -51,14 +51,27 @@ at::Tensor batched_nms_per_category(const at::Tensor& boxes, const at::Tensor& s
   return keep.index_select(0, order);
 }
 
+// Per-category NMS keeping the first max_keep survivors (the device-generic version).
+at::Tensor batched_nms_top(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
+                           double iou_threshold, int64_t max_keep) {
+  const at::Tensor keep = batched_nms_per_category(boxes, scores, idxs, iou_threshold);
+  return max_keep >= 0 ? keep.slice(0, 0, max_keep) : keep;
+}
+
 }  // namespace
 
 at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
-                       double iou_threshold) {
+                       double iou_threshold, int64_t max_keep) {
   check_nms_args(boxes, scores);
   check_idxs(boxes, idxs);
   if (boxes.size(0) == 0) return at::empty({0}, boxes.options().dtype(at::kLong));
   const int64_t vanilla_above = boxes.is_cpu() ? 4000 : 20000;
+  if (boxes.numel() > vanilla_above && max_keep >= 0) {
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("mrcnn::_batched_nms_top", "")
+                         .typed<decltype(batched_nms_top)>();
+    return op.call(boxes, scores, idxs, iou_threshold, max_keep);
+  }
   if (boxes.numel() > vanilla_above) {
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("mrcnn::_batched_nms_per_category", "")
@@ -68,18 +81,21 @@ at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const 
   // Offset each category's boxes by (category * (max coordinate + 1)) so they cannot overlap.
   const at::Tensor max_coordinate = boxes.max();
   const at::Tensor offsets = idxs.to(boxes.scalar_type()) * (max_coordinate + at::ones({}, boxes.options()));
-  return nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
+  const at::Tensor keep = nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
+  return max_keep >= 0 ? keep.slice(0, 0, max_keep) : keep;
 }
 
 TORCH_LIBRARY_FRAGMENT(mrcnn, m) {
   m.def("nms(Tensor boxes, Tensor scores, float iou_threshold) -> Tensor");
-  m.def("batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor",
+  m.def("batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold, int max_keep=-1) -> Tensor",
         TORCH_FN(batched_nms));
+  m.def("_batched_nms_top(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold, int max_keep) -> Tensor");
   m.def("_batched_nms_per_category(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(mrcnn, CompositeExplicitAutograd, m) {
   m.impl("_batched_nms_per_category", TORCH_FN(batched_nms_per_category));
+  m.impl("_batched_nms_top", TORCH_FN(batched_nms_top));
 }
 
 }  // namespace mrcnn::ops

@@ -16,8 +16,10 @@ at::Tensor nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
 // indices in decreasing score order. Follows torchvision.ops.batched_nms, including its choice of
 // strategy (one NMS per category for more than 4000 box coordinates on CPU, 20000 on CUDA;
 // otherwise one NMS over boxes offset by category), so the results are the same.
+// max_keep >= 0 returns only the first max_keep survivors; on CPU with many boxes this stops
+// early (exact same survivors; ties in score at the cut are resolved by index).
 at::Tensor batched_nms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
-                       double iou_threshold);
+                       double iou_threshold, int64_t max_keep = -1);
 
 // The argument checks shared by every backend; errors name the argument and what was received.
 void check_nms_args(const at::Tensor& boxes, const at::Tensor& scores);
