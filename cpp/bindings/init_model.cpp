@@ -101,7 +101,9 @@ void init_model(py::module_& m) {
              };
              const auto batch = mrcnn::model::preprocess(images, self->config);
              lap("preprocess");
-             const auto c = self->backbone->body(batch.tensor);
+             const auto c = self->backbone->body(self->backbone->channels_last
+                                                     ? batch.tensor.contiguous(torch::MemoryFormat::ChannelsLast)
+                                                     : batch.tensor);
              lap("backbone");
              const auto features = self->backbone->fpn(c);
              lap("fpn");

@@ -43,7 +43,9 @@ def torchvision_model(depth="resnet50", num_classes=91, seed=0):
 
 def our_model(tv, depth="resnet50", num_classes=91):
     cfg = json.loads(_C.model.torchvision_config(num_classes))
-    cfg.update(BACKBONE=depth, BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0)
+    # NCHW convolutions: the same oneDNN arithmetic as torchvision's, so results match bit for bit
+    # (channels-last is compared separately below)
+    cfg.update(BACKBONE=depth, BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0, CHANNELS_LAST=False)
     model = _C.model.MaskRCNN(json.dumps(cfg))
     report = model.load_state_dict(tv.state_dict(), [])
     # BatchNorm's num_batches_tracked is the only thing the frozen model has no place for
@@ -97,6 +99,23 @@ def test_resnet101_matches_torchvision():
     tv = torchvision_model("resnet101", num_classes=3, seed=7)
     ours = our_model(tv, "resnet101", num_classes=3)
     compare(tv, ours, [torch.rand(3, 300, 400, generator=torch.Generator().manual_seed(8))])
+
+
+def test_channels_last_features_match_nchw():
+    tv = torchvision_model(num_classes=3, seed=13)
+    nchw = our_model(tv, num_classes=3)
+    cfg = json.loads(nchw.config_json())
+    cfg["CHANNELS_LAST"] = True
+    cl = _C.model.MaskRCNN(json.dumps(cfg))
+    cl.load_state_dict(tv.state_dict(), [])
+    cl.eval()
+    image = torch.rand(3, 320, 416, generator=torch.Generator().manual_seed(14))
+    a, b = nchw.stages([image]), cl.stages([image])
+    for fa, fb in zip(a["features"], b["features"]):
+        assert fb.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(fb, fa, rtol=1e-4, atol=1e-3 * fa.abs().max().item())
+    dets = cl.detect([image], 0.5)[0]
+    assert dets["boxes"].shape[1] == 4 and dets["masks"].dtype == torch.bool
 
 
 def test_old_key_names_and_exclude():

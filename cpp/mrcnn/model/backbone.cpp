@@ -122,6 +122,8 @@ BackboneImpl::BackboneImpl(const std::string& depth, int64_t out_channels, bool 
   fpn = register_module("fpn", FeaturePyramid(std::vector<int64_t>{256, 512, 1024, 2048}, out_channels));
 }
 
-std::vector<torch::Tensor> BackboneImpl::forward(const torch::Tensor& images) { return fpn(body(images)); }
+std::vector<torch::Tensor> BackboneImpl::forward(const torch::Tensor& images) {
+  return fpn(body(channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images));
+}
 
 }  // namespace mrcnn::model

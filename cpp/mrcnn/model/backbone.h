@@ -57,6 +57,10 @@ struct BackboneImpl : torch::nn::Module {
   std::vector<torch::Tensor> forward(const torch::Tensor& images);
   ResNet body{nullptr};
   FeaturePyramid fpn{nullptr};
+  // Run the convolutions on channels-last (NHWC) tensors: oneDNN then skips converting every
+  // activation to and from its blocked layout (about 15% faster on CPU), and RoIAlign reads the
+  // features without a transpose.
+  bool channels_last = false;
 };
 TORCH_MODULE(Backbone);
 

@@ -10,6 +10,7 @@ namespace F = torch::nn::functional;
 MaskRcnnImpl::MaskRcnnImpl(const Config& c) : config(c) {
   config.validate();
   backbone = register_module("backbone", Backbone(c.BACKBONE, c.TOP_DOWN_PYRAMID_SIZE, c.STRIDE_IN_1X1, c.BACKBONE_BN_EPS));
+  backbone->channels_last = c.CHANNELS_LAST;
   rpn = register_module("rpn", Rpn(c));
   roi_heads = register_module("roi_heads", RoiHeads(c));
 }

@@ -65,7 +65,7 @@ ops::BoxWeights inverse(const std::array<double, 4>& std) {
 // [N, A*C, H, W] -> [N, H*W*A, C], as torchvision's permute_and_flatten
 torch::Tensor flatten_level(const torch::Tensor& t, int64_t c) {
   const int64_t n = t.size(0), h = t.size(2), w = t.size(3);
-  return t.view({n, -1, c, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, c});
+  return t.reshape({n, -1, c, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, c});
 }
 
 }  // namespace
