@@ -38,17 +38,31 @@ BottleneckImpl::BottleneckImpl(int64_t in_channels, int64_t width, int64_t strid
   bn2 = register_module("bn2", FrozenBatchNorm2d(width, bn_eps));
   conv3 = register_module("conv3", conv(width, width * 4, 1, 1, 0, false));
   bn3 = register_module("bn3", FrozenBatchNorm2d(width * 4, bn_eps));
-  if (with_downsample)
-    downsample = register_module(
-        "downsample", torch::nn::Sequential(conv(in_channels, width * 4, 1, stride, 0, false),
-                                            FrozenBatchNorm2d(width * 4, bn_eps)));
+  if (with_downsample) {
+    down_conv = conv(in_channels, width * 4, 1, stride, 0, false);
+    down_bn = FrozenBatchNorm2d(width * 4, bn_eps);
+    downsample = register_module("downsample", torch::nn::Sequential(down_conv, down_bn));
+  }
 }
 
+namespace {
+
+// All the backbone's convolutions pad k // 2 (7x7: 3, 3x3: 1, 1x1: 0), no dilation, no groups.
+torch::Tensor conv_bn(torch::nn::Conv2d conv, FrozenBatchNorm2d bn, const torch::Tensor& x, bool fold) {
+  if (!fold) return bn(conv(x));
+  // conv(x, W) * scale + shift == conv(x, W * scale) + shift: one pass over the output, not two
+  const auto [scale, shift] = bn->scale_shift();
+  const int64_t pad = conv->weight.size(-1) / 2;
+  return torch::conv2d(x, conv->weight * scale.view({-1, 1, 1, 1}), shift, conv->options.stride(), pad);
+}
+
+}  // namespace
+
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = torch::relu(bn1(conv1(x)));
-  out = torch::relu(bn2(conv2(out)));
-  out = bn3(conv3(out));
-  out += downsample ? downsample->forward(x) : x;
+  torch::Tensor out = conv_bn(conv1, bn1, x, fold_bn).relu_();
+  out = conv_bn(conv2, bn2, out, fold_bn).relu_();
+  out = conv_bn(conv3, bn3, out, fold_bn);
+  out += downsample ? conv_bn(down_conv, down_bn, x, fold_bn) : x;
   return out.relu_();
 }
 
@@ -68,8 +82,15 @@ ResNetImpl::ResNetImpl(const std::vector<int64_t>& blocks, bool stride_in_1x1, d
   }
 }
 
+void ResNetImpl::set_fold_bn(bool fold) {
+  fold_bn = fold;
+  for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
+    for (const auto& child : (*layer)->children())
+      if (auto block = std::dynamic_pointer_cast<BottleneckImpl>(child)) block->fold_bn = fold;
+}
+
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = torch::relu(bn1(conv1(x)));
+  torch::Tensor h = conv_bn(conv1, bn1, x, fold_bn).relu_();
   h = torch::max_pool2d(h, 3, 2, 1);
   std::vector<torch::Tensor> c;
   for (auto* layer : {&layer1, &layer2, &layer3, &layer4}) {

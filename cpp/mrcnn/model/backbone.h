@@ -28,7 +28,10 @@ struct BottleneckImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   FrozenBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
-  torch::nn::Sequential downsample{nullptr};
+  torch::nn::Sequential downsample{nullptr};  // (conv, bn): keys downsample.0.*, downsample.1.*
+  torch::nn::Conv2d down_conv{nullptr};
+  FrozenBatchNorm2d down_bn{nullptr};
+  bool fold_bn = false;  // apply each frozen BatchNorm through its convolution's weights
 };
 TORCH_MODULE(Bottleneck);
 
@@ -36,9 +39,13 @@ TORCH_MODULE(Bottleneck);
 struct ResNetImpl : torch::nn::Module {
   ResNetImpl(const std::vector<int64_t>& blocks, bool stride_in_1x1, double bn_eps);
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
+  // Fold every frozen BatchNorm into the convolution before it (W * scale, bias = shift): one
+  // pass less over each activation; the sums round differently from conv-then-BatchNorm.
+  void set_fold_bn(bool fold);
   torch::nn::Conv2d conv1{nullptr};
   FrozenBatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  bool fold_bn = false;
 };
 TORCH_MODULE(ResNet);
 

@@ -78,7 +78,9 @@ torch::Tensor RoiHeadsImpl::pool(const std::vector<torch::Tensor>& features, con
 torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& features,
                                         const std::vector<torch::Tensor>& boxes,
                                         const std::vector<std::pair<int64_t, int64_t>>& image_sizes) {
-  return mask_predictor(mask_head->forward(pool(features, boxes, image_sizes, config.MASK_POOL_SIZE)));
+  torch::Tensor pooled = pool(features, boxes, image_sizes, config.MASK_POOL_SIZE);
+  if (config.CHANNELS_LAST) pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
+  return mask_predictor(mask_head->forward(pooled));
 }
 
 namespace {
