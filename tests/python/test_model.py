@@ -198,3 +198,19 @@ def test_training_losses_and_gradients_match_torchvision():
     for name, p in tv.named_parameters():
         if name.startswith(("rpn.", "roi_heads.", "backbone.fpn.", "backbone.body.layer4.2")):
             torch.testing.assert_close(ours_params[name].grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
+def test_imagenet_resnet_weights_load_into_the_backbone():
+    torch.manual_seed(15)
+    resnet = torchvision.models.resnet101(weights=None)
+    cfg = json.loads(_C.model.default_config())
+    cfg.update(NUM_CLASSES=3, BACKBONE="resnet101")
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    report = model.load_state_dict(resnet.state_dict(), [])
+    assert sorted(report["unexpected"]) == sorted(
+        ["fc.weight", "fc.bias"] + [k for k in resnet.state_dict() if k.endswith("num_batches_tracked")])
+    assert all(not k.startswith("backbone.body.") for k in report["missing"])
+    assert any(k.startswith("backbone.fpn.") for k in report["missing"])
+    ours = dict(model.state_dict())
+    assert torch.equal(ours["backbone.body.layer3.22.conv2.weight"], resnet.state_dict()["layer3.22.conv2.weight"])
+    assert torch.equal(ours["backbone.body.bn1.running_var"], resnet.state_dict()["bn1.running_var"])
