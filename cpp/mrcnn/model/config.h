@@ -27,7 +27,8 @@ struct Config {
   int64_t TOP_DOWN_PYRAMID_SIZE = 256;       // FPN channels
   int64_t FPN_CLASSIF_FC_LAYERS_SIZE = 1024;  // box head hidden size
   std::string TRAINABLE_LAYERS = "all";  // set by training; model construction ignores it
-  bool CHANNELS_LAST = true;   // run the network on NHWC tensors (faster with oneDNN and cuDNN)
+  bool CHANNELS_LAST = true;   // run the network on NHWC tensors and the box head's first layer as
+                               // a convolution (faster with oneDNN and cuDNN)
   bool FOLD_FROZEN_BN = true;  // apply frozen BatchNorm through the conv weights (one pass less)
                                // Both change rounding (~1e-6 relative); off = torchvision's exact sums
 

