@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "mrcnn/model/checkpoint.h"
 #include "mrcnn/model/mask_rcnn.h"
 #include "mrcnn/model/transform.h"
 #include "mrcnn/model/weights.h"
@@ -53,6 +54,37 @@ void init_model(py::module_& m) {
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");
   m.def("validate_config", [](const std::string& json) { config_from(json); }, py::arg("config_json"));
   m.def("canonical_key", &mrcnn::model::canonical_key, py::arg("key"));
+  m.def("load_tensor_file", &mrcnn::model::load_tensor_file, py::arg("path"),
+        "Named tensors of a torch.save'd state_dict (or of an mrcnn checkpoint)");
+  m.def("save_checkpoint",
+        [](const std::string& path, MaskRcnn& model, const std::vector<std::string>& class_names, int64_t epoch,
+           const std::map<std::string, torch::Tensor>& optimizer, const std::string& extra_json) {
+          mrcnn::model::Checkpoint c;
+          c.weights = mrcnn::model::state_dict(*model);
+          c.config_json = model->config.to_json();
+          c.class_names = class_names;
+          c.epoch = epoch;
+          c.optimizer = optimizer;
+          c.extra_json = extra_json;
+          py::gil_scoped_release release;
+          mrcnn::model::save_checkpoint(path, c);
+        },
+        py::arg("path"), py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
+        py::arg("epoch") = 0, py::arg("optimizer") = std::map<std::string, torch::Tensor>{},
+        py::arg("extra_json") = "{}", "Writes weights, Config, class names, epoch and optimizer state atomically");
+  m.def("load_checkpoint",
+        [](const std::string& path) {
+          const mrcnn::model::Checkpoint c = mrcnn::model::load_checkpoint(path);
+          py::dict d;
+          d["weights"] = c.weights;
+          d["config_json"] = c.config_json;
+          d["class_names"] = c.class_names;
+          d["epoch"] = c.epoch;
+          d["optimizer"] = c.optimizer;
+          d["extra_json"] = c.extra_json;
+          return d;
+        },
+        py::arg("path"));
 
   py::class_<MaskRcnn>(m, "MaskRCNN")
       .def(py::init([](const std::string& json) { return MaskRcnn(config_from(json)); }), py::arg("config_json"))
@@ -73,6 +105,12 @@ void init_model(py::module_& m) {
              return report_dict(mrcnn::model::load_state_dict(*self, state, exclude));
            },
            py::arg("state"), py::arg("exclude") = std::vector<std::string>{})
+      .def("load_weights_file",
+           [](MaskRcnn& self, const std::string& path, const std::vector<std::string>& exclude) {
+             return report_dict(mrcnn::model::load_state_dict(*self, mrcnn::model::load_tensor_file(path), exclude));
+           },
+           py::arg("path"), py::arg("exclude") = std::vector<std::string>{},
+           "Loads a torchvision checkpoint, an ImageNet ResNet or an mrcnn checkpoint by name")
       .def("detect",
            [](MaskRcnn& self, const std::vector<torch::Tensor>& images, double mask_threshold) {
              std::vector<mrcnn::model::Result> results;

@@ -214,3 +214,42 @@ def test_imagenet_resnet_weights_load_into_the_backbone():
     ours = dict(model.state_dict())
     assert torch.equal(ours["backbone.body.layer3.22.conv2.weight"], resnet.state_dict()["layer3.22.conv2.weight"])
     assert torch.equal(ours["backbone.body.bn1.running_var"], resnet.state_dict()["bn1.running_var"])
+
+
+def test_checkpoints_round_trip_and_read_torch_save_files(tmp_path):
+    tv = torchvision_model(num_classes=4, seed=16)
+    # a torchvision checkpoint saved with torch.save as a plain dict, read in C++
+    tv_path = str(tmp_path / "tv.pth")
+    torch.save(dict(tv.state_dict()), tv_path)
+    cfg = json.loads(_C.model.torchvision_config(4))
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    report = model.load_weights_file(tv_path, [])
+    assert report["missing"] == [] and report["mismatched"] == []
+    torch.save({"model": dict(tv.state_dict()), "epoch": 3}, str(tmp_path / "wrapped.pth"))
+    assert len(_C.model.load_tensor_file(str(tmp_path / "wrapped.pth"))) == len(tv.state_dict())
+    # our checkpoint: atomic write, readable by torch.load and by us
+    path = str(tmp_path / "mask_rcnn_test_0002.pth")
+    momentum = {"roi_heads.box_head.fc6.weight": torch.randn(3, 3)}
+    _C.model.save_checkpoint(path, model, ["BG", "a", "b", "c"], 2, momentum, '{"val_loss": 0.5}')
+    back = _C.model.load_checkpoint(path)
+    assert back["epoch"] == 2 and back["class_names"] == ["BG", "a", "b", "c"]
+    assert json.loads(back["config_json"])["NUM_CLASSES"] == 4
+    assert torch.equal(back["optimizer"]["roi_heads.box_head.fc6.weight"], momentum["roi_heads.box_head.fc6.weight"])
+    assert torch.equal(back["weights"]["rpn.head.cls_logits.weight"], tv.state_dict()["rpn.head.cls_logits.weight"])
+    raw = torch.load(path)
+    assert raw["epoch"] == 2 and torch.equal(raw["weights"]["backbone.body.conv1.weight"],
+                                             tv.state_dict()["backbone.body.conv1.weight"])
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    # a failed write names the file and leaves the previous checkpoint as it was
+    before = open(path, "rb").read()
+    with pytest.raises(ValueError, match="no_such_dir"):
+        _C.model.save_checkpoint(str(tmp_path / "no_such_dir" / "x.pth"), model)
+    assert open(path, "rb").read() == before
+    with pytest.raises(ValueError, match="not an mrcnn checkpoint"):
+        _C.model.load_checkpoint(tv_path)
+    torch.save(tv.state_dict(), str(tmp_path / "ordered.pth"))  # OrderedDict with _metadata
+    with pytest.raises(ValueError, match="torch.load"):
+        _C.model.load_tensor_file(str(tmp_path / "ordered.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pth"):
+        _C.model.load_tensor_file(str(tmp_path / "junk.pth"))

@@ -1,0 +1,36 @@
+// Checkpoint files: our own (weights, Config, class names, epoch, optimizer state), written
+// atomically, and plain tensor dicts saved with Python's torch.save (torchvision checkpoints).
+// Both are torch's zip/pickle format: torch.load reads ours, and we read torch.save's.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mrcnn::model {
+
+struct Checkpoint {
+  std::map<std::string, torch::Tensor> weights;
+  std::string config_json;
+  std::vector<std::string> class_names;
+  int64_t epoch = 0;
+  std::map<std::string, torch::Tensor> optimizer;  // optimizer state, flattened to named tensors
+  std::string extra_json = "{}";                   // anything else (metrics, versions)
+};
+
+// Writes path atomically: a temporary file in the same directory, flushed to disk, then renamed
+// over path, so an interrupted write leaves any previous file at path intact.
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Reads a file written by save_checkpoint. Throws std::invalid_argument naming the file when it is
+// not one.
+Checkpoint load_checkpoint(const std::string& path);
+
+// Named tensors of a file saved with torch.save: a plain dict of tensors, a dict holding one under
+// "model" / "state_dict" / "weights", or one of our checkpoints. (torch's C++ unpickler cannot
+// rebuild the OrderedDict-with-metadata that Module.state_dict() returns; Python loads those.)
+std::map<std::string, torch::Tensor> load_tensor_file(const std::string& path);
+
+}  // namespace mrcnn::model
