@@ -1,0 +1,91 @@
+"""utils.Dataset with Matterport's API, driven the way the balloon notebook drives it: a subclass
+that reads VIA 2.x regions and overrides load_mask."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from mrcnn import utils
+from mrcnn.codecs import via_shape_to_mask
+
+
+class BalloonDataset(utils.Dataset):
+    """As a user writes it: one class, polygons from via_region_data.json."""
+
+    def load_balloon(self, dataset_dir, subset):
+        self.add_class("balloon", 1, "balloon")
+        directory = os.path.join(dataset_dir, subset)
+        annotations = json.load(open(os.path.join(directory, "via_region_data.json")))
+        for a in annotations.values():
+            if not a["regions"]:
+                continue
+            shapes = [r["shape_attributes"] for r in a["regions"].values()]
+            image_path = os.path.join(directory, a["filename"])
+            h, w = cv2.imread(image_path).shape[:2]
+            self.add_image("balloon", image_id=a["filename"], path=image_path, width=w, height=h, polygons=shapes)
+
+    def load_mask(self, image_id):
+        info = self.image_info[image_id]
+        masks = np.stack([via_shape_to_mask(p, info["height"], info["width"]) for p in info["polygons"]], axis=-1)
+        return masks.astype(bool), np.ones([masks.shape[-1]], dtype=np.int32)
+
+
+def test_balloon_subclass_loads_images_and_masks():
+    root = shared_path("data", "balloon")
+    train = BalloonDataset()
+    train.load_balloon(root, "train")
+    train.prepare()
+    assert train.num_classes == 2 and train.class_names == ["BG", "balloon"]
+    assert train.num_images == 61 and list(train.image_ids) == list(range(61))
+    assert train.map_source_class_id("balloon.1") == 1
+    assert train.get_source_class_id(1, "balloon") == 1
+    assert train.source_class_ids == {"": [0], "balloon": [0, 1]}
+    image = train.load_image(0)
+    masks, class_ids = train.load_mask(0)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert masks.shape[:2] == image.shape[:2] and masks.dtype == bool and masks.any(axis=(0, 1)).all()
+    assert class_ids.dtype == np.int32 and len(class_ids) == masks.shape[2]
+
+
+def test_classes_are_renumbered_across_sources():
+    ds = utils.Dataset()
+    ds.add_class("coco", 12, "dog,hound")
+    ds.add_class("own", 1, "pumpkin")
+    ds.add_class("coco", 12, "dog")  # duplicates are ignored
+    ds.add_image("own", "a", "/nowhere/a.jpg", width=3)
+    ds.prepare()
+    assert ds.class_names == ["BG", "dog", "pumpkin"]
+    assert ds.map_source_class_id("own.1") == 2
+    assert ds.image_info[0]["width"] == 3 and ds.source_image_link(0) == "/nowhere/a.jpg"
+    with pytest.raises(KeyError, match="own.7"):
+        ds.map_source_class_id("own.7")
+    with pytest.raises(ValueError, match="belongs to source 'coco'"):
+        ds.get_source_class_id(1, "own")
+    with pytest.raises(ValueError, match="must not contain"):
+        ds.add_class("a.b", 1, "x")
+    masks, ids = ds.load_mask(0)
+    assert masks.shape == (0, 0, 0) and ids.dtype == np.int32
+
+
+def test_load_image_converts_and_reports_bad_files(tmp_path):
+    gray = (np.arange(20, dtype=np.uint8).reshape(4, 5) * 10)
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    rgba = np.zeros((3, 3, 4), np.uint8)
+    rgba[..., 2] = 200  # red in BGRA
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 broken")
+    ds = utils.Dataset()
+    for name in ("g.png", "a.png", "bad.jpg", "missing.jpg"):
+        ds.add_image("t", name, str(tmp_path / name))
+    ds.prepare()
+    g = ds.load_image(0)
+    assert g.shape == (4, 5, 3) and (g[..., 0] == gray).all()
+    a = ds.load_image(1)
+    assert a.shape == (3, 3, 3) and (a[..., 0] == 200).all() and (a[..., 2] == 0).all()
+    with pytest.raises(ValueError, match="bad.jpg"):
+        ds.load_image(2)
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        ds.load_image(3)
