@@ -10,10 +10,12 @@
 #include "mrcnn/codecs/kaggle_rle.h"
 #include "mrcnn/codecs/parallel.h"
 #include "mrcnn/codecs/polygon.h"
+#include "py_rle.h"
 #include "mrcnn/codecs/rle.h"
 
 namespace py = pybind11;
 using namespace mrcnn::codecs;
+using mrcnn::bindings::rle_to_dict;
 
 namespace {
 
@@ -47,17 +49,6 @@ Masks as_masks(const py::handle& obj, const char* fn) {
   m.cs = a.strides(1);
   m.ns = a.ndim() == 3 ? a.strides(2) : 0;
   return m;
-}
-
-py::dict rle_to_dict(const Rle& r) {
-  py::dict d;
-  py::list size;
-  size.append(r.h);
-  size.append(r.w);
-  d["size"] = size;
-  const std::string s = rle_to_string(r);
-  d["counts"] = py::bytes(s);
-  return d;
 }
 
 // Parses one RLE dict; `counts` may be the compact string (str or bytes) or a list of run

@@ -8,6 +8,7 @@ namespace py = pybind11;
 void init_info(py::module_& m);
 void init_codecs(py::module_& m);
 void init_model(py::module_& m);
+void init_data(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mrcnn C++ core";
@@ -16,4 +17,6 @@ PYBIND11_MODULE(_C, m) {
   init_codecs(codecs);
   py::module_ model = m.def_submodule("model", "The Mask R-CNN network");
   init_model(model);
+  py::module_ data = m.def_submodule("data", "Annotation files parsed in C++");
+  init_data(data);
 }

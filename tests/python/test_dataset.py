@@ -89,3 +89,71 @@ def test_load_image_converts_and_reports_bad_files(tmp_path):
         ds.load_image(2)
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         ds.load_image(3)
+
+
+def test_built_in_via_loader_matches_the_user_subclass():
+    from mrcnn.datasets import ViaDataset
+    root = shared_path("data", "balloon")
+    user = BalloonDataset()
+    user.load_balloon(root, "val")
+    user.prepare()
+    built = ViaDataset(os.path.join(root, "val", "via_region_data.json"), os.path.join(root, "val"),
+                       default_class="balloon", source="balloon")
+    built.prepare()
+    assert built.warnings == []
+    assert built.class_names == ["BG", "balloon"]
+    by_name = {info["id"]: i for i, info in enumerate(built.image_info)}
+    assert set(by_name) == {info["id"] for info in user.image_info}
+    for i, info in enumerate(user.image_info):
+        j = by_name[info["id"]]
+        assert (built.image_info[j]["height"], built.image_info[j]["width"]) == (info["height"], info["width"])
+        m1, c1 = user.load_mask(i)
+        m2, c2 = built.load_mask(j)
+        assert np.array_equal(m1, m2) and np.array_equal(c1, c2)
+
+
+def test_built_in_coco_loader_on_fruits_nuts():
+    from mrcnn import cocomask
+    from mrcnn.datasets import CocoDataset
+    root = shared_path("data", "fruits_nuts")
+    ds = CocoDataset(os.path.join(root, "trainval.json"), os.path.join(root, "images"))
+    ds.prepare()
+    assert ds.class_names == ["BG", "date", "fig", "hazelnut"]
+    doc = json.load(open(os.path.join(root, "trainval.json")))
+    assert ds.num_images == len(doc["images"])
+    assert sum(len(i["instances"]) for i in ds.image_info) == len(doc["annotations"])
+    masks, ids = ds.load_mask(0)
+    first = [a for a in doc["annotations"] if a["image_id"] == doc["images"][0]["id"]]
+    assert masks.shape[2] == len(first)
+    h, w = masks.shape[:2]
+    for k, a in enumerate(first):  # each mask is the polygon rasterised as pycocotools does
+        ref = cocomask.decode(cocomask.merge(cocomask.frPyObjects(a["segmentation"], h, w))).astype(bool)
+        assert np.array_equal(masks[:, :, k], ref)
+        assert ids[k] == ds.map_source_class_id("coco.%d" % a["category_id"])
+    assert ds.load_image(0).shape == (h, w, 3)
+
+
+def test_bad_annotations_are_skipped_with_a_warning_or_raise(tmp_path):
+    from mrcnn.datasets import CocoDataset
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 12}],
+           "categories": [{"id": 5, "name": "thing"}],
+           "annotations": [
+               {"id": 1, "image_id": 1, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]], "iscrowd": 0},
+               {"id": 2, "image_id": 1, "category_id": 5, "segmentation": [[1, 1, 2]], "iscrowd": 0},
+               {"id": 3, "image_id": 9, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]]},
+               {"id": 4, "image_id": 1, "category_id": 5, "iscrowd": 1,
+                "segmentation": {"size": [10, 12], "counts": [0, 30, 90]}}]}
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc))
+    ds = CocoDataset(str(path), str(tmp_path))
+    ds.prepare()
+    assert len(ds.warnings) == 2
+    assert "annotation 2" in ds.warnings[0] and "annotation 3" in ds.warnings[1]
+    masks, ids = ds.load_mask(0)
+    assert masks.shape == (10, 12, 2) and list(ids) == [1, -1]  # the crowd region is negative
+    assert masks[:, :, 1].sum() == 30
+    with pytest.raises(ValueError, match="annotation 2"):
+        CocoDataset(str(path), str(tmp_path), bad_data="raise")
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="ann.json"):
+        CocoDataset(str(path), str(tmp_path))

@@ -1,0 +1,249 @@
+#include "mrcnn/data/annotations.h"
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+
+#include "mrcnn/codecs/polygon.h"
+
+namespace mrcnn::data {
+
+namespace {
+
+using nlohmann::json;
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::invalid_argument(path + ": cannot open the annotation file");
+  try {
+    return json::parse(f);
+  } catch (const json::parse_error& e) {
+    throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  if (dir.empty() || (!name.empty() && name[0] == '/')) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+// Records a problem: a warning under kSkip, an exception under kRaise.
+struct Problems {
+  BadDataPolicy policy;
+  std::vector<std::string>* warnings;
+  void report(const std::string& msg) const {
+    if (policy == BadDataPolicy::kRaise) throw std::invalid_argument(msg);
+    warnings->push_back(msg);
+  }
+};
+
+std::array<double, 4> bbox_of(const codecs::Rle& r) { return codecs::rle_to_bbox(r); }
+
+// A COCO segmentation (polygon list, RLE with string or list counts) as one RLE.
+codecs::Rle coco_segmentation(const json& seg, uint32_t h, uint32_t w) {
+  if (seg.is_array()) {
+    if (seg.empty()) throw std::invalid_argument("empty polygon list");
+    std::vector<codecs::Rle> parts;
+    for (const json& poly : seg) {
+      if (!poly.is_array()) throw std::invalid_argument("a polygon is not a list of numbers");
+      std::vector<double> xy;
+      for (const json& v : poly) {
+        if (!v.is_number()) throw std::invalid_argument("a polygon coordinate is not a number");
+        xy.push_back(v.get<double>());
+      }
+      if (xy.size() % 2 != 0) throw std::invalid_argument("a polygon has an odd number of coordinates");
+      parts.push_back(codecs::rle_from_polygon(xy.data(), xy.size() / 2, h, w));
+    }
+    if (parts.size() == 1) return parts[0];
+    std::vector<const codecs::Rle*> ptrs;
+    for (const auto& p : parts) ptrs.push_back(&p);
+    return codecs::rle_merge(ptrs, false);
+  }
+  if (seg.is_object() && seg.contains("counts")) {
+    uint32_t rh = h, rw = w;
+    if (seg.contains("size")) {
+      rh = seg["size"].at(0).get<uint32_t>();
+      rw = seg["size"].at(1).get<uint32_t>();
+      if (rh != h || rw != w)
+        throw std::invalid_argument("RLE size " + std::to_string(rh) + "x" + std::to_string(rw) +
+                                    " differs from the image's " + std::to_string(h) + "x" + std::to_string(w));
+    }
+    const json& counts = seg["counts"];
+    if (counts.is_string()) return codecs::rle_from_string(counts.get<std::string>(), rh, rw);
+    if (counts.is_array()) return codecs::rle_from_counts(counts.get<std::vector<uint32_t>>(), rh, rw);
+    throw std::invalid_argument("RLE counts are neither a string nor a list");
+  }
+  throw std::invalid_argument("segmentation is neither polygons nor RLE");
+}
+
+}  // namespace
+
+AnnotationSet load_coco(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
+  const json doc = read_json(json_path);
+  AnnotationSet out;
+  const Problems problems{policy, &out.warnings};
+  if (!doc.is_object() || !doc.contains("images") || !doc.contains("annotations"))
+    throw std::invalid_argument(json_path + ": not a COCO annotation file (no 'images' or 'annotations')");
+  if (doc.contains("categories"))
+    for (const json& c : doc["categories"]) out.classes.emplace_back(c.at("id").get<int64_t>(), c.at("name").get<std::string>());
+  std::map<int64_t, size_t> by_id;
+  for (const json& im : doc["images"]) {
+    ImageRecord r;
+    try {
+      r.id = im.at("id").dump();
+      r.path = join(image_dir, im.at("file_name").get<std::string>());
+      r.height = im.at("height").get<int64_t>();
+      r.width = im.at("width").get<int64_t>();
+    } catch (const json::exception& e) {
+      problems.report(json_path + ": image entry " + im.dump().substr(0, 120) + " is incomplete (" + e.what() + ")");
+      continue;
+    }
+    by_id[im.at("id").get<int64_t>()] = out.images.size();
+    out.images.push_back(std::move(r));
+  }
+  for (const json& a : doc["annotations"]) {
+    const std::string aid = a.contains("id") ? a["id"].dump() : "?";
+    try {
+      const int64_t image_id = a.at("image_id").get<int64_t>();
+      const auto it = by_id.find(image_id);
+      if (it == by_id.end()) throw std::invalid_argument("image_id " + std::to_string(image_id) + " is not in 'images'");
+      ImageRecord& r = out.images[it->second];
+      Instance inst;
+      inst.class_id = a.at("category_id").get<int64_t>();
+      inst.crowd = a.value("iscrowd", 0) != 0;
+      inst.mask = coco_segmentation(a.at("segmentation"), static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
+      inst.bbox = bbox_of(inst.mask);
+      r.instances.push_back(std::move(inst));
+    } catch (const std::exception& e) {
+      problems.report(json_path + ": annotation " + aid + " skipped: " + e.what());
+    }
+  }
+  return out;
+}
+
+std::pair<int64_t, int64_t> image_size_from_header(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {0, 0};
+  unsigned char head[32] = {0};
+  f.read(reinterpret_cast<char*>(head), sizeof(head));
+  if (f.gcount() >= 24 && head[0] == 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G') {
+    auto be32 = [&](int o) { return (int64_t(head[o]) << 24) | (head[o + 1] << 16) | (head[o + 2] << 8) | head[o + 3]; };
+    return {be32(20), be32(16)};
+  }
+  if (f.gcount() >= 4 && head[0] == 0xFF && head[1] == 0xD8) {
+    // walk the JPEG markers to the first start-of-frame
+    f.clear();
+    f.seekg(2);
+    for (int guard = 0; guard < 1000 && f; ++guard) {
+      int c = f.get();
+      if (c != 0xFF) continue;
+      int marker = f.get();
+      while (marker == 0xFF) marker = f.get();
+      if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
+      unsigned char len[2];
+      if (!f.read(reinterpret_cast<char*>(len), 2)) break;
+      const int seg = (len[0] << 8) | len[1];
+      const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (sof) {
+        unsigned char d[5];
+        if (!f.read(reinterpret_cast<char*>(d), 5)) break;
+        return {(d[1] << 8) | d[2], (d[3] << 8) | d[4]};
+      }
+      if (seg < 2) break;
+      f.seekg(seg - 2, std::ios::cur);
+    }
+  }
+  return {0, 0};
+}
+
+AnnotationSet load_via(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
+                       const std::string& default_class, BadDataPolicy policy) {
+  const json doc = read_json(json_path);
+  AnnotationSet out;
+  const Problems problems{policy, &out.warnings};
+  // VIA 2.x projects keep the per-image entries under _via_img_metadata; 1.x exports are the entries.
+  const json& entries = doc.contains("_via_img_metadata") ? doc["_via_img_metadata"] : doc;
+  if (!entries.is_object()) throw std::invalid_argument(json_path + ": not a VIA annotation file");
+  std::map<std::string, int64_t> class_ids;
+  if (class_attribute.empty()) {
+    class_ids[default_class] = 1;
+    out.classes.emplace_back(1, default_class);
+  }
+  auto class_of = [&](const json& attrs) -> int64_t {
+    std::string name = default_class;
+    if (!class_attribute.empty()) {
+      if (!attrs.is_object() || !attrs.contains(class_attribute))
+        throw std::invalid_argument("region has no attribute '" + class_attribute + "'");
+      const json& v = attrs[class_attribute];
+      if (v.is_string()) {
+        name = v.get<std::string>();
+      } else if (v.is_object()) {  // checkboxes: {"name": true}
+        name.clear();
+        for (const auto& item : v.items())
+          if (item.value().is_boolean() && item.value().get<bool>()) name = item.key();
+      } else if (v.is_number()) {
+        name = v.dump();
+      }
+      if (name.empty()) throw std::invalid_argument("region's '" + class_attribute + "' is empty");
+    }
+    auto it = class_ids.find(name);
+    if (it != class_ids.end()) return it->second;
+    const int64_t id = static_cast<int64_t>(class_ids.size()) + 1;
+    class_ids[name] = id;
+    out.classes.emplace_back(id, name);
+    return id;
+  };
+  for (const auto& entry : entries.items()) {
+    const json& e = entry.value();
+    if (!e.is_object() || !e.contains("filename")) {
+      problems.report(json_path + ": entry '" + entry.key() + "' has no filename");
+      continue;
+    }
+    ImageRecord r;
+    r.id = e["filename"].get<std::string>();
+    r.path = join(image_dir, r.id);
+    std::tie(r.height, r.width) = image_size_from_header(r.path);
+    if (r.height <= 0 || r.width <= 0) {
+      const cv::Mat im = cv::imread(r.path, cv::IMREAD_UNCHANGED);
+      if (im.empty()) {
+        problems.report(json_path + ": image " + r.path + " is missing or cannot be decoded; skipped");
+        continue;
+      }
+      r.height = im.rows, r.width = im.cols;
+    }
+    const json regions = e.value("regions", json::array());
+    std::vector<json> list;
+    if (regions.is_object())
+      for (const auto& item : regions.items()) list.push_back(item.value());
+    else if (regions.is_array())
+      list.assign(regions.begin(), regions.end());
+    for (size_t i = 0; i < list.size(); ++i) {
+      try {
+        const json& sa = list[i].at("shape_attributes");
+        codecs::ViaShape s;
+        s.name = sa.at("name").get<std::string>();
+        if (sa.contains("all_points_x")) s.xs = sa["all_points_x"].get<std::vector<double>>();
+        if (sa.contains("all_points_y")) s.ys = sa["all_points_y"].get<std::vector<double>>();
+        s.x = sa.value("x", 0.0), s.y = sa.value("y", 0.0);
+        s.width = sa.value("width", 0.0), s.height = sa.value("height", 0.0);
+        s.cx = sa.value("cx", 0.0), s.cy = sa.value("cy", 0.0), s.r = sa.value("r", 0.0);
+        s.rx = sa.value("rx", 0.0), s.ry = sa.value("ry", 0.0), s.theta = sa.value("theta", 0.0);
+        Instance inst;
+        inst.class_id = class_of(list[i].value("region_attributes", json::object()));
+        inst.mask = codecs::rle_from_via_shape(s, static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
+        inst.bbox = bbox_of(inst.mask);
+        r.instances.push_back(std::move(inst));
+      } catch (const std::exception& ex) {
+        problems.report(json_path + ": image " + r.id + ", region " + std::to_string(i) + " skipped: " + ex.what());
+      }
+    }
+    out.images.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace mrcnn::data
