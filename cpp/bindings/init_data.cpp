@@ -70,5 +70,16 @@ void init_data(py::module_& m) {
         },
         py::arg("json_path"), py::arg("image_dir"), py::arg("class_attribute") = "",
         py::arg("default_class") = "object", py::arg("bad_data") = "skip");
+  m.def("load_rle_csv",
+        [](const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
+           const std::string& bad_data) {
+          AnnotationSet set;
+          {
+            py::gil_scoped_release release;
+            set = load_rle_csv(csv_path, image_dir, label_json, policy_of(bad_data));
+          }
+          return to_python(set);
+        },
+        py::arg("csv_path"), py::arg("image_dir"), py::arg("label_json") = "", py::arg("bad_data") = "skip");
   m.def("image_size", &image_size_from_header, py::arg("path"), "(height, width) from a JPEG or PNG header");
 }

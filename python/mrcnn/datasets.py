@@ -8,14 +8,18 @@ Entries that cannot be used (a broken polygon, an annotation of an unknown image
 image file) are skipped with a warning naming them (``dataset.warnings``), or raise with
 ``bad_data="raise"``.
 """
+import glob
 import logging
+import os
 
 import numpy as np
+
+import cv2
 
 from . import _C, cocomask
 from .utils import Dataset
 
-__all__ = ["CocoDataset", "ViaDataset"]
+__all__ = ["CocoDataset", "ViaDataset", "RleCsvDataset", "MaskFolderDataset"]
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +83,82 @@ class ViaDataset(_AnnotatedDataset):
     def load_via(self, json_path, image_dir="", class_attribute="", default_class="object", source="via",
                  bad_data="skip"):
         self._add(source, _C.data.load_via(str(json_path), str(image_dir), class_attribute, default_class, bad_data))
+
+
+class RleCsvDataset(_AnnotatedDataset):
+    """Kaggle / iMaterialist RLE CSV (ImageId, EncodedPixels, Height, Width, ClassId[, AttributesIds]),
+    with class names from label_descriptions.json when given. ClassId "6_28_77" is class 6."""
+
+    def __init__(self, csv_path=None, image_dir="", label_descriptions="", source="csv", bad_data="skip"):
+        super().__init__()
+        if csv_path is not None:
+            self.load_csv(csv_path, image_dir, label_descriptions, source, bad_data)
+
+    def load_csv(self, csv_path, image_dir="", label_descriptions="", source="csv", bad_data="skip"):
+        self._add(source, _C.data.load_rle_csv(str(csv_path), str(image_dir), str(label_descriptions or ""), bad_data))
+
+
+class MaskFolderDataset(Dataset):
+    """Masks stored as PNG files, one class (`class_name`):
+
+    - layout "per-instance" (Data Science Bowl nuclei): root/<id>/images/<id>.png and
+      root/<id>/masks/*.png, one file per instance, non-zero pixels inside;
+    - layout "instance-ids" (PennFudan): images in root/<images_dir>, and for image "x.png" the
+      file root/<masks_dir>/x<mask_suffix>.png whose pixel values 1..K label the instances.
+
+    Masks of another size than their image are resized to it (nearest neighbour).
+    """
+
+    def __init__(self, root, layout="per-instance", class_name="object", source="masks", images_dir="PNGImages",
+                 masks_dir="PedMasks", mask_suffix="_mask"):
+        super().__init__()
+        self.layout = layout
+        self.warnings = []
+        self.add_class(source, 1, class_name)
+        if layout == "per-instance":
+            for d in sorted(glob.glob(os.path.join(root, "*", "images"))):
+                image_id = os.path.basename(os.path.dirname(d))
+                files = sorted(glob.glob(os.path.join(d, "*")))
+                masks = sorted(glob.glob(os.path.join(os.path.dirname(d), "masks", "*.png")))
+                if not files:
+                    self.warnings.append("%s: no image file; skipped" % d)
+                    continue
+                self.add_image(source, image_id, files[0], mask_paths=masks)
+        elif layout == "instance-ids":
+            for path in sorted(glob.glob(os.path.join(root, images_dir, "*"))):
+                stem = os.path.splitext(os.path.basename(path))[0]
+                mask = os.path.join(root, masks_dir, stem + mask_suffix + ".png")
+                if not os.path.exists(mask):
+                    self.warnings.append("%s: no mask file %s; skipped" % (path, mask))
+                    continue
+                self.add_image(source, stem, path, mask_path=mask)
+        else:
+            raise ValueError("MaskFolderDataset: layout must be 'per-instance' or 'instance-ids', got %r" % (layout,))
+        for w in self.warnings:
+            log.warning("%s", w)
+
+    def _read_mask(self, path, shape):
+        m = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if m is None:
+            raise ValueError("cannot decode mask file %s" % path)
+        if m.ndim == 3:
+            m = m.max(axis=2)
+        if shape is not None and m.shape[:2] != tuple(shape):
+            m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        return m
+
+    def load_mask(self, image_id):
+        info = self.image_info[image_id]
+        size = _C.data.image_size(info["path"])
+        shape = size if size[0] > 0 else self.load_image(image_id).shape[:2]
+        if self.layout == "per-instance":
+            masks = [self._read_mask(p, shape) > 0 for p in info["mask_paths"]]
+        else:
+            labels = self._read_mask(info["mask_path"], shape)
+            masks = [labels == v for v in np.unique(labels) if v != 0]
+        if not masks:
+            return np.zeros(tuple(shape) + (0,), dtype=bool), np.zeros((0,), dtype=np.int32)
+        return np.stack(masks, axis=-1), np.ones(len(masks), dtype=np.int32)
+
+    def image_reference(self, image_id):
+        return self.image_info[image_id]["path"]

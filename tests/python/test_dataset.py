@@ -157,3 +157,75 @@ def test_bad_annotations_are_skipped_with_a_warning_or_raise(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="ann.json"):
         CocoDataset(str(path), str(tmp_path))
+
+
+def test_built_in_csv_loader_on_fashion():
+    import csv
+    from mrcnn.codecs import kaggle_rle_decode
+    from mrcnn.datasets import RleCsvDataset
+    root = shared_path("data", "fashion")
+    ds = RleCsvDataset(os.path.join(root, "train.csv"), os.path.join(root, "images"),
+                       os.path.join(root, "label_descriptions.json"), source="fashion")
+    ds.prepare()
+    assert ds.warnings == []
+    assert ds.num_classes == 14 and ds.class_names[1] == "bag"
+    rows = list(csv.DictReader(open(os.path.join(root, "train.csv"))))
+    assert ds.num_images == len({r["ImageId"] for r in rows}) == 799  # one of the 800 photos has no instance
+    assert sum(len(i["instances"]) for i in ds.image_info) == len(rows) == 4254
+    first = [r for r in rows if r["ImageId"] == ds.image_info[0]["id"]]
+    masks, ids = ds.load_mask(0)
+    assert masks.shape[2] == len(first)
+    for k, r in enumerate(first):
+        assert np.array_equal(masks[:, :, k], kaggle_rle_decode(r["EncodedPixels"], int(r["Height"]), int(r["Width"])))
+        assert ids[k] == ds.map_source_class_id("fashion.%s" % r["ClassId"].split("_")[0])
+    assert ds.load_image(0).shape[:2] == masks.shape[:2]
+
+
+def test_csv_loader_2019_class_ids_quotes_and_bad_rows(tmp_path):
+    from mrcnn.datasets import RleCsvDataset
+    (tmp_path / "x.csv").write_text(
+        "ImageId,EncodedPixels,Height,Width,ClassId,AttributesIds\n"
+        'a.jpg,1 3 10 2,4,5,6_28_77,"28,77"\n'
+        "a.jpg,5 2,4,5,2,\n"
+        "a.jpg,1 99,4,5,2,\n"       # runs past the image
+        "b.jpg,1 2,oops,5,2,\n")    # bad height
+    ds = RleCsvDataset(str(tmp_path / "x.csv"), str(tmp_path))
+    ds.prepare()
+    assert ds.class_names == ["BG", "class_2", "class_6"]
+    assert len(ds.warnings) == 2 and "line 4" in ds.warnings[0] and "line 5" in ds.warnings[1]
+    masks, ids = ds.load_mask(0)
+    assert masks.shape == (4, 5, 2) and masks[:, :, 0].sum() == 5 and list(ids) == [2, 1]
+
+
+def test_mask_folder_loader_on_nucleus_agrees_with_its_csv():
+    from mrcnn.datasets import MaskFolderDataset, RleCsvDataset
+    root = shared_path("data", "nucleus")
+    folder = MaskFolderDataset(os.path.join(root, "stage1_test"), class_name="nucleus")
+    folder.prepare()
+    assert folder.num_images == 65 and folder.warnings == []
+    csv_ds = RleCsvDataset(os.path.join(root, "stage1_solution.csv"), "", bad_data="raise")
+    csv_ds.prepare()
+    by_id = {info["id"]: i for i, info in enumerate(csv_ds.image_info)}
+    for i in range(0, 65, 8):
+        masks, ids = folder.load_mask(i)
+        ref, _ = csv_ds.load_mask(by_id[folder.image_info[i]["id"]])
+        key = lambda m: sorted(np.packbits(m[:, :, k]).tobytes() for k in range(m.shape[2]))  # noqa: E731
+        assert key(masks) == key(ref) and (ids == 1).all()
+        assert folder.load_image(i).shape[:2] == masks.shape[:2]
+
+
+def test_mask_folder_instance_id_layout(tmp_path):
+    from mrcnn.datasets import MaskFolderDataset
+    (tmp_path / "PNGImages").mkdir()
+    (tmp_path / "PedMasks").mkdir()
+    cv2.imwrite(str(tmp_path / "PNGImages" / "p1.png"), np.zeros((8, 10, 3), np.uint8))
+    labels = np.zeros((4, 5), np.uint8)  # half size: resized to the image
+    labels[0:2, 0:2] = 1
+    labels[2:4, 3:5] = 2
+    cv2.imwrite(str(tmp_path / "PedMasks" / "p1_mask.png"), labels)
+    cv2.imwrite(str(tmp_path / "PNGImages" / "p2.png"), np.zeros((8, 10, 3), np.uint8))  # no mask file
+    ds = MaskFolderDataset(str(tmp_path), layout="instance-ids", class_name="person")
+    ds.prepare()
+    assert ds.num_images == 1 and len(ds.warnings) == 1 and "p2" in ds.warnings[0]
+    masks, ids = ds.load_mask(0)
+    assert masks.shape == (8, 10, 2) and masks[:, :, 0].sum() == 16 and list(ids) == [1, 1]

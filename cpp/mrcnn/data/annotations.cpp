@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "mrcnn/codecs/kaggle_rle.h"
 #include "mrcnn/codecs/polygon.h"
 
 namespace mrcnn::data {
@@ -243,6 +244,107 @@ AnnotationSet load_via(const std::string& json_path, const std::string& image_di
     }
     out.images.push_back(std::move(r));
   }
+  return out;
+}
+
+namespace {
+
+// One CSV record: fields split on commas outside double quotes ("" inside quotes is a quote).
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        out.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        out.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.emplace_back();
+    } else if (c != '\r') {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
+
+}  // namespace
+
+AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
+                           BadDataPolicy policy) {
+  std::ifstream f(csv_path);
+  if (!f) throw std::invalid_argument(csv_path + ": cannot open the CSV file");
+  AnnotationSet out;
+  const Problems problems{policy, &out.warnings};
+  std::string line;
+  if (!std::getline(f, line)) throw std::invalid_argument(csv_path + ": empty file");
+  const std::vector<std::string> header = csv_fields(line);
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+  for (const char* need : {"ImageId", "EncodedPixels", "Height", "Width"})
+    if (!col.count(need)) throw std::invalid_argument(csv_path + ": no column '" + need + "' in the header");
+  std::map<int64_t, std::string> names;
+  if (!label_json.empty()) {
+    const json labels = read_json(label_json);
+    if (!labels.contains("categories")) throw std::invalid_argument(label_json + ": no 'categories'");
+    for (const json& c : labels["categories"]) names[c.at("id").get<int64_t>()] = c.at("name").get<std::string>();
+    for (const auto& [id, name] : names) out.classes.emplace_back(id, name);
+  }
+  std::map<std::string, size_t> by_image;
+  std::map<int64_t, bool> seen_class;
+  const codecs::KaggleRleOptions kaggle;  // 1-indexed, column-major
+  for (int64_t row = 2; std::getline(f, line); ++row) {
+    if (line.empty() || line == "\r") continue;
+    const std::vector<std::string> v = csv_fields(line);
+    const std::string where = csv_path + ": line " + std::to_string(row);
+    try {
+      if (v.size() < header.size()) throw std::invalid_argument("has " + std::to_string(v.size()) + " fields, the header " + std::to_string(header.size()));
+      const std::string& image_id = v[col["ImageId"]];
+      const int64_t h = std::stoll(v[col["Height"]]), w = std::stoll(v[col["Width"]]);
+      if (h <= 0 || w <= 0) throw std::invalid_argument("image size " + std::to_string(h) + "x" + std::to_string(w));
+      const std::string cls = col.count("ClassId") ? v[col["ClassId"]] : "1";  // one-class files (DSB)
+      const int64_t class_id = std::stoll(cls.substr(0, cls.find('_')));
+      if (!label_json.empty() && !names.count(class_id))
+        throw std::invalid_argument("ClassId " + cls + " is not in " + label_json);
+      Instance inst;
+      inst.class_id = class_id;
+      inst.mask = codecs::kaggle_rle_to_rle(v[col["EncodedPixels"]], static_cast<uint32_t>(h), static_cast<uint32_t>(w), kaggle);
+      inst.bbox = bbox_of(inst.mask);
+      auto it = by_image.find(image_id);
+      if (it == by_image.end()) {
+        ImageRecord r;
+        r.id = image_id;
+        r.path = join(image_dir, image_id);
+        if (image_id.find('.') == std::string::npos)
+          for (const char* ext : {".jpg", ".png", ".jpeg"})
+            if (file_exists(r.path + ext)) {
+              r.path += ext;
+              break;
+            }
+        r.height = h, r.width = w;
+        it = by_image.emplace(image_id, out.images.size()).first;
+        out.images.push_back(std::move(r));
+      }
+      ImageRecord& r = out.images[it->second];
+      if (r.height != h || r.width != w)
+        throw std::invalid_argument("size " + std::to_string(h) + "x" + std::to_string(w) + " differs from the image's earlier rows");
+      r.instances.push_back(std::move(inst));
+      seen_class[class_id] = true;
+    } catch (const std::exception& e) {
+      problems.report(where + " skipped: " + e.what());
+    }
+  }
+  if (label_json.empty())
+    for (const auto& [id, seen] : seen_class) out.classes.emplace_back(id, "class_" + std::to_string(id));
   return out;
 }
 

@@ -47,6 +47,14 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
 AnnotationSet load_via(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
                        const std::string& default_class = "object", BadDataPolicy policy = BadDataPolicy::kSkip);
 
+// Kaggle / iMaterialist RLE CSV: columns ImageId, EncodedPixels, Height, Width, ClassId (2019:
+// "6_28_77" = class 6 with attributes 28 and 77; 2020: plain ClassId plus AttributesIds). Rows of
+// one ImageId form one image; the file is image_dir/ImageId, with .jpg/.png/.jpeg appended when
+// ImageId has no extension. Classes come from label_json's "categories" (id, name) when given,
+// else from the ClassIds seen ("class_<id>"). Without a ClassId column every mask is class 1.
+AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
+                           BadDataPolicy policy = BadDataPolicy::kSkip);
+
 // (height, width) of an image file from its header; (0, 0) when the format is not recognised.
 std::pair<int64_t, int64_t> image_size_from_header(const std::string& path);
 
