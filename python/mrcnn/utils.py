@@ -5,13 +5,14 @@ A dataset lists classes and images; subclasses override ``load_mask`` (and ``loa
 with id 0 the background, and every (source, id) pair maps to one internal id, so several
 sources (e.g. COCO and your own images) can be combined.
 """
+import copy
 import logging
 import os
 
 import cv2
 import numpy as np
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "split_image_ids"]
 
 
 class Dataset:
@@ -79,6 +80,14 @@ class Dataset:
                              % (class_id, info["source"], source))
         return info["id"]
 
+    def subset(self, image_ids):
+        """A prepared copy holding only the given images (same classes, same class ids)."""
+        part = copy.copy(self)
+        part.class_info = list(self.class_info)
+        part.image_info = [self.image_info[i] for i in image_ids]
+        part.prepare()
+        return part
+
     def source_image_link(self, image_id):
         return self.image_info[image_id]["path"]
 
@@ -109,3 +118,18 @@ def read_rgb(path):
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def split_image_ids(image_ids, val_fraction=0.2, seed=0):
+    """(train_ids, val_ids): a shuffled split with a fixed seed, so reruns give the same split.
+
+    image_ids: a count or a sequence of ids. At least one image goes to each side when there are two.
+    """
+    ids = np.arange(image_ids) if np.isscalar(image_ids) else np.asarray(image_ids)
+    if not 0 <= val_fraction < 1:
+        raise ValueError("split_image_ids: val_fraction must be in [0, 1), got %r" % (val_fraction,))
+    order = np.random.RandomState(seed).permutation(len(ids))
+    n_val = int(round(len(ids) * val_fraction))
+    if len(ids) >= 2 and val_fraction > 0:
+        n_val = min(max(n_val, 1), len(ids) - 1)
+    return ids[np.sort(order[n_val:])], ids[np.sort(order[:n_val])]

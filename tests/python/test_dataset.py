@@ -229,3 +229,28 @@ def test_mask_folder_instance_id_layout(tmp_path):
     assert ds.num_images == 1 and len(ds.warnings) == 1 and "p2" in ds.warnings[0]
     masks, ids = ds.load_mask(0)
     assert masks.shape == (8, 10, 2) and masks[:, :, 0].sum() == 16 and list(ids) == [1, 1]
+
+
+def test_split_subset_and_inspection_pictures(tmp_path):
+    from mrcnn import inspection
+    from mrcnn.datasets import RleCsvDataset
+    root = shared_path("data", "fashion")
+    ds = RleCsvDataset(os.path.join(root, "train.csv"), os.path.join(root, "images"),
+                       os.path.join(root, "label_descriptions.json"), source="fashion")
+    ds.prepare()
+    train_ids, val_ids = utils.split_image_ids(ds.image_ids, 0.2, seed=3)
+    again = utils.split_image_ids(ds.image_ids, 0.2, seed=3)
+    assert np.array_equal(train_ids, again[0]) and len(val_ids) == 160 and not set(train_ids) & set(val_ids)
+    val = ds.subset(val_ids[:20])
+    assert val.num_images == 20 and val.class_names == ds.class_names
+    assert val.image_info[0] is ds.image_info[val_ids[0]]
+    stats = inspection.dataset_stats(val)
+    assert stats["images"] == 20 and stats["instances"] == sum(stats["class_counts"].values())
+    assert len(stats["mask_areas"]) == stats["instances"] and min(stats["mask_areas"]) >= 64
+    inspection.plot_dataset_stats(stats, str(tmp_path / "stats.png"))
+    grid = inspection.sample_grid(val, 4, size=128, columns=2, path=str(tmp_path / "grid.png"))
+    assert grid.shape == (2 * 132 + 4, 2 * 132 + 4, 3)
+    saved = cv2.imread(str(tmp_path / "grid.png"))
+    assert saved.shape == grid.shape and (tmp_path / "stats.png").stat().st_size > 10000
+    # masks are drawn: some pixels are neither white background nor untouched photo grey
+    assert len(np.unique(grid.reshape(-1, 3), axis=0)) > 1000
