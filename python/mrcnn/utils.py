@@ -8,11 +8,13 @@ sources (e.g. COCO and your own images) can be combined.
 import copy
 import logging
 import os
+import random
 
 import cv2
 import numpy as np
 
-__all__ = ["Dataset", "split_image_ids"]
+__all__ = ["Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
+           "expand_mask", "unmold_mask", "resize"]
 
 
 class Dataset:
@@ -133,3 +135,133 @@ def split_image_ids(image_ids, val_fraction=0.2, seed=0):
     if len(ids) >= 2 and val_fraction > 0:
         n_val = min(max(n_val, 1), len(ids) - 1)
     return ids[np.sort(order[n_val:])], ids[np.sort(order[:n_val])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Image and mask geometry (Matterport's utils functions, with OpenCV doing the resizing)
+# ---------------------------------------------------------------------------------------------
+
+def resize(image, output_shape, order=1):
+    """Resizes image [H, W] or [H, W, C] to output_shape (h, w), keeping the dtype and the value
+    range: order 1 is bilinear (area-averaged when shrinking), order 0 nearest neighbour."""
+    h, w = int(output_shape[0]), int(output_shape[1])
+    if h <= 0 or w <= 0:
+        raise ValueError("resize: output size must be positive, got %dx%d" % (h, w))
+    src = np.asarray(image)
+    if src.shape[0] == h and src.shape[1] == w:
+        return src.copy()
+    is_bool = src.dtype == bool
+    work = src.astype(np.float32) if is_bool or src.dtype not in (np.uint8, np.uint16, np.float32) else src
+    if order == 0:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if h < src.shape[0] and w < src.shape[1] else cv2.INTER_LINEAR
+    channels = work.shape[2] if work.ndim == 3 else 0
+    if channels > 4:  # OpenCV resizes at most 4 channels at a time (masks have N)
+        out = np.concatenate([cv2.resize(work[:, :, k:k + 4], (w, h), interpolation=interp).reshape(h, w, -1)
+                              for k in range(0, channels, 4)], axis=2)
+    else:
+        out = cv2.resize(work, (w, h), interpolation=interp)
+        if channels:
+            out = out.reshape(h, w, channels)
+    if is_bool:
+        return out >= 0.5
+    return out.astype(src.dtype, copy=False)
+
+
+def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square"):
+    """Matterport's resize: returns (image, window, scale, padding, crop).
+
+    mode "none": unchanged; "square": scale up so the short side reaches min_dim (never down),
+    cap the long side at max_dim, pad to max_dim x max_dim (centred); "pad64": scale as above
+    without the cap and pad each side to a multiple of 64; "crop": scale, then a random
+    min_dim x min_dim crop. window is (y1, x1, y2, x2) of the image inside the result.
+    """
+    dtype = image.dtype
+    h, w = image.shape[:2]
+    window, scale, padding, crop = (0, 0, h, w), 1, [(0, 0), (0, 0), (0, 0)], None
+    if mode == "none":
+        return image, window, scale, padding, crop
+    if mode not in ("square", "pad64", "crop"):
+        raise ValueError("resize_image: mode must be none, square, pad64 or crop, got %r" % (mode,))
+    if min_dim:
+        scale = max(1, min_dim / min(h, w))
+    if min_scale and scale < min_scale:
+        scale = min_scale
+    if max_dim and mode == "square" and round(max(h, w) * scale) > max_dim:
+        scale = max_dim / max(h, w)
+    if scale != 1:
+        image = resize(image, (round(h * scale), round(w * scale)))
+    h, w = image.shape[:2]
+    if mode == "square":
+        top, left = (max_dim - h) // 2, (max_dim - w) // 2
+        padding = [(top, max_dim - h - top), (left, max_dim - w - left), (0, 0)]
+    elif mode == "pad64":
+        if min_dim is not None and min_dim % 64 != 0:
+            raise ValueError("resize_image: min_dim must be a multiple of 64 in pad64 mode, got %r" % (min_dim,))
+        ph, pw = (-h) % 64, (-w) % 64
+        padding = [(ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)]
+    else:  # crop
+        if h < min_dim or w < min_dim:
+            raise ValueError("resize_image: a %dx%d image cannot give a %d crop" % (h, w, min_dim))
+        y, x = random.randint(0, h - min_dim), random.randint(0, w - min_dim)
+        crop = (y, x, min_dim, min_dim)
+        return image[y:y + min_dim, x:x + min_dim].astype(dtype), (0, 0, min_dim, min_dim), scale, padding, crop
+    image = np.pad(image, padding[:image.ndim], mode="constant", constant_values=0)
+    window = (padding[0][0], padding[1][0], h + padding[0][0], w + padding[1][0])
+    return image.astype(dtype), window, scale, padding, crop
+
+
+def resize_mask(mask, scale, padding, crop=None):
+    """Masks [H, W, N] resized with the scale and padding (or crop) resize_image returned
+    (nearest neighbour, so they stay binary)."""
+    h, w = mask.shape[:2]
+    if scale != 1:
+        mask = resize(mask, (round(h * scale), round(w * scale)), order=0)
+    if crop is not None:
+        y, x, ch, cw = crop
+        return mask[y:y + ch, x:x + cw]
+    return np.pad(mask, padding[:mask.ndim], mode="constant", constant_values=0)
+
+
+def extract_bboxes(mask):
+    """int32 [N, 4] (y1, x1, y2, x2) boxes of masks [H, W, N], y2/x2 exclusive; zeros for empty masks."""
+    boxes = np.zeros([mask.shape[-1], 4], dtype=np.int32)
+    for i in range(mask.shape[-1]):
+        cols = np.where(np.any(mask[:, :, i], axis=0))[0]
+        rows = np.where(np.any(mask[:, :, i], axis=1))[0]
+        if cols.size:
+            boxes[i] = [rows[0], cols[0], rows[-1] + 1, cols[-1] + 1]
+    return boxes
+
+
+def minimize_mask(bbox, mask, mini_shape):
+    """Each mask cropped to its box and resized to mini_shape (Matterport's mini-masks, saving
+    memory for large images)."""
+    mini = np.zeros(tuple(mini_shape) + (mask.shape[-1],), dtype=bool)
+    for i in range(mask.shape[-1]):
+        y1, x1, y2, x2 = bbox[i][:4]
+        m = mask[y1:y2, x1:x2, i]
+        if m.size == 0:
+            raise ValueError("minimize_mask: instance %d has an empty box %s" % (i, list(bbox[i][:4])))
+        mini[:, :, i] = resize(m.astype(np.float32), mini_shape) >= 0.5
+    return mini
+
+
+def expand_mask(bbox, mini_mask, image_shape):
+    """The inverse of minimize_mask: full-image bool masks [H, W, N]."""
+    mask = np.zeros(tuple(image_shape[:2]) + (mini_mask.shape[-1],), dtype=bool)
+    for i in range(mask.shape[-1]):
+        y1, x1, y2, x2 = bbox[i][:4]
+        if y2 > y1 and x2 > x1:
+            mask[y1:y2, x1:x2, i] = resize(mini_mask[:, :, i].astype(np.float32), (y2 - y1, x2 - x1)) >= 0.5
+    return mask
+
+
+def unmold_mask(mask, bbox, image_shape):
+    """A predicted mask (float, small) pasted into its box of a full image, thresholded at 0.5."""
+    y1, x1, y2, x2 = bbox
+    full = np.zeros(image_shape[:2], dtype=bool)
+    if y2 > y1 and x2 > x1:
+        full[y1:y2, x1:x2] = resize(np.asarray(mask, np.float32), (y2 - y1, x2 - x1)) >= 0.5
+    return full
