@@ -1,0 +1,64 @@
+"""Config: Matterport's fields and defaults, display(), derived values, and the C++ network's view."""
+import json
+
+import numpy as np
+import pytest
+
+from mrcnn import _C
+from mrcnn.config import Config
+
+MATTERPORT_FIELDS = """NAME GPU_COUNT IMAGES_PER_GPU STEPS_PER_EPOCH VALIDATION_STEPS BACKBONE COMPUTE_BACKBONE_SHAPE
+BACKBONE_STRIDES FPN_CLASSIF_FC_LAYERS_SIZE TOP_DOWN_PYRAMID_SIZE NUM_CLASSES RPN_ANCHOR_SCALES RPN_ANCHOR_RATIOS
+RPN_ANCHOR_STRIDE RPN_NMS_THRESHOLD RPN_TRAIN_ANCHORS_PER_IMAGE PRE_NMS_LIMIT POST_NMS_ROIS_TRAINING
+POST_NMS_ROIS_INFERENCE USE_MINI_MASK MINI_MASK_SHAPE IMAGE_RESIZE_MODE IMAGE_MIN_DIM IMAGE_MAX_DIM IMAGE_MIN_SCALE
+IMAGE_CHANNEL_COUNT MEAN_PIXEL TRAIN_ROIS_PER_IMAGE ROI_POSITIVE_RATIO POOL_SIZE MASK_POOL_SIZE MASK_SHAPE
+MAX_GT_INSTANCES RPN_BBOX_STD_DEV BBOX_STD_DEV DETECTION_MAX_INSTANCES DETECTION_MIN_CONFIDENCE
+DETECTION_NMS_THRESHOLD LEARNING_RATE LEARNING_MOMENTUM WEIGHT_DECAY LOSS_WEIGHTS USE_RPN_ROIS TRAIN_BN
+GRADIENT_CLIP_NORM BATCH_SIZE IMAGE_SHAPE IMAGE_META_SIZE""".split()
+
+
+class BalloonConfig(Config):
+    NAME = "balloon"
+    IMAGES_PER_GPU = 2
+    NUM_CLASSES = 1 + 1
+    STEPS_PER_EPOCH = 100
+    DETECTION_MIN_CONFIDENCE = 0.9
+
+
+def test_matterport_fields_and_defaults(capsys):
+    c = BalloonConfig()
+    fields = c.to_dict()
+    missing = [f for f in MATTERPORT_FIELDS if f not in fields]
+    assert missing == []
+    assert c.BATCH_SIZE == 2 and c.IMAGE_META_SIZE == 1 + 3 + 3 + 4 + 1 + 2
+    assert c.IMAGE_SHAPE.tolist() == [1024, 1024, 3]
+    assert Config.DETECTION_MIN_CONFIDENCE == 0.7 and Config.BACKBONE == "resnet101"
+    assert np.allclose(Config.MEAN_PIXEL, [123.7, 116.8, 103.9])
+    c.display()
+    out = capsys.readouterr().out
+    assert "Configurations:" in out and "NAME                           balloon" in out
+
+
+def test_derived_values_follow_changes_made_after_construction():
+    class InferenceConfig(BalloonConfig):
+        GPU_COUNT = 1
+        IMAGES_PER_GPU = 1
+    c = InferenceConfig()
+    assert c.BATCH_SIZE == 1
+    c.IMAGES_PER_GPU = 4
+    c.NUM_CLASSES = 5
+    c.IMAGE_RESIZE_MODE = "crop"
+    c.IMAGE_MIN_DIM = 512
+    assert c.BATCH_SIZE == 4 and c.IMAGE_META_SIZE == 17 and c.IMAGE_SHAPE.tolist() == [512, 512, 3]
+    c.BATCH_SIZE = 3  # a notebook may set it directly
+    assert c.BATCH_SIZE == 3
+
+
+def test_model_json_is_accepted_by_the_network_and_errors_name_fields():
+    c = BalloonConfig()
+    cfg = json.loads(c.to_model_json())
+    assert cfg["NUM_CLASSES"] == 2 and cfg["MEAN_PIXEL"] == [123.7, 116.8, 103.9]
+    _C.model.validate_config(c.to_model_json())
+    c.IMAGE_MAX_DIM = 1000  # not a multiple of 64 in square mode
+    with pytest.raises(ValueError, match="IMAGE_MAX_DIM"):
+        _C.model.validate_config(c.to_model_json())
