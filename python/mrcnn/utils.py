@@ -13,8 +13,13 @@ import random
 import cv2
 import numpy as np
 
+from .evaluation import (compute_ap, compute_ap_range, compute_iou, compute_matches, compute_overlaps,  # noqa: F401
+                         compute_overlaps_masks, compute_recall, non_max_suppression, trim_zeros)
+
 __all__ = ["Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
-           "expand_mask", "unmold_mask", "resize"]
+           "expand_mask", "unmold_mask", "resize", "compute_ap", "compute_ap_range", "compute_iou",
+           "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "non_max_suppression",
+           "trim_zeros"]
 
 
 class Dataset:

@@ -60,3 +60,49 @@ def test_extract_bboxes_and_mini_masks_round_trip():
         utils.minimize_mask(boxes, mask, (56, 56))
     full = utils.unmold_mask(np.full((28, 28), 0.9, np.float32), (5, 10, 25, 40), (60, 80, 3))
     assert full.sum() == 20 * 30 and full[5:25, 10:40].all()
+
+
+def box_mask(shape, box):
+    m = np.zeros(shape, bool)
+    y1, x1, y2, x2 = box
+    m[y1:y2, x1:x2] = True
+    return m
+
+
+def test_overlaps_hand_worked():
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 20]])
+    b = np.array([[0, 5, 10, 15]])
+    # intersections 50 and 100; unions 150 and 200
+    assert np.allclose(utils.compute_overlaps(a, b), [[50 / 150], [100 / 200]])
+    m1 = np.stack([box_mask((20, 20), (0, 0, 10, 10))], -1)
+    m2 = np.stack([box_mask((20, 20), (0, 5, 10, 15)), box_mask((20, 20), (15, 15, 20, 20))], -1)
+    assert np.allclose(utils.compute_overlaps_masks(m1, m2), [[50 / 150, 0]])
+    assert utils.compute_overlaps_masks(m1, np.zeros((20, 20, 0))).shape == (1, 0)
+    keep = utils.non_max_suppression(np.array([[0, 0, 10, 10], [0, 1, 10, 11], [20, 20, 30, 30]]),
+                                     np.array([0.9, 0.8, 0.7]), 0.5)
+    assert keep.tolist() == [0, 2] and keep.dtype == np.int32
+
+
+def test_compute_ap_hand_worked():
+    shape = (40, 40)
+    gt_boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]])
+    gt_ids = np.array([1, 1])
+    gt_masks = np.stack([box_mask(shape, b) for b in gt_boxes], -1)
+    # three predictions by score: a hit on gt 0, a miss, a hit on gt 1
+    pred_boxes = np.array([[0, 0, 10, 10], [0, 30, 5, 35], [20, 20, 30, 30]])
+    pred_masks = np.stack([box_mask(shape, b) for b in pred_boxes], -1)
+    ap, precisions, recalls, overlaps = utils.compute_ap(gt_boxes, gt_ids, gt_masks, pred_boxes, np.array([1, 1, 1]),
+                                                         np.array([0.9, 0.8, 0.7]), pred_masks)
+    # precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1 -> envelope 1 up to recall 1/2, 2/3 after
+    assert np.isclose(ap, 0.5 * 1 + 0.5 * (2 / 3))
+    assert np.allclose(recalls, [0, 0.5, 0.5, 1, 1])
+    assert overlaps.shape == (3, 2)
+    # a wrong class never matches
+    ap_wrong, *_ = utils.compute_ap(gt_boxes, gt_ids, gt_masks, pred_boxes, np.array([2, 2, 2]),
+                                    np.array([0.9, 0.8, 0.7]), pred_masks)
+    assert ap_wrong == 0
+    mean = utils.compute_ap_range(gt_boxes, gt_ids, gt_masks, pred_boxes, np.array([1, 1, 1]),
+                                  np.array([0.9, 0.8, 0.7]), pred_masks, verbose=0)
+    assert np.isclose(mean, 0.5 + 0.5 * (2 / 3))  # exact masks: every threshold gives the same AP
+    recall, positive = utils.compute_recall(pred_boxes, gt_boxes, 0.5)
+    assert recall == 1.0 and positive.tolist() == [0, 2]
