@@ -9,6 +9,7 @@ void init_info(py::module_& m);
 void init_codecs(py::module_& m);
 void init_model(py::module_& m);
 void init_data(py::module_& m);
+void init_eval(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mrcnn C++ core";
@@ -19,4 +20,6 @@ PYBIND11_MODULE(_C, m) {
   init_model(model);
   py::module_ data = m.def_submodule("data", "Annotation files parsed in C++");
   init_data(data);
+  py::module_ ev = m.def_submodule("eval", "COCO evaluation");
+  init_eval(ev);
 }

@@ -44,8 +44,10 @@ struct Problems {
 
 std::array<double, 4> bbox_of(const codecs::Rle& r) { return codecs::rle_to_bbox(r); }
 
+}  // namespace
+
 // A COCO segmentation (polygon list, RLE with string or list counts) as one RLE.
-codecs::Rle coco_segmentation(const json& seg, uint32_t h, uint32_t w) {
+codecs::Rle coco_segmentation(const nlohmann::json& seg, uint32_t h, uint32_t w) {
   if (seg.is_array()) {
     if (seg.empty()) throw std::invalid_argument("empty polygon list");
     std::vector<codecs::Rle> parts;
@@ -80,8 +82,6 @@ codecs::Rle coco_segmentation(const json& seg, uint32_t h, uint32_t w) {
   }
   throw std::invalid_argument("segmentation is neither polygons nor RLE");
 }
-
-}  // namespace
 
 AnnotationSet load_coco(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
   const json doc = read_json(json_path);

@@ -1,0 +1,40 @@
+"""The C++ COCO evaluator against pycocotools' outputs in ../shared/testdata/cocoeval/expected.json."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from mrcnn.cocoeval import evaluate
+
+
+@pytest.mark.parametrize("name", ["synthetic", "fruits"])
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_stats_match_pycocotools(name, iou_type):
+    root = shared_path("testdata", "cocoeval")
+    expected = json.load(open(os.path.join(root, "expected.json")))[name]
+    result = evaluate(os.path.join(root, expected["gt"]), os.path.join(root, expected["dt"]), iou_type)
+    np.testing.assert_allclose(result.stats, expected[iou_type]["stats"], rtol=0, atol=1e-6)
+    means = expected[iou_type]["precision_iou50_per_category_mean"]
+    got = result.per_category_ap(iou=0.5)
+    for cid, want in zip(result.category_ids, means):
+        if want is None or (isinstance(want, float) and math.isnan(want)):
+            assert math.isnan(got[cid])
+        else:
+            assert abs(got[cid] - want) < 1e-6, (cid, got[cid], want)
+    assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in result.summary()
+
+
+def test_errors_name_the_problem(tmp_path):
+    gt = {"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 20, "bbox": [0, 0, 4, 5], "iscrowd": 0}]}
+    perfect = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 5], "score": 0.9}]
+    assert evaluate(gt, perfect, "bbox").stats[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="image 7"):
+        evaluate(gt, [{"image_id": 7, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}], "bbox")
+    with pytest.raises(ValueError, match="iou_type"):
+        evaluate(gt, perfect, "keypoints")
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        evaluate(str(tmp_path / "nowhere.json"), perfect, "bbox")
