@@ -7,10 +7,7 @@
 
 #include "mrcnn/model/checkpoint.h"
 #include "mrcnn/model/mask_rcnn.h"
-#include "mrcnn/model/transform.h"
 #include "mrcnn/model/weights.h"
-
-#include <chrono>
 
 namespace py = pybind11;
 using mrcnn::model::Config;
@@ -127,39 +124,24 @@ void init_model(py::module_& m) {
            "labels and masks [K, H, W] (bool when mask_threshold >= 0, else probabilities)")
       .def("stages",
            [](MaskRcnn& self, const std::vector<torch::Tensor>& images) {
-             // Inference stage by stage, with each stage's output and wall time (seconds).
-             using clock = std::chrono::steady_clock;
+             mrcnn::model::InferenceTrace t;
+             {
+               py::gil_scoped_release release;
+               t = self->trace(images);
+             }
              py::dict out, times;
-             torch::NoGradGuard no_grad;
-             auto t0 = clock::now();
-             auto lap = [&](const char* name) {
-               const auto t1 = clock::now();
-               times[name] = std::chrono::duration<double>(t1 - t0).count();
-               t0 = t1;
-             };
-             const auto batch = mrcnn::model::preprocess(images, self->config);
-             lap("preprocess");
-             const auto c = self->backbone->body(self->backbone->channels_last
-                                                     ? batch.tensor.contiguous(torch::MemoryFormat::ChannelsLast)
-                                                     : batch.tensor);
-             lap("backbone");
-             const auto features = self->backbone->fpn(c);
-             lap("fpn");
-             const auto rpn = self->rpn(batch.tensor, batch.sizes, features, nullptr);
-             lap("rpn");
-             const auto heads = self->roi_heads(features, rpn.proposals, batch.sizes, nullptr);
-             lap("roi_heads");
-             out["images"] = batch.tensor;
-             out["image_sizes"] = batch.sizes;
-             out["features"] = features;
-             out["proposals"] = rpn.proposals;
+             for (const auto& [stage, s] : t.seconds) times[stage.c_str()] = s;
+             out["images"] = t.batch.tensor;
+             out["image_sizes"] = t.batch.sizes;
+             out["features"] = t.features;
+             out["proposals"] = t.proposals;
              py::list dets;
-             for (const auto& d : heads.detections) dets.append(detection_dict(d));
+             for (const auto& d : t.detections) dets.append(detection_dict(d));
              out["detections"] = dets;
              out["times"] = times;
              return out;
            },
-           py::arg("images"))
+           py::arg("images"), "Inference stage by stage: each stage's output and wall time (seconds)")
       .def("losses",
            [](MaskRcnn& self, const std::vector<torch::Tensor>& images, const std::vector<py::dict>& targets) {
              std::vector<mrcnn::model::Target> t;

@@ -253,3 +253,30 @@ def test_checkpoints_round_trip_and_read_torch_save_files(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pth"):
         _C.model.load_tensor_file(str(tmp_path / "junk.pth"))
+
+
+def test_bad_training_targets_are_clear_errors():
+    cfg = json.loads(_C.model.default_config())
+    cfg.update(NUM_CLASSES=3, IMAGE_MIN_DIM=64, IMAGE_MAX_DIM=64)
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    model.train(True)
+    image = torch.rand(3, 40, 50)
+    masks = torch.zeros(1, 40, 50, dtype=torch.uint8)
+    good = dict(boxes=torch.tensor([[5.0, 5, 20, 20]]), labels=torch.tensor([1]), masks=masks)
+    cases = [
+        (dict(good, masks=torch.zeros(1, 30, 50, dtype=torch.uint8)), "masks are 30x50 but image 0 is 40x50"),
+        (dict(good, boxes=torch.tensor([[20.0, 5, 5, 20]])), "x2 <= x1"),
+        (dict(good, boxes=torch.tensor([[float("nan"), 5, 20, 20]])), "non-finite"),
+        (dict(good, labels=torch.tensor([3])), r"labels must be in \[1, 2\]"),
+        (dict(good, labels=torch.tensor([0])), r"labels must be in \[1, 2\]"),
+        (dict(good, boxes=torch.zeros(1, 3)), r"boxes must have shape \[G, 4\]"),
+        ({"boxes": good["boxes"], "labels": good["labels"]}, "has no 'masks'"),
+    ]
+    for target, match in cases:
+        with pytest.raises(ValueError, match=match):
+            model.losses([image], [target])
+    losses = model.losses([image], [good])
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with pytest.raises(ValueError, match=r"image 0 must have shape \[3, H, W\]"):
+        model.detect([torch.rand(40, 50)], 0.5)

@@ -143,8 +143,10 @@ BackboneImpl::BackboneImpl(const std::string& depth, int64_t out_channels, bool 
   fpn = register_module("fpn", FeaturePyramid(std::vector<int64_t>{256, 512, 1024, 2048}, out_channels));
 }
 
-std::vector<torch::Tensor> BackboneImpl::forward(const torch::Tensor& images) {
-  return fpn(body(channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images));
+torch::Tensor BackboneImpl::body_input(const torch::Tensor& images) const {
+  return channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
 }
+
+std::vector<torch::Tensor> BackboneImpl::forward(const torch::Tensor& images) { return fpn(body(body_input(images))); }
 
 }  // namespace mrcnn::model

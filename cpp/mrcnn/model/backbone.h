@@ -62,6 +62,7 @@ TORCH_MODULE(FeaturePyramid);
 struct BackboneImpl : torch::nn::Module {
   BackboneImpl(const std::string& depth, int64_t out_channels, bool stride_in_1x1, double bn_eps);
   std::vector<torch::Tensor> forward(const torch::Tensor& images);
+  torch::Tensor body_input(const torch::Tensor& images) const;  // in the layout the convolutions run in
   ResNet body{nullptr};
   FeaturePyramid fpn{nullptr};
   // Run the convolutions on channels-last (NHWC) tensors: oneDNN then skips converting every

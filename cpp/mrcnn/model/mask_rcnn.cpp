@@ -1,6 +1,8 @@
 #include "mrcnn/model/mask_rcnn.h"
 
 #include "mrcnn/model/transform.h"
+
+#include <chrono>
 #include "mrcnn/ops/paste_masks.h"
 
 namespace mrcnn::model {
@@ -16,18 +18,39 @@ MaskRcnnImpl::MaskRcnnImpl(const Config& c) : config(c) {
   roi_heads = register_module("roi_heads", RoiHeads(c));
 }
 
-std::vector<Result> MaskRcnnImpl::detect(const std::vector<torch::Tensor>& images, double mask_threshold) {
+InferenceTrace MaskRcnnImpl::trace(const std::vector<torch::Tensor>& images) {
   TORCH_CHECK_VALUE(!is_training(), "detect: the model is in training mode; call eval() first");
   torch::NoGradGuard no_grad;
-  const ImageBatch batch = preprocess(images, config);
-  const std::vector<torch::Tensor> features = backbone(batch.tensor);
-  const RpnOutput proposals = rpn(batch.tensor, batch.sizes, features, nullptr);
-  const RoiHeadsOutput heads = roi_heads(features, proposals.proposals, batch.sizes, nullptr);
+  using clock = std::chrono::steady_clock;
+  InferenceTrace t;
+  auto t0 = clock::now();
+  auto lap = [&](const char* stage) {
+    const auto t1 = clock::now();
+    t.seconds.emplace_back(stage, std::chrono::duration<double>(t1 - t0).count());
+    t0 = t1;
+  };
+  t.batch = preprocess(images, config);
+  lap("preprocess");
+  const std::vector<torch::Tensor> c = backbone->body(backbone->body_input(t.batch.tensor));
+  lap("backbone");
+  t.features = backbone->fpn(c);
+  lap("fpn");
+  t.proposals = rpn(t.batch.tensor, t.batch.sizes, t.features, nullptr).proposals;
+  lap("rpn");
+  t.detections = roi_heads(t.features, t.proposals, t.batch.sizes, nullptr).detections;
+  lap("roi_heads");
+  return t;
+}
+
+std::vector<Result> MaskRcnnImpl::detect(const std::vector<torch::Tensor>& images, double mask_threshold) {
+  const InferenceTrace t = trace(images);
+  torch::NoGradGuard no_grad;
+  const ImageBatch& batch = t.batch;
   std::vector<Result> results;
-  for (size_t i = 0; i < heads.detections.size(); ++i) {
-    const Detections& d = heads.detections[i];
+  for (size_t i = 0; i < t.detections.size(); ++i) {
+    const Detections& d = t.detections[i];
     Result r;
-    r.boxes = boxes_to_original(d.boxes, batch.sizes[i], batch.original_sizes[i]);
+    r.boxes = resize_boxes(d.boxes, batch.sizes[i], batch.original_sizes[i]);
     r.scores = d.scores;
     r.labels = d.labels;
     const auto [h, w] = batch.original_sizes[i];
@@ -56,11 +79,20 @@ std::map<std::string, torch::Tensor> MaskRcnnImpl::losses(const std::vector<torc
                       " masks must have shape [", t.boxes.size(0), ", H, W], got ", t.masks.sizes());
     const auto [oh, ow] = batch.original_sizes[i];
     const auto [rh, rw] = batch.sizes[i];
-    const auto opt = t.boxes.options().dtype(torch::kFloat);
-    const torch::Tensor ratio_h = torch::scalar_tensor(static_cast<double>(rh), opt) / torch::scalar_tensor(static_cast<double>(oh), opt);
-    const torch::Tensor ratio_w = torch::scalar_tensor(static_cast<double>(rw), opt) / torch::scalar_tensor(static_cast<double>(ow), opt);
-    const auto b = t.boxes.to(torch::kFloat).unbind(1);
-    resized[i].boxes = torch::stack({b[0] * ratio_w, b[1] * ratio_h, b[2] * ratio_w, b[3] * ratio_h}, 1);
+    TORCH_CHECK_VALUE(t.masks.size(1) == oh && t.masks.size(2) == ow, "losses: target ", i, " masks are ",
+                      t.masks.size(1), "x", t.masks.size(2), " but image ", i, " is ", oh, "x", ow);
+    TORCH_CHECK_TYPE(!t.labels.is_floating_point(), "losses: target ", i, " labels must be integers, got ",
+                     t.labels.scalar_type());
+    if (t.boxes.size(0) > 0) {
+      const torch::Tensor b = t.boxes.to(torch::kDouble);
+      TORCH_CHECK_VALUE(torch::isfinite(b).all().item<bool>(), "losses: target ", i, " has non-finite boxes");
+      TORCH_CHECK_VALUE((b.select(1, 2) > b.select(1, 0)).logical_and(b.select(1, 3) > b.select(1, 1)).all().item<bool>(),
+                        "losses: target ", i, " has boxes with x2 <= x1 or y2 <= y1 (boxes are x1, y1, x2, y2)");
+      const int64_t lo = t.labels.min().item<int64_t>(), hi = t.labels.max().item<int64_t>();
+      TORCH_CHECK_VALUE(lo >= 1 && hi < config.NUM_CLASSES, "losses: target ", i, " labels must be in [1, ",
+                        config.NUM_CLASSES - 1, "] (0 is the background), got ", lo, "..", hi);
+    }
+    resized[i].boxes = resize_boxes(t.boxes, {oh, ow}, {rh, rw});
     resized[i].labels = t.labels.to(torch::kLong);
     torch::Tensor m = t.masks;
     if (m.size(0) > 0 && (rh != oh || rw != ow))

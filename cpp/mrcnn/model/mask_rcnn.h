@@ -12,6 +12,7 @@
 #include "mrcnn/model/config.h"
 #include "mrcnn/model/roi_heads.h"
 #include "mrcnn/model/rpn.h"
+#include "mrcnn/model/transform.h"
 
 namespace mrcnn::model {
 
@@ -23,12 +24,25 @@ struct Result {
   torch::Tensor masks;   // [K, H, W]: bool (mask threshold given) or float probabilities
 };
 
+// Every stage's output of one inference pass, and its wall time in seconds.
+struct InferenceTrace {
+  ImageBatch batch;
+  std::vector<torch::Tensor> features;   // P2..P6
+  std::vector<torch::Tensor> proposals;  // per image, resized-image pixels
+  std::vector<Detections> detections;    // per image, resized-image pixels, 28x28 mask probabilities
+  std::vector<std::pair<std::string, double>> seconds;  // preprocess, backbone, fpn, rpn, roi_heads
+};
+
 struct MaskRcnnImpl : torch::nn::Module {
   explicit MaskRcnnImpl(const Config& config);
 
   // Inference: images float [3, H, W] in [0, 1] (or uint8). mask_threshold < 0 returns mask
   // probabilities; otherwise bool masks (probability >= threshold).
   std::vector<Result> detect(const std::vector<torch::Tensor>& images, double mask_threshold);
+
+  // The inference pass detect() runs, stopping before the masks are pasted (for inspection and
+  // per-stage timing).
+  InferenceTrace trace(const std::vector<torch::Tensor>& images);
 
   // Training losses (rpn: loss_objectness, loss_rpn_box_reg; heads: loss_classifier,
   // loss_box_reg, loss_mask). Targets in original-image pixels; they are resized with the images.

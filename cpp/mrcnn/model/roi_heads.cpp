@@ -95,10 +95,6 @@ torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
 
 namespace {
 
-ops::BoxWeights inverse(const std::array<double, 4>& std) {
-  return {1.0 / std[0], 1.0 / std[1], 1.0 / std[2], 1.0 / std[3]};
-}
-
 std::vector<int64_t> counts(const std::vector<torch::Tensor>& per_image) {
   std::vector<int64_t> n;
   for (const auto& t : per_image) n.push_back(t.size(0));
@@ -112,7 +108,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
                                      const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
                                      const std::vector<Target>* targets) {
   const bool training = is_training() && targets != nullptr;
-  const ops::BoxWeights weights = inverse(config.BBOX_STD_DEV);
+  const ops::BoxWeights weights = ops::weights_from_std(config.BBOX_STD_DEV);
   std::vector<torch::Tensor> proposals = proposals_in, labels, matched, reg_targets;
   if (training) {
     // select_training_samples: add the ground truth, match, sample 512 (25% positive), encode.

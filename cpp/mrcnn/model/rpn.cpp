@@ -58,10 +58,6 @@ torch::Tensor RpnImpl::anchors(const torch::Tensor& images, const std::vector<to
 
 namespace {
 
-ops::BoxWeights inverse(const std::array<double, 4>& std) {
-  return {1.0 / std[0], 1.0 / std[1], 1.0 / std[2], 1.0 / std[3]};
-}
-
 // [N, A*C, H, W] -> [N, H*W*A, C], as torchvision's permute_and_flatten
 torch::Tensor flatten_level(const torch::Tensor& t, int64_t c) {
   const int64_t n = t.size(0), h = t.size(2), w = t.size(3);
@@ -85,7 +81,7 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
   }
   const torch::Tensor objectness = torch::cat(obj_levels, 1).flatten(0, -2);  // [N * total, 1]
   const torch::Tensor pred_deltas = torch::cat(delta_levels, 1).reshape({-1, 4});
-  const ops::BoxWeights weights = inverse(config.RPN_BBOX_STD_DEV);
+  const ops::BoxWeights weights = ops::weights_from_std(config.RPN_BBOX_STD_DEV);
   const torch::Tensor batch_anchors = all_anchors.repeat({n, 1});
   const torch::Tensor proposals =
       ops::decode_boxes(pred_deltas.detach(), batch_anchors, weights).view({n, -1, 4});

@@ -74,14 +74,14 @@ ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& co
   return batch;
 }
 
-torch::Tensor boxes_to_original(const torch::Tensor& boxes, std::pair<int64_t, int64_t> resized,
-                                std::pair<int64_t, int64_t> original) {
+torch::Tensor resize_boxes(const torch::Tensor& boxes, std::pair<int64_t, int64_t> from,
+                           std::pair<int64_t, int64_t> to) {
   const auto opt = boxes.options().dtype(torch::kFloat);
-  const torch::Tensor rh = torch::scalar_tensor(static_cast<double>(original.first), opt) /
-                           torch::scalar_tensor(static_cast<double>(resized.first), opt);
-  const torch::Tensor rw = torch::scalar_tensor(static_cast<double>(original.second), opt) /
-                           torch::scalar_tensor(static_cast<double>(resized.second), opt);
-  const auto b = boxes.unbind(1);
+  const torch::Tensor rh = torch::scalar_tensor(static_cast<double>(to.first), opt) /
+                           torch::scalar_tensor(static_cast<double>(from.first), opt);
+  const torch::Tensor rw = torch::scalar_tensor(static_cast<double>(to.second), opt) /
+                           torch::scalar_tensor(static_cast<double>(from.second), opt);
+  const auto b = boxes.to(torch::kFloat).unbind(1);
   return torch::stack({b[0] * rw, b[1] * rh, b[2] * rw, b[3] * rh}, 1);
 }
 

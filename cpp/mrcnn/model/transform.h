@@ -27,8 +27,10 @@ std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_
 // IMAGE_MAX_DIM x IMAGE_MAX_DIM (square).
 ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config);
 
-// Boxes [K, 4] of a resized image back to original-image pixels (torchvision's float32 ratios).
-torch::Tensor boxes_to_original(const torch::Tensor& boxes, std::pair<int64_t, int64_t> resized,
-                                std::pair<int64_t, int64_t> original);
+// Boxes [K, 4] (x1, y1, x2, y2) of an image of size `from` (h, w) mapped onto the same image at
+// size `to`, with torchvision's float32 ratios to / from (targets into the resized image,
+// detections back to the original).
+torch::Tensor resize_boxes(const torch::Tensor& boxes, std::pair<int64_t, int64_t> from,
+                           std::pair<int64_t, int64_t> to);
 
 }  // namespace mrcnn::model

@@ -11,6 +11,12 @@ namespace mrcnn::ops {
 // Weights (wx, wy, ww, wh) scale the deltas: (1, 1, 1, 1) in the RPN, (10, 10, 5, 5) in the box head.
 using BoxWeights = std::array<double, 4>;
 
+// Matterport's BBOX_STD_DEV / RPN_BBOX_STD_DEV as coding weights: deltas are divided by the
+// standard deviations, i.e. multiplied by weights 1 / std ((0.1, 0.1, 0.2, 0.2) -> (10, 10, 5, 5)).
+inline BoxWeights weights_from_std(const std::array<double, 4>& std) {
+  return {1.0 / std[0], 1.0 / std[1], 1.0 / std[2], 1.0 / std[3]};
+}
+
 // Largest dw, dh accepted by decode_boxes: exp(clip) limits growth to 1000/16 = 62.5x.
 inline double default_box_clip() { return std::log(1000.0 / 16); }
 

@@ -66,7 +66,7 @@ at::Tensor multiscale_roi_align(const std::vector<at::Tensor>& features, const s
     const at::Tensor members = at::where(levels == static_cast<int64_t>(l))[0];
     const at::Tensor pooled = roi_align(features[l], rois.index_select(0, members), scales[l], output_height,
                                         output_width, sampling_ratio, false);
-    result = result.index_copy(0, members, pooled.to(result.scalar_type()));
+    result.index_copy_(0, members, pooled.to(result.scalar_type()));  // in place: autograd records it
   }
   return result;
 }

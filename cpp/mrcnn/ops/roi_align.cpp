@@ -21,6 +21,18 @@ void check_roi_align_args(const at::Tensor& input, const at::Tensor& rois, doubl
   TORCH_CHECK_VALUE(spatial_scale > 0, "roi_align: spatial_scale must be positive, got ", spatial_scale);
 }
 
+void check_roi_align_backward_args(const at::Tensor& grad, const at::Tensor& rois, int64_t channels,
+                                   int64_t pooled_height, int64_t pooled_width) {
+  TORCH_CHECK_VALUE(grad.dim() == 4 && grad.size(0) == rois.size(0) && grad.size(1) == channels &&
+                        grad.size(2) == pooled_height && grad.size(3) == pooled_width,
+                    "roi_align backward: grad must have shape [", rois.size(0), ", ", channels, ", ", pooled_height,
+                    ", ", pooled_width, "], got ", grad.sizes());
+  TORCH_CHECK_TYPE(grad.scalar_type() == rois.scalar_type(), "roi_align backward: grad must have the dtype of rois (",
+                   rois.scalar_type(), "), got ", grad.scalar_type());
+  TORCH_CHECK_VALUE(grad.device() == rois.device(), "roi_align backward: grad is on ", grad.device(),
+                    " but rois are on ", rois.device());
+}
+
 at::Tensor roi_align(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                      int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio, bool aligned) {
   static auto op =

@@ -24,4 +24,8 @@ at::Tensor roi_align_backward(const at::Tensor& grad, const at::Tensor& rois, do
 void check_roi_align_args(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                           int64_t pooled_height, int64_t pooled_width);
 
+// The backward's checks: grad must be [K, channels, pooled_height, pooled_width] of rois' dtype and device.
+void check_roi_align_backward_args(const at::Tensor& grad, const at::Tensor& rois, int64_t channels,
+                                   int64_t pooled_height, int64_t pooled_width);
+
 }  // namespace mrcnn::ops

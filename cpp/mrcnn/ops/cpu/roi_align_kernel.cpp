@@ -186,14 +186,8 @@ void roi_align_backward_impl(const at::Tensor& grad_bins, const at::Tensor& rois
 at::Tensor roi_align_backward_cpu(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
                                   int64_t pooled_height, int64_t pooled_width, int64_t batch, int64_t channels,
                                   int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
-  TORCH_CHECK_VALUE(grad.dim() == 4 && grad.size(0) == rois.size(0) && grad.size(1) == channels &&
-                        grad.size(2) == pooled_height && grad.size(3) == pooled_width,
-                    "roi_align backward: grad must have shape [", rois.size(0), ", ", channels, ", ",
-                    pooled_height, ", ", pooled_width, "], got ", grad.sizes());
-  TORCH_CHECK_TYPE(grad.scalar_type() == rois.scalar_type(), "roi_align backward: grad must have the dtype of rois (",
-                   rois.scalar_type(), "), got ", grad.scalar_type());
-  TORCH_CHECK_VALUE(grad.device().is_cpu() && rois.device().is_cpu(),
-                    "roi_align backward: the CPU kernel got grad on ", grad.device(), " and rois on ", rois.device());
+  check_roi_align_backward_args(grad, rois, channels, pooled_height, pooled_width);
+  TORCH_CHECK_VALUE(grad.device().is_cpu(), "roi_align backward: the CPU kernel got grad on ", grad.device());
   check_batch_indices(rois, batch);
   at::Tensor grad_nhwc = at::zeros({batch, height, width, channels}, grad.options());
   if (grad.numel() > 0 && grad_nhwc.numel() > 0) {

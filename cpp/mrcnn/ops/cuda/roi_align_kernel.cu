@@ -34,6 +34,23 @@ __device__ inline void for_each_sample(const RoiGeometry<A>& g, int ph, int pw, 
   }
 }
 
+// Output element `index` of [K, C, ph, pw]: its RoI, channel, bin and the RoI's sampling geometry.
+template <typename T, typename A>
+struct Bin {
+  int pw, ph, c;
+  int64_t k;
+  const T* roi;
+  RoiGeometry<A> g;
+  __device__ Bin(int64_t index, const T* rois, double spatial_scale, int channels, int pooled_h, int pooled_w,
+                 int sampling_ratio, bool aligned)
+      : pw(index % pooled_w),
+        ph((index / pooled_w) % pooled_h),
+        c((index / pooled_w / pooled_h) % channels),
+        k(index / pooled_w / pooled_h / channels),
+        roi(rois + k * 5),
+        g(roi_geometry<A, T>(roi, static_cast<A>(spatial_scale), pooled_h, pooled_w, sampling_ratio, aligned)) {}
+};
+
 template <typename T>
 __global__ void roi_align_forward_kernel(int64_t total, const T* __restrict__ input, const T* __restrict__ rois,
                                          double spatial_scale, int channels, int height, int width, int pooled_h,
@@ -41,12 +58,11 @@ __global__ void roi_align_forward_kernel(int64_t total, const T* __restrict__ in
   using A = at::acc_type<T, true>;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int pw = index % pooled_w, ph = (index / pooled_w) % pooled_h;
-    const int c = (index / pooled_w / pooled_h) % channels;
-    const int64_t k = index / pooled_w / pooled_h / channels;
-    const T* roi = rois + k * 5;
-    const RoiGeometry<A> g = roi_geometry<A, T>(roi, static_cast<A>(spatial_scale), pooled_h, pooled_w, sampling_ratio,
-                                         aligned);
+    const Bin<T, A> bin(index, rois, spatial_scale, channels, pooled_h, pooled_w, sampling_ratio, aligned);
+    const int pw = bin.pw, ph = bin.ph, c = bin.c;
+    const int64_t k = bin.k;
+    const T* roi = bin.roi;
+    const RoiGeometry<A>& g = bin.g;
     const T* plane = input + (static_cast<int64_t>(roi[0]) * channels + c) * height * width;
     A sum = 0;
     for_each_sample(g, ph, pw, height, width, [&](const int* pos, const A* w) {
@@ -66,12 +82,11 @@ __global__ void roi_align_backward_kernel(int64_t total, const T* __restrict__ g
   using A = at::acc_type<T, true>;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const int pw = index % pooled_w, ph = (index / pooled_w) % pooled_h;
-    const int c = (index / pooled_w / pooled_h) % channels;
-    const int64_t k = index / pooled_w / pooled_h / channels;
-    const T* roi = rois + k * 5;
-    const RoiGeometry<A> g = roi_geometry<A, T>(roi, static_cast<A>(spatial_scale), pooled_h, pooled_w, sampling_ratio,
-                                         aligned);
+    const Bin<T, A> bin(index, rois, spatial_scale, channels, pooled_h, pooled_w, sampling_ratio, aligned);
+    const int pw = bin.pw, ph = bin.ph, c = bin.c;
+    const int64_t k = bin.k;
+    const T* roi = bin.roi;
+    const RoiGeometry<A>& g = bin.g;
     const A gbin = static_cast<A>(grad[k * gs0 + c * gs1 + ph * gs2 + pw * gs3]);
     G* plane = grad_input + (static_cast<int64_t>(roi[0]) * channels + c) * height * width;
     for_each_sample(g, ph, pw, height, width, [&](const int* pos, const A* w) {
@@ -105,13 +120,8 @@ at::Tensor roi_align_forward_cuda(const at::Tensor& input, const at::Tensor& roi
 at::Tensor roi_align_backward_cuda(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
                                    int64_t pooled_height, int64_t pooled_width, int64_t batch, int64_t channels,
                                    int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
-  TORCH_CHECK_VALUE(grad.dim() == 4 && grad.size(0) == rois.size(0) && grad.size(1) == channels &&
-                        grad.size(2) == pooled_height && grad.size(3) == pooled_width,
-                    "roi_align backward: grad must have shape [", rois.size(0), ", ", channels, ", ",
-                    pooled_height, ", ", pooled_width, "], got ", grad.sizes());
-  TORCH_CHECK_VALUE(grad.is_cuda() && grad.device() == rois.device(),
-                    "roi_align backward: the CUDA kernel got grad on ", grad.device(), " and rois on ",
-                    rois.device());
+  check_roi_align_backward_args(grad, rois, channels, pooled_height, pooled_width);
+  TORCH_CHECK_VALUE(grad.is_cuda(), "roi_align backward: the CUDA kernel got grad on ", grad.device());
   const c10::cuda::CUDAGuard guard(grad.device());
   const bool reduced = grad.scalar_type() == at::kHalf || grad.scalar_type() == at::kBFloat16;
   at::Tensor grad_input =
