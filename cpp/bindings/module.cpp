@@ -10,6 +10,7 @@ void init_codecs(py::module_& m);
 void init_model(py::module_& m);
 void init_data(py::module_& m);
 void init_eval(py::module_& m);
+void init_train(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mrcnn C++ core";
@@ -22,4 +23,6 @@ PYBIND11_MODULE(_C, m) {
   init_data(data);
   py::module_ ev = m.def_submodule("eval", "COCO evaluation");
   init_eval(ev);
+  py::module_ train = m.def_submodule("train", "Data loader and training loop");
+  init_train(train);
 }

@@ -8,6 +8,8 @@ import math
 import cv2
 import numpy as np
 
+from .utils import Dataset as _Dataset
+
 CLASS_NAMES = ["BG", "square", "circle", "triangle"]
 
 
@@ -87,3 +89,34 @@ def generate(count, height=128, width=128, seed=0):
     """count (image, masks, class_ids) samples, deterministic in seed."""
     rng = np.random.default_rng(seed)
     return [render(random_spec(rng, height, width), height, width) for _ in range(count)]
+
+
+class ShapesDataset(_Dataset):
+    """Matterport's shapes sample as a Dataset: images drawn on the fly from stored specs.
+
+        train = ShapesDataset(); train.load_shapes(500, 128, 128); train.prepare()
+    """
+
+    def __init__(self, seed=0):
+        super().__init__()
+        self._rng = np.random.default_rng(seed)
+
+    def load_shapes(self, count, height, width):
+        for i, name in enumerate(CLASS_NAMES[1:], start=1):
+            self.add_class("shapes", i, name)
+        for _ in range(count):
+            spec = random_spec(self._rng, height, width)
+            self.add_image("shapes", image_id=len(self.image_info), path=None, width=width, height=height,
+                           spec=spec)
+
+    def load_image(self, image_id):
+        info = self.image_info[image_id]
+        return render(info["spec"], info["height"], info["width"])[0]
+
+    def load_mask(self, image_id):
+        info = self.image_info[image_id]
+        _, masks, class_ids = render(info["spec"], info["height"], info["width"])
+        return masks, class_ids
+
+    def image_reference(self, image_id):
+        return "shapes image %d" % image_id

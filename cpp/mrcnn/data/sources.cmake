@@ -1,2 +1,5 @@
 list(APPEND MRCNN_CORE_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/annotations.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/annotations.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sample.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/augment.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/loader.cpp)

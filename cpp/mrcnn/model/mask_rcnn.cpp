@@ -61,11 +61,11 @@ std::vector<Result> MaskRcnnImpl::detect(const std::vector<torch::Tensor>& image
 }
 
 std::map<std::string, torch::Tensor> MaskRcnnImpl::losses(const std::vector<torch::Tensor>& images,
-                                                          const std::vector<Target>& targets) {
+                                                          const std::vector<Target>& targets, bool resize) {
   TORCH_CHECK_VALUE(is_training(), "losses: the model is in inference mode; call train() first");
   TORCH_CHECK_VALUE(images.size() == targets.size(), "losses: ", images.size(), " images but ", targets.size(),
                     " targets");
-  const ImageBatch batch = preprocess(images, config);
+  const ImageBatch batch = preprocess(images, config, resize);
   // Targets follow the images: boxes scaled by the resize ratios, masks resized (nearest).
   std::vector<Target> resized(targets.size());
   std::vector<torch::Tensor> gt_boxes;

@@ -46,8 +46,9 @@ struct MaskRcnnImpl : torch::nn::Module {
 
   // Training losses (rpn: loss_objectness, loss_rpn_box_reg; heads: loss_classifier,
   // loss_box_reg, loss_mask). Targets in original-image pixels; they are resized with the images.
+  // resize = false: images and targets are already at the network's input size (data loader).
   std::map<std::string, torch::Tensor> losses(const std::vector<torch::Tensor>& images,
-                                              const std::vector<Target>& targets);
+                                              const std::vector<Target>& targets, bool resize = true);
 
   Config config;
   Backbone backbone{nullptr};

@@ -29,7 +29,7 @@ std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_
   return {std::max<int64_t>(1, std::llround(h * scale)), std::max<int64_t>(1, std::llround(w * scale))};
 }
 
-ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config) {
+ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config, bool resize) {
   TORCH_CHECK_VALUE(!images.empty(), "preprocess: no images");
   ImageBatch batch;
   std::vector<torch::Tensor> resized;
@@ -48,7 +48,7 @@ ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& co
                      img.scalar_type());
     const int64_t h = img.size(1), w = img.size(2);
     batch.original_sizes.emplace_back(h, w);
-    const auto [rh, rw] = resized_size(config, h, w);
+    const auto [rh, rw] = resize ? resized_size(config, h, w) : std::make_pair(h, w);
     torch::Tensor x = (img - m.to(img.scalar_type())) / s.to(img.scalar_type());
     if (rh != h || rw != w)
       x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()

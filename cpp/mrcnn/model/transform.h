@@ -24,8 +24,9 @@ std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_
 // Normalises ((x - mean) / std, both /255), resizes (bilinear, align_corners=False) and pads into
 // one batch. images: float [3, H, W] with values in [0, 1] (uint8 [3, H, W] is converted).
 // The padded size is a multiple of IMAGE_PAD_DIVISOR (torchvision), 64 (pad64, none) or
-// IMAGE_MAX_DIM x IMAGE_MAX_DIM (square).
-ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config);
+// IMAGE_MAX_DIM x IMAGE_MAX_DIM (square). resize = false takes the images as already resized
+// (the data loader resizes in its worker threads) and only normalises and pads them.
+ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config, bool resize = true);
 
 // Boxes [K, 4] (x1, y1, x2, y2) of an image of size `from` (h, w) mapped onto the same image at
 // size `to`, with torchvision's float32 ratios to / from (targets into the resized image,

@@ -1,0 +1,330 @@
+// mrcnn._C.train: the prefetching data loader (built-in C++ datasets or Python Dataset objects)
+// and the training loop.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/extension.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "mrcnn/data/loader.h"
+#include "mrcnn/model/mask_rcnn.h"
+#include "mrcnn/model/weights.h"
+#include "mrcnn/train/trainer.h"
+
+namespace py = pybind11;
+using namespace mrcnn;
+
+namespace {
+
+template <typename T>
+T get(const py::dict& d, const char* key, T fallback) {
+  return d.contains(key) ? d[key].cast<T>() : fallback;
+}
+
+// uint8 [H, W, 3] from whatever load_image returned (grayscale replicated, alpha dropped)
+torch::Tensor image_from_numpy(const py::handle& obj) {
+  auto a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!a) throw std::invalid_argument("load_image must return a numpy array");
+  if (a.ndim() == 2) {
+    torch::Tensor g = torch::from_blob(a.mutable_data(), {a.shape(0), a.shape(1), 1}, torch::kByte);
+    return g.expand({a.shape(0), a.shape(1), 3}).contiguous();
+  }
+  if (a.ndim() != 3 || (a.shape(2) != 3 && a.shape(2) != 4 && a.shape(2) != 1))
+    throw std::invalid_argument("load_image must return [H, W, 3] (or grayscale / RGBA), got ndim " +
+                                std::to_string(a.ndim()));
+  torch::Tensor t = torch::from_blob(a.mutable_data(), {a.shape(0), a.shape(1), a.shape(2)}, torch::kByte);
+  if (a.shape(2) == 1) return t.expand({a.shape(0), a.shape(1), 3}).contiguous();
+  return t.narrow(2, 0, 3).clone().contiguous();
+}
+
+// uint8 [N, H, W] from load_mask's [H, W, N]
+torch::Tensor masks_from_numpy(const py::handle& obj) {
+  auto a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!a || a.ndim() != 3) throw std::invalid_argument("load_mask must return masks of shape [H, W, N]");
+  return torch::from_blob(a.mutable_data(), {a.shape(0), a.shape(1), a.shape(2)}, torch::kByte)
+      .permute({2, 0, 1})
+      .ne(0)
+      .to(torch::kByte)
+      .contiguous();
+}
+
+py::array masks_to_numpy(const torch::Tensor& masks) {  // [N, H, W] -> bool [H, W, N]
+  const torch::Tensor t = masks.permute({1, 2, 0}).contiguous();
+  py::array_t<bool> out({t.size(0), t.size(1), t.size(2)});
+  std::memcpy(out.mutable_data(), t.data_ptr<uint8_t>(), static_cast<size_t>(t.numel()));
+  return out;
+}
+
+py::array image_to_numpy(const torch::Tensor& image) {
+  py::array_t<uint8_t> out({image.size(0), image.size(1), image.size(2)});
+  std::memcpy(out.mutable_data(), image.contiguous().data_ptr<uint8_t>(), static_cast<size_t>(image.numel()));
+  return out;
+}
+
+// A Python Dataset (Matterport's API): load_image / load_mask called back with the GIL held.
+class PythonSource : public data::SampleSource {
+ public:
+  PythonSource(py::object dataset, std::vector<int64_t> image_ids)
+      : dataset_(std::move(dataset)), ids_(std::move(image_ids)) {}
+  ~PythonSource() override {
+    py::gil_scoped_acquire gil;
+    dataset_ = py::object();
+  }
+  int64_t size() const override { return static_cast<int64_t>(ids_.size()); }
+  data::Sample load(int64_t index) override {
+    py::gil_scoped_acquire gil;
+    try {
+      const int64_t id = ids_.at(static_cast<size_t>(index));
+      data::Sample s;
+      s.image = image_from_numpy(dataset_.attr("load_image")(id));
+      py::tuple mk = dataset_.attr("load_mask")(id);
+      if (mk.size() != 2) throw std::invalid_argument("load_mask must return (masks, class_ids)");
+      s.masks = masks_from_numpy(mk[0]);
+      auto ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(mk[1]);
+      if (!ids) throw std::invalid_argument("load_mask: class_ids must be an integer array");
+      s.class_ids = torch::from_blob(ids.mutable_data(), {static_cast<int64_t>(ids.size())}, torch::kLong).clone();
+      if (s.masks.size(0) == 0) s.masks = torch::zeros({0, s.image.size(0), s.image.size(1)}, torch::kByte);
+      return s;
+    } catch (py::error_already_set& e) {
+      throw std::runtime_error(e.what());  // the message, without keeping Python objects alive
+    }
+  }
+  std::string reference(int64_t index) const override {
+    py::gil_scoped_acquire gil;
+    try {
+      if (index < 0 || index >= size()) return "#" + std::to_string(index);
+      const int64_t id = ids_[static_cast<size_t>(index)];
+      std::string ref = py::str(dataset_.attr("image_reference")(id));
+      return ref.empty() ? "image_id " + std::to_string(id) : ref;
+    } catch (py::error_already_set&) {
+      return "image_id " + std::to_string(ids_[static_cast<size_t>(index)]);
+    }
+  }
+
+ private:
+  py::object dataset_;
+  std::vector<int64_t> ids_;
+};
+
+data::AugmentOptions augment_from(const py::dict& d) {
+  data::AugmentOptions a;
+  a.fliplr = get(d, "fliplr", 0.0);
+  a.flipud = get(d, "flipud", 0.0);
+  a.rot90 = get(d, "rot90", 0.0);
+  if (d.contains("scale")) {
+    auto s = d["scale"].cast<std::pair<double, double>>();
+    a.scale_min = s.first, a.scale_max = s.second;
+  }
+  a.crop = get(d, "crop", 1.0);
+  a.brightness = get(d, "brightness", 0.0);
+  a.contrast = get(d, "contrast", 0.0);
+  a.saturation = get(d, "saturation", 0.0);
+  a.hue = get(d, "hue", 0.0);
+  a.blur = get(d, "blur", 0.0);
+  a.blur_sigma = get(d, "blur_sigma", 1.5);
+  for (auto item : d) {
+    const std::string k = py::str(item.first);
+    static const char* known[] = {"fliplr", "flipud", "rot90", "scale", "crop", "brightness", "contrast",
+                                  "saturation", "hue", "blur", "blur_sigma"};
+    bool ok = false;
+    for (const char* n : known) ok |= k == n;
+    if (!ok) throw py::value_error("augmentation: unknown option '" + k + "'");
+  }
+  a.validate();
+  return a;
+}
+
+py::dict sample_dict(const data::Sample& s) {
+  py::dict d;
+  d["image"] = image_to_numpy(s.image);
+  d["masks"] = masks_to_numpy(s.masks);
+  d["class_ids"] = s.class_ids;
+  d["boxes"] = s.boxes;
+  return d;
+}
+
+}  // namespace
+
+void init_train(py::module_& m) {
+  py::class_<data::Loader, std::shared_ptr<data::Loader>>(m, "Loader",
+      "Prefetching loader: worker threads load, resize, augment and build targets")
+      .def(py::init([](py::object dataset, std::vector<int64_t> image_ids, py::object annotated,
+                       const std::string& config_json, const py::dict& options, py::object hook) {
+             model::Config config = model::Config::from_json(config_json);
+             config.validate();
+             data::LoaderOptions o;
+             o.batch_size = get<int64_t>(options, "batch_size", 2);
+             o.shuffle = get(options, "shuffle", true);
+             o.seed = get<uint64_t>(options, "seed", 0);
+             o.workers = get<int64_t>(options, "workers", 2);
+             o.prefetch = get<int64_t>(options, "prefetch", 2);
+             o.resize = get(options, "resize", true);
+             o.skip_bad = get(options, "on_error", std::string("skip")) == "skip";
+             if (options.contains("on_error")) {
+               const std::string p = options["on_error"].cast<std::string>();
+               if (p != "skip" && p != "raise") throw py::value_error("on_error must be 'skip' or 'raise', got '" + p + "'");
+             }
+             if (options.contains("augment")) o.augment = augment_from(options["augment"].cast<py::dict>());
+             std::shared_ptr<data::SampleSource> source;
+             if (!annotated.is_none()) {
+               // [(path, height, width, [(h, w, counts bytes)], [class ids])] of a built-in dataset
+               std::vector<data::AnnotatedImage> images;
+               for (auto rec : annotated.cast<py::list>()) {
+                 py::tuple t = rec.cast<py::tuple>();
+                 data::AnnotatedImage a;
+                 a.path = t[0].cast<std::string>();
+                 a.height = t[1].cast<int64_t>();
+                 a.width = t[2].cast<int64_t>();
+                 for (auto r : t[3].cast<py::list>()) {
+                   py::tuple rt = r.cast<py::tuple>();
+                   a.masks.push_back(codecs::rle_from_string(rt[2].cast<std::string>(), rt[0].cast<uint32_t>(),
+                                                             rt[1].cast<uint32_t>()));
+                 }
+                 a.class_ids = t[4].cast<std::vector<int64_t>>();
+                 images.push_back(std::move(a));
+               }
+               source = std::make_shared<data::AnnotatedSource>(std::move(images));
+             } else {
+               source = std::make_shared<PythonSource>(dataset, image_ids);
+             }
+             data::SampleHook h;
+             if (!hook.is_none()) {
+               auto fn = std::make_shared<py::object>(hook);
+               h = [fn](data::Sample& s, uint64_t seed) {
+                 py::gil_scoped_acquire gil;
+                 try {
+                   py::tuple r = (*fn)(image_to_numpy(s.image), masks_to_numpy(s.masks), seed);
+                   s.image = image_from_numpy(r[0]);
+                   torch::Tensor masks = masks_from_numpy(r[1]);
+                   if (masks.size(0) != s.masks.size(0))
+                     throw std::invalid_argument("the augmentation changed the number of masks");
+                   s.masks = masks.size(0) ? masks : torch::zeros({0, s.image.size(0), s.image.size(1)}, torch::kByte);
+                 } catch (py::error_already_set& e) {
+                   throw std::runtime_error(std::string("augmentation: ") + e.what());
+                 }
+               };
+               // the hook's Python object must die with the GIL held
+               auto holder = std::shared_ptr<void>(nullptr, [fn](void*) mutable {
+                 py::gil_scoped_acquire gil;
+                 *fn = py::object();
+               });
+               h = [h, holder](data::Sample& s, uint64_t seed) { h(s, seed); };
+             }
+             std::shared_ptr<data::Loader> loader;
+             {
+               py::gil_scoped_release release;
+               // released on destruction too: workers may be waiting for the GIL to call Python
+               loader = std::shared_ptr<data::Loader>(new data::Loader(source, config, o, h), [](data::Loader* l) {
+                 py::gil_scoped_release unlock;
+                 delete l;
+               });
+             }
+             return loader;
+           }),
+           py::arg("dataset"), py::arg("image_ids"), py::arg("annotated"), py::arg("config_json"),
+           py::arg("options"), py::arg("hook") = py::none())
+      .def("next_batch",
+           [](data::Loader& self) {
+             std::vector<data::Sample> batch;
+             {
+               py::gil_scoped_release release;
+               batch = self.next_batch();
+             }
+             py::list out;
+             for (const auto& s : batch) out.append(sample_dict(s));
+             return out;
+           })
+      .def("prepare",
+           [](data::Loader& self, int64_t k) {
+             data::Sample s;
+             {
+               py::gil_scoped_release release;
+               s = self.prepare(k);
+             }
+             return sample_dict(s);
+           },
+           py::arg("position"), "The sample at stream position k, computed now (no prefetch, no skipping)")
+      .def("image_index", &data::Loader::image_index, py::arg("position"))
+      .def_property_readonly("position", &data::Loader::position)
+      .def("seek", [](data::Loader& self, int64_t p) {
+        py::gil_scoped_release release;
+        self.seek(p);
+      })
+      .def_property_readonly("skipped_bad", &data::Loader::skipped_bad)
+      .def_property_readonly("skipped_empty", &data::Loader::skipped_empty)
+      .def("take_warnings", &data::Loader::take_warnings)
+      .def_property_readonly("dataset_size", &data::Loader::dataset_size);
+
+  py::register_exception<train::NonFiniteLoss>(m, "NonFiniteLoss", PyExc_FloatingPointError);
+  m.def("layers_regex", &train::layers_regex, py::arg("layers"));
+  m.def("matterport_layer_name", &model::matterport_layer_name, py::arg("key"));
+  m.def("loss_names", [] { return train::loss_names(); });
+
+  py::class_<train::Trainer>(m, "Trainer")
+      .def(py::init([](model::MaskRcnn model, const py::dict& d) {
+             train::TrainOptions o;
+             o.learning_rate = get(d, "learning_rate", o.learning_rate);
+             o.momentum = get(d, "momentum", o.momentum);
+             o.weight_decay = get(d, "weight_decay", o.weight_decay);
+             o.clip_norm = get(d, "clip_norm", o.clip_norm);
+             o.warmup_steps = get(d, "warmup_steps", o.warmup_steps);
+             o.warmup_factor = get(d, "warmup_factor", o.warmup_factor);
+             o.schedule = get(d, "schedule", o.schedule);
+             o.step_epochs = get(d, "step_epochs", o.step_epochs);
+             o.step_gamma = get(d, "step_gamma", o.step_gamma);
+             o.loss_weights = get(d, "loss_weights", o.loss_weights);
+             o.layers = get(d, "layers", o.layers);
+             o.steps_per_epoch = get(d, "steps_per_epoch", o.steps_per_epoch);
+             o.validation_steps = get(d, "validation_steps", o.validation_steps);
+             o.log_dir = get(d, "log_dir", o.log_dir);
+             o.checkpoint_prefix = get(d, "checkpoint_prefix", o.checkpoint_prefix);
+             o.deterministic = get(d, "deterministic", o.deterministic);
+             o.seed = get<uint64_t>(d, "seed", o.seed);
+             o.class_names = get(d, "class_names", o.class_names);
+             return train::Trainer(model, o);
+           }),
+           py::arg("model"), py::arg("options"))
+      .def("fit",
+           [](train::Trainer& self, data::Loader& train_loader, data::Loader* val_loader, int64_t from_epoch,
+              int64_t to_epoch, py::object on_step, py::object on_epoch) {
+             train::Callbacks cb;
+             if (!on_step.is_none())
+               cb.on_step = [on_step](int64_t e, int64_t s, const std::map<std::string, double>& m) {
+                 py::gil_scoped_acquire gil;
+                 py::object r = on_step(e, s, m);
+                 return r.is_none() || r.cast<bool>();
+               };
+             if (!on_epoch.is_none())
+               cb.on_epoch = [on_epoch](int64_t e, const std::map<std::string, double>& m, const std::string& path) {
+                 py::gil_scoped_acquire gil;
+                 py::object r = on_epoch(e, m, path);
+                 return r.is_none() || r.cast<bool>();
+               };
+             train::FitResult r;
+             {
+               py::gil_scoped_release release;
+               r = self.fit(train_loader, val_loader, from_epoch, to_epoch, cb);
+             }
+             py::dict out;
+             out["epoch"] = r.epoch;
+             out["interrupted"] = r.interrupted;
+             out["last_checkpoint"] = r.last_checkpoint;
+             out["history"] = r.history;
+             return out;
+           },
+           py::arg("train"), py::arg("val"), py::arg("from_epoch"), py::arg("to_epoch"),
+           py::arg("on_step") = py::none(), py::arg("on_epoch") = py::none())
+      .def("step",
+           [](train::Trainer& self, data::Loader& loader) {
+             py::gil_scoped_release release;
+             return self.step(loader.next_batch());
+           })
+      .def("optimizer_state", &train::Trainer::optimizer_state)
+      .def("load_optimizer_state", &train::Trainer::load_optimizer_state, py::arg("state"))
+      .def_property_readonly("global_step", &train::Trainer::global_step)
+      .def("learning_rate_at", &train::Trainer::learning_rate_at, py::arg("step"), py::arg("total_steps"))
+      .def_property_readonly("trainable", &train::Trainer::trainable);
+}

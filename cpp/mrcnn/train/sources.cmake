@@ -1,0 +1,2 @@
+list(APPEND MRCNN_CORE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp)

@@ -1,0 +1,341 @@
+#include "mrcnn/train/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "mrcnn/model/checkpoint.h"
+#include "mrcnn/model/weights.h"
+
+namespace mrcnn::train {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+uint64_t mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::string format_losses(const std::map<std::string, double>& m) {
+  std::ostringstream o;
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    o << (first ? "" : ", ") << k << "=" << v;
+    first = false;
+  }
+  return o.str();
+}
+
+void append_line(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+}
+
+}  // namespace
+
+const std::vector<std::pair<std::string, std::string>>& loss_names() {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"rpn_class_loss", "loss_objectness"}, {"rpn_bbox_loss", "loss_rpn_box_reg"},
+      {"mrcnn_class_loss", "loss_classifier"}, {"mrcnn_bbox_loss", "loss_box_reg"},
+      {"mrcnn_mask_loss", "loss_mask"}};
+  return names;
+}
+
+void TrainOptions::validate() const {
+  auto check = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("train: " + what);
+  };
+  check(learning_rate > 0 && std::isfinite(learning_rate), "learning_rate must be > 0, got " + std::to_string(learning_rate));
+  check(momentum >= 0 && momentum < 1, "LEARNING_MOMENTUM must be in [0, 1), got " + std::to_string(momentum));
+  check(weight_decay >= 0, "WEIGHT_DECAY must be >= 0, got " + std::to_string(weight_decay));
+  check(warmup_steps >= 0, "warmup_steps must be >= 0");
+  check(warmup_factor > 0 && warmup_factor <= 1, "warmup_factor must be in (0, 1]");
+  check(schedule == "constant" || schedule == "step" || schedule == "cosine",
+        "schedule must be 'constant', 'step' or 'cosine', got '" + schedule + "'");
+  check(steps_per_epoch >= 1, "STEPS_PER_EPOCH must be >= 1, got " + std::to_string(steps_per_epoch));
+  check(validation_steps >= 0, "VALIDATION_STEPS must be >= 0, got " + std::to_string(validation_steps));
+  for (const auto& [k, v] : loss_weights) {
+    bool known = false;
+    for (const auto& n : loss_names()) known |= n.first == k;
+    check(known, "LOSS_WEIGHTS has an unknown loss '" + k +
+                     "' (known: rpn_class_loss, rpn_bbox_loss, mrcnn_class_loss, mrcnn_bbox_loss, mrcnn_mask_loss)");
+    check(v >= 0 && std::isfinite(v), "LOSS_WEIGHTS['" + k + "'] must be >= 0");
+  }
+}
+
+std::string layers_regex(const std::string& layers) {
+  // Matterport's groups, as patterns over both our names and Matterport's layer names
+  const std::string heads = R"(^(rpn|roi_heads|backbone\.fpn)\.|^(mrcnn_.*|rpn_.*|fpn_.*)$)";
+  if (layers == "heads") return heads;
+  if (layers == "5+") return R"(^backbone\.body\.layer4\.|^(res5.*|bn5.*)$|)" + heads;
+  if (layers == "4+") return R"(^backbone\.body\.layer[34]\.|^(res[45].*|bn[45].*)$|)" + heads;
+  if (layers == "3+") return R"(^backbone\.body\.layer[234]\.|^(res[345].*|bn[345].*)$|)" + heads;
+  if (layers == "all") return ".*";
+  return layers;
+}
+
+std::vector<std::string> set_trainable(model::MaskRcnnImpl& model, const std::string& layers) {
+  std::regex re;
+  try {
+    re = std::regex(layers_regex(layers));
+  } catch (const std::regex_error& e) {
+    throw std::invalid_argument("train: layers '" + layers +
+                                "' is neither heads, 3+, 4+, 5+, all nor a valid regular expression (" + e.what() + ")");
+  }
+  std::vector<std::string> trainable;
+  for (auto& p : model.named_parameters(true)) {
+    const std::string alias = model::matterport_layer_name(p.key());
+    const bool on = std::regex_search(p.key(), re) || (!alias.empty() && std::regex_match(alias, re));
+    p.value().set_requires_grad(on);
+    if (on) trainable.push_back(p.key());
+  }
+  if (trainable.empty())
+    throw std::invalid_argument("train: layers '" + layers + "' matches no parameter (names look like " +
+                                "backbone.body.layer4.0.conv1.weight or, Matterport's, res5a_branch2a)");
+  return trainable;
+}
+
+Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move(model)), options_(std::move(options)) {
+  options_.validate();
+  trainable_ = set_trainable(*model_, options_.layers);
+  for (auto& p : model_->named_parameters(true))
+    if (p.value().requires_grad()) params_.emplace_back(p.key(), p.value());
+}
+
+double Trainer::learning_rate_at(int64_t step, int64_t total_steps) const {
+  double lr = options_.learning_rate;
+  if (options_.warmup_steps > 0 && step < options_.warmup_steps) {
+    const double t = static_cast<double>(step) / static_cast<double>(options_.warmup_steps);
+    lr *= options_.warmup_factor * (1 - t) + t;
+  }
+  if (options_.schedule == "cosine" && total_steps > 0) {
+    lr *= 0.5 * (1 + std::cos(kPi * std::min(1.0, static_cast<double>(step) / static_cast<double>(total_steps))));
+  } else if (options_.schedule == "step") {
+    const int64_t epoch = step / options_.steps_per_epoch;  // epochs completed before this step
+    for (int64_t e : options_.step_epochs)
+      if (epoch >= e) lr *= options_.step_gamma;
+  }
+  return lr;
+}
+
+std::map<std::string, torch::Tensor> Trainer::batch_losses(const std::vector<data::Sample>& batch) {
+  TORCH_CHECK_VALUE(!batch.empty(), "train: empty batch");
+  const torch::Device device = params_.empty() ? torch::Device(torch::kCPU) : params_[0].second.device();
+  std::vector<torch::Tensor> images;
+  std::vector<model::Target> targets;
+  for (const data::Sample& s : batch) {
+    images.push_back(s.image.permute({2, 0, 1}).to(device));
+    targets.push_back({s.boxes.to(device), s.class_ids.to(device), s.masks.to(device)});
+  }
+  const std::map<std::string, torch::Tensor> raw = model_->losses(images, targets, /*resize=*/false);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [ours, theirs] : loss_names()) {
+    auto it = raw.find(theirs);
+    TORCH_CHECK(it != raw.end(), "train: the model returned no ", theirs);
+    out[ours] = it->second;
+  }
+  return out;
+}
+
+std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& batch) {
+  model_->train();
+  const double lr = learning_rate_at(global_step_, total_steps_);
+  for (auto& [name, p] : params_) p.mutable_grad().reset();
+  const auto losses = batch_losses(batch);
+  torch::Tensor total;
+  std::map<std::string, double> metrics;
+  for (const auto& [name, value] : losses) {
+    auto w = options_.loss_weights.find(name);
+    const double weight = w == options_.loss_weights.end() ? 1.0 : w->second;
+    metrics[name] = value.item<double>();
+    total = total.defined() ? total + value * weight : value * weight;
+  }
+  metrics["loss"] = total.item<double>();
+  metrics["lr"] = lr;
+  for (const auto& [name, v] : metrics)
+    if (!std::isfinite(v)) throw NonFiniteLoss(name + " is " + std::to_string(v) + " (" + format_losses(metrics) + ")");
+  total.backward();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (auto& [name, p] : params_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (options_.clip_norm > 0 && !grads.empty()) {
+    std::vector<torch::Tensor> norms;
+    for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
+    const double norm = torch::stack(norms).norm(2).item<double>();
+    metrics["grad_norm"] = norm;
+    if (!std::isfinite(norm)) throw NonFiniteLoss("the gradient norm is " + std::to_string(norm));
+    if (norm > options_.clip_norm) {
+      const double scale = options_.clip_norm / (norm + 1e-6);
+      for (auto& g : grads) g.mul_(scale);
+    }
+  }
+  // SGD as torch.optim.SGD (dampening 0, no Nesterov): d = g + wd * p; buf = m * buf + d; p -= lr * buf
+  for (auto& [name, p] : params_) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor d = options_.weight_decay > 0 ? p.grad().add(p, options_.weight_decay) : p.grad();
+    if (options_.momentum > 0) {
+      auto it = momentum_.find(name);
+      if (it == momentum_.end()) {
+        it = momentum_.emplace(name, d.clone()).first;
+      } else {
+        it->second.mul_(options_.momentum).add_(d);
+      }
+      d = it->second;
+    }
+    p.add_(d, -lr);
+  }
+  ++global_step_;
+  return metrics;
+}
+
+std::map<std::string, double> Trainer::evaluate(const std::vector<data::Sample>& batch) {
+  model_->train();
+  torch::NoGradGuard no_grad;
+  const auto losses = batch_losses(batch);
+  std::map<std::string, double> metrics;
+  double total = 0;
+  for (const auto& [name, value] : losses) {
+    auto w = options_.loss_weights.find(name);
+    metrics[name] = value.item<double>();
+    total += metrics[name] * (w == options_.loss_weights.end() ? 1.0 : w->second);
+  }
+  metrics["loss"] = total;
+  return metrics;
+}
+
+std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, buf] : momentum_) out["momentum." + name] = buf;
+  out["global_step"] = torch::tensor(global_step_, torch::kLong);
+  return out;
+}
+
+void Trainer::load_optimizer_state(const std::map<std::string, torch::Tensor>& state) {
+  momentum_.clear();
+  std::map<std::string, torch::Tensor> ours(params_.begin(), params_.end());
+  for (const auto& [key, t] : state) {
+    if (key == "global_step") {
+      global_step_ = t.item<int64_t>();
+      continue;
+    }
+    if (key.rfind("momentum.", 0) != 0) continue;
+    const std::string name = key.substr(9);
+    auto it = ours.find(name);
+    if (it == ours.end() || !it->second.sizes().equals(t.sizes())) continue;  // frozen now, or another shape
+    momentum_[name] = t.to(it->second.device(), it->second.scalar_type()).clone();
+  }
+}
+
+std::string Trainer::save(int64_t epoch, const std::string& path, const std::string& extra_json) {
+  model::Checkpoint c;
+  c.weights = model::state_dict(*model_);
+  c.config_json = model_->config.to_json();
+  c.class_names = options_.class_names;
+  c.epoch = epoch;
+  c.optimizer = optimizer_state();
+  c.extra_json = extra_json;
+  model::save_checkpoint(path, c);
+  return path;
+}
+
+FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoch, int64_t to_epoch,
+                       const Callbacks& callbacks) {
+  FitResult result;
+  result.epoch = from_epoch;
+  if (to_epoch <= from_epoch) return result;
+  total_steps_ = to_epoch * options_.steps_per_epoch;
+  global_step_ = std::max(global_step_, from_epoch * options_.steps_per_epoch);
+  const std::string& dir = options_.log_dir;
+  std::string metrics_path;
+  if (!dir.empty()) {
+    std::filesystem::create_directories(dir);
+    metrics_path = (std::filesystem::path(dir) / "metrics.jsonl").string();
+  }
+  auto file_for = [&](const std::string& suffix) {
+    return dir.empty() ? std::string() : (std::filesystem::path(dir) / (options_.checkpoint_prefix + "_" + suffix + ".pt")).string();
+  };
+  auto state_json = [&](int64_t epoch, int64_t step_in_epoch, const nlohmann::json& metrics) {
+    nlohmann::json j;
+    j["epoch"] = epoch;
+    j["step_in_epoch"] = step_in_epoch;
+    j["global_step"] = global_step_;
+    j["train_position"] = train.position();
+    j["val_position"] = val ? val->position() : 0;
+    j["layers"] = options_.layers;
+    j["metrics"] = metrics;
+    return j.dump();
+  };
+
+  for (int64_t epoch = from_epoch + 1; epoch <= to_epoch; ++epoch) {
+    std::map<std::string, double> sums;
+    for (int64_t s = 1; s <= options_.steps_per_epoch; ++s) {
+      if (options_.deterministic) torch::manual_seed(mix(options_.seed ^ mix(static_cast<uint64_t>(global_step_))));
+      std::map<std::string, double> m;
+      try {
+        m = step(train.next_batch());
+      } catch (const NonFiniteLoss& e) {
+        throw NonFiniteLoss("training stopped at epoch " + std::to_string(epoch) + ", step " + std::to_string(s) +
+                            ": " + e.what() + ". The last good checkpoint is " +
+                            (result.last_checkpoint.empty() ? std::string("none from this run") : result.last_checkpoint) +
+                            "; try a lower learning rate");
+      }
+      for (const auto& [k, v] : m) sums[k] += v;
+      nlohmann::json line(m);
+      line["epoch"] = epoch;
+      line["step"] = s;
+      line["global_step"] = global_step_;
+      append_line(metrics_path, line);
+      bool go_on = true;
+      try {
+        if (callbacks.on_step) go_on = callbacks.on_step(epoch, s, m);
+      } catch (...) {  // e.g. KeyboardInterrupt raised in a Python callback: save, then let it through
+        if (!dir.empty()) save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, nlohmann::json(m)));
+        throw;
+      }
+      if (!go_on) {
+        if (!dir.empty()) result.last_checkpoint = save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, nlohmann::json(m)));
+        result.interrupted = true;
+        return result;
+      }
+    }
+    std::map<std::string, double> epoch_metrics;
+    for (const auto& [k, v] : sums) epoch_metrics[k] = v / static_cast<double>(options_.steps_per_epoch);
+    if (val && options_.validation_steps > 0) {
+      std::map<std::string, double> vs;
+      for (int64_t s = 0; s < options_.validation_steps; ++s) {
+        if (options_.deterministic) torch::manual_seed(mix(options_.seed ^ mix(~static_cast<uint64_t>(global_step_ * 1000 + s))));
+        for (const auto& [k, v] : evaluate(val->next_batch())) vs[k] += v;
+      }
+      for (const auto& [k, v] : vs) epoch_metrics["val_" + k] = v / static_cast<double>(options_.validation_steps);
+    }
+    std::string path;
+    if (!dir.empty()) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "%04lld", static_cast<long long>(epoch));
+      path = save(epoch, file_for(name), state_json(epoch, 0, nlohmann::json(epoch_metrics)));
+      result.last_checkpoint = path;
+    }
+    nlohmann::json line(epoch_metrics);
+    line["epoch"] = epoch;
+    line["type"] = "epoch";
+    line["checkpoint"] = path;
+    append_line(metrics_path, line);
+    result.epoch = epoch;
+    result.history.push_back(epoch_metrics);
+    if (callbacks.on_epoch && !callbacks.on_epoch(epoch, epoch_metrics, path)) break;
+  }
+  return result;
+}
+
+}  // namespace mrcnn::train

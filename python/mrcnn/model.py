@@ -1,0 +1,394 @@
+"""The model with Matterport's ``modellib`` API (``import mrcnn.model as modellib``):
+
+    model = modellib.MaskRCNN(mode="training", config=config, model_dir=MODEL_DIR)
+    model.load_weights(COCO_WEIGHTS, by_name=True, exclude=["mrcnn_class_logits", "mrcnn_bbox_fc",
+                                                             "mrcnn_bbox", "mrcnn_mask"])
+    model.train(dataset_train, dataset_val, learning_rate=config.LEARNING_RATE, epochs=1, layers="heads")
+    model.train(dataset_train, dataset_val, learning_rate=config.LEARNING_RATE / 10, epochs=2, layers="all")
+    r = model.detect([image])[0]      # rois, class_ids, scores, masks
+
+The network, the data loader and the training loop are C++ (mrcnn._C); this module wires them to
+the notebook: progress bars, logs, loss curves, checkpoints under MODEL_DIR/<name><timestamp>/.
+"""
+import datetime
+import glob
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import torch
+
+from . import _C
+from .augment import to_loader_options
+
+__all__ = ["MaskRCNN", "log", "NonFiniteLoss"]
+
+logger = logging.getLogger(__name__)
+NonFiniteLoss = _C.train.NonFiniteLoss
+LOSS_NAMES = [n for n, _ in _C.train.loss_names()]
+
+
+def log(text, array=None):
+    """Prints a text and, for an array, its shape, min, max and dtype (Matterport's model.log)."""
+    if array is not None:
+        text = text.ljust(25)
+        a = np.asarray(array.detach().cpu() if isinstance(array, torch.Tensor) else array)
+        text += "shape: {:20}  ".format(str(a.shape))
+        if a.size:
+            text += "min: {:10.5f}  max: {:10.5f}".format(float(a.min()), float(a.max()))
+        else:
+            text += "min: {:10}  max: {:10}".format("", "")
+        text += "  {}".format(a.dtype)
+    print(text)
+
+
+def _annotated_records(dataset):
+    """The image list of a built-in dataset, for the all-C++ loader; None for Python datasets
+    (subclasses that override load_image or load_mask)."""
+    from .datasets import _AnnotatedDataset
+    from .utils import Dataset
+
+    cls = type(dataset)
+    if not (isinstance(dataset, _AnnotatedDataset) and cls.load_mask is _AnnotatedDataset.load_mask
+            and cls.load_image is Dataset.load_image):
+        return None
+    records = []
+    for image_id in dataset.image_ids:
+        info = dataset.image_info[image_id]
+        rles, ids = [], []
+        for inst in info["instances"]:
+            h, w = inst["rle"]["size"]
+            rles.append((int(h), int(w), inst["rle"]["counts"]))
+            c = dataset.map_source_class_id("%s.%s" % (info["source"], inst["class_id"]))
+            ids.append(-c if inst["iscrowd"] else c)
+        records.append((info["path"], int(info["height"]), int(info["width"]), rles, ids))
+    return records
+
+
+def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, workers=None, batch_size=None,
+                on_error="skip"):
+    """The C++ loader over a prepared Dataset: images resized for the network, augmented, with
+    targets; batches of config.BATCH_SIZE. Built-in datasets load without Python; subclasses
+    have their load_image / load_mask called from the worker threads."""
+    if not hasattr(dataset, "image_ids") or len(dataset.image_ids) == 0:
+        raise ValueError("the dataset has no images (did you call dataset.prepare()?)")
+    options, hook = to_loader_options(augmentation)
+    if workers is None:
+        workers = max(1, min(4, (os.cpu_count() or 2) // 2))
+    opts = {"batch_size": int(batch_size or config.BATCH_SIZE), "shuffle": bool(shuffle), "seed": int(seed),
+            "workers": int(workers), "on_error": on_error}
+    if options:
+        opts["augment"] = options
+    return _C.train.Loader(dataset, [int(i) for i in dataset.image_ids], _annotated_records(dataset),
+                           config.to_model_json(), opts, hook)
+
+
+class MaskRCNN:
+    """Mask R-CNN with Matterport's interface. mode: "training" or "inference"."""
+
+    def __init__(self, mode, config, model_dir):
+        if mode not in ("training", "inference"):
+            raise ValueError("mode must be 'training' or 'inference', got %r" % (mode,))
+        self.mode = mode
+        self.config = config
+        self.model_dir = str(model_dir)
+        self.net = _C.model.MaskRCNN(config.to_model_json())
+        self.epoch = 0
+        self.history = []
+        self.class_names = None
+        self._resume = None  # optimizer state and loader positions of a loaded checkpoint
+        self.set_log_dir()
+
+    # --- files ----------------------------------------------------------------------------------
+    @property
+    def _name(self):
+        return (self.config.NAME or "mrcnn").lower()
+
+    def set_log_dir(self, model_path=None):
+        """Sets log_dir (MODEL_DIR/<name><YYYYmmddTHHMM>) and checkpoint_path; a checkpoint path
+        of an earlier run continues that run's directory and epoch count."""
+        self.epoch = 0 if model_path is None else self.epoch
+        now = datetime.datetime.now()
+        if model_path:
+            m = re.match(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask\_rcnn\_[\w-]+(\d{4})\.(pt|h5)$",
+                         str(model_path))
+            if m:
+                now = datetime.datetime(*[int(m.group(i)) for i in range(1, 6)])
+                self.epoch = int(m.group(6))
+        self.log_dir = os.path.join(self.model_dir, "{}{:%Y%m%dT%H%M}".format(self._name, now))
+        self.checkpoint_path = os.path.join(self.log_dir, "mask_rcnn_{}_*epoch*.pt".format(self._name))
+
+    def find_last(self):
+        """Path of the last checkpoint of the last run of this model's NAME in model_dir."""
+        dirs = sorted(d for d in (os.listdir(self.model_dir) if os.path.isdir(self.model_dir) else [])
+                      if d.startswith(self._name) and os.path.isdir(os.path.join(self.model_dir, d)))
+        if not dirs:
+            import errno
+            raise FileNotFoundError(errno.ENOENT, "Could not find model directory under {}".format(self.model_dir))
+        for d in reversed(dirs):
+            files = sorted(f for f in os.listdir(os.path.join(self.model_dir, d))
+                           if re.match(r"mask_rcnn_.*_\d{4}\.pt$", f))
+            if files:
+                return os.path.join(self.model_dir, d, files[-1])
+        import errno
+        raise FileNotFoundError(errno.ENOENT, "Could not find weight files in {}".format(
+            os.path.join(self.model_dir, dirs[-1])))
+
+    def _exclude_patterns(self, exclude):
+        """Matterport layer names (mrcnn_class_logits, mrcnn_bbox_fc, mrcnn_mask, ...) to patterns
+        over our keys; other entries are regular expressions over our keys."""
+        keys = list(self.net.state_dict())
+        out = []
+        for e in exclude or []:
+            hits = [k for k in keys if _C.train.matterport_layer_name(k) == e]
+            if hits:
+                out.extend("^%s$" % re.escape(k) for k in hits)
+            elif e == "mrcnn_bbox":
+                continue  # Matterport's reshape layer: no weights
+            else:
+                out.append(e)
+        return out
+
+    def load_weights(self, filepath, by_name=False, exclude=None, verbose=True):
+        """Loads a torchvision Mask R-CNN checkpoint, an ImageNet ResNet, or one of our
+        checkpoints (which also restores the epoch and the optimizer state). Weights are matched
+        by name; `exclude` lists layers to leave alone (Matterport's names or regexes); layers
+        whose shape differs (another class count) are skipped and reported."""
+        filepath = str(filepath)
+        if not os.path.exists(filepath):
+            raise FileNotFoundError("weights file not found: %s" % filepath)
+        if filepath.endswith(".h5"):
+            from .matterport_weights import load_h5
+            report = load_h5(self, filepath, exclude=exclude, verbose=verbose)
+            self.set_log_dir(filepath)
+            return report
+        patterns = self._exclude_patterns(exclude)
+        ckpt = None
+        try:
+            ckpt = _C.model.load_checkpoint(filepath)
+        except (ValueError, RuntimeError):
+            pass
+        if ckpt is not None:
+            report = self.net.load_state_dict(ckpt["weights"], patterns)
+            extra = json.loads(ckpt["extra_json"] or "{}")
+            self.class_names = ckpt["class_names"] or self.class_names
+            self._resume = {"optimizer": ckpt["optimizer"], "extra": extra}
+            self.history = [h for h in self.history if h.get("epoch", 0) <= ckpt["epoch"]]
+            self.set_log_dir(filepath)
+            self.epoch = int(ckpt["epoch"])
+        else:
+            try:
+                report = self.net.load_weights_file(filepath, patterns)
+            except (RuntimeError, ValueError):
+                # a Module.state_dict() OrderedDict, which the C++ unpickler cannot read
+                state = torch.load(filepath, map_location="cpu")
+                if isinstance(state, dict):
+                    for k in ("model", "state_dict", "weights"):
+                        if isinstance(state.get(k), dict):
+                            state = state[k]
+                state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+                report = self.net.load_state_dict(state, patterns)
+            self.set_log_dir(filepath)
+        if verbose:
+            print("Loading weights from %s: %d loaded, %d missing, %d unexpected, %d shape mismatches skipped, "
+                  "%d excluded" % (filepath, len(report["loaded"]), len(report["missing"]), len(report["unexpected"]),
+                                   len(report["mismatched"]), len(report["excluded"])))
+        return report
+
+    def get_imagenet_weights(self):
+        """Path of the torchvision ImageNet ResNet weights for this BACKBONE in torch's cache.
+        (No network access is assumed: the file must already be there.)"""
+        names = {"resnet50": "resnet50-0676ba61.pth", "resnet101": "resnet101-63fe2227.pth"}
+        backbone = self.config.BACKBONE if isinstance(self.config.BACKBONE, str) else "resnet101"
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", names.get(backbone, backbone + ".pth"))
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                "ImageNet weights for %s are not at %s; download them where you have network access "
+                "(torchvision.models.%s(weights='IMAGENET1K_V1')) and copy the file there" % (backbone, path, backbone))
+        return path
+
+    # --- training -------------------------------------------------------------------------------
+    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
+              custom_callbacks=None, no_augmentation_sources=None, workers=None, seed=None, deterministic=False,
+              schedule="constant", warmup_steps=0, verbose=1):
+        """Trains from the current epoch up to `epochs` (cumulative, as Matterport). layers:
+        "heads", "3+", "4+", "5+", "all" or a regular expression (our names or Matterport's).
+        Checkpoints: log_dir/mask_rcnn_<name>_<epoch:04d>.pt after each epoch; metrics in
+        log_dir/metrics.jsonl; loss curves in log_dir/loss_curves.png. Ctrl-C saves the state
+        to log_dir/mask_rcnn_<name>_interrupted.pt and returns."""
+        if self.mode != "training":
+            raise RuntimeError("Create model in training mode.")
+        if no_augmentation_sources:
+            raise ValueError("no_augmentation_sources is not supported; use separate datasets")
+        cfg = self.config
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if not deterministic else 0
+        resume = self._resume or {}
+        extra = resume.get("extra", {})
+        train_loader = make_loader(train_dataset, cfg, augmentation, True, seed, workers)
+        val_loader = make_loader(val_dataset, cfg, None, True, seed + 1, workers) if val_dataset is not None else None
+        if extra.get("epoch") == self.epoch:  # continuing a checkpointed run: same samples next
+            train_loader.seek(int(extra.get("train_position", 0)))
+            if val_loader is not None:
+                val_loader.seek(int(extra.get("val_position", 0)))
+        os.makedirs(self.log_dir, exist_ok=True)
+        class_names = list(getattr(train_dataset, "class_names", []) or [])
+        self.class_names = class_names or self.class_names
+        options = {
+            "learning_rate": float(learning_rate), "momentum": float(cfg.LEARNING_MOMENTUM),
+            "weight_decay": float(cfg.WEIGHT_DECAY), "clip_norm": float(cfg.GRADIENT_CLIP_NORM or 0),
+            "loss_weights": {k: float(v) for k, v in dict(cfg.LOSS_WEIGHTS).items()}, "layers": str(layers),
+            "steps_per_epoch": int(cfg.STEPS_PER_EPOCH), "validation_steps": int(cfg.VALIDATION_STEPS),
+            "log_dir": self.log_dir, "checkpoint_prefix": "mask_rcnn_" + self._name, "seed": int(seed),
+            "deterministic": bool(deterministic), "class_names": class_names, "schedule": schedule,
+            "warmup_steps": int(warmup_steps),
+        }
+        trainer = _C.train.Trainer(self.net, options)
+        if resume.get("optimizer") and extra.get("layers") == str(layers):
+            trainer.load_optimizer_state(resume["optimizer"])
+        self._resume = None
+        if verbose:
+            print("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
+            print("Checkpoint Path: {}".format(self.checkpoint_path))
+            print("Training %d parameter tensors (layers=%r)" % (len(trainer.trainable), layers))
+        return self._fit(trainer, train_loader, val_loader, epochs, custom_callbacks or [], verbose)
+
+    def _fit(self, trainer, train_loader, val_loader, epochs, callbacks, verbose):
+        from tqdm.auto import tqdm
+
+        steps = int(self.config.STEPS_PER_EPOCH)
+        bar = [None]
+        writer = _tensorboard_writer(self.log_dir)
+
+        def on_step(epoch, step, metrics):
+            for w in train_loader.take_warnings() + (val_loader.take_warnings() if val_loader else []):
+                logger.warning("%s", w)
+            if verbose:
+                if bar[0] is None:
+                    bar[0] = tqdm(total=steps, desc="Epoch %d/%d" % (epoch, epochs), leave=True)
+                bar[0].update(1)
+                bar[0].set_postfix({k: "%.4f" % metrics[k] for k in ["loss"] + LOSS_NAMES}, refresh=False)
+            if writer is not None:
+                g = (epoch - 1) * steps + step
+                for k, v in metrics.items():
+                    writer.add_scalar("step/" + k, v, g)
+            return True
+
+        def on_epoch(epoch, metrics, path):
+            if bar[0] is not None:
+                bar[0].set_postfix({k: "%.4f" % v for k, v in metrics.items() if k == "loss" or k == "val_loss"})
+                bar[0].close()
+                bar[0] = None
+            self.epoch = epoch
+            row = dict(metrics, epoch=epoch, checkpoint=path)
+            self.history.append(row)
+            if writer is not None:
+                for k, v in metrics.items():
+                    writer.add_scalar("epoch/" + k, v, epoch)
+                writer.flush()
+            try:
+                self.plot_losses(os.path.join(self.log_dir, "loss_curves.png"), show=False)
+            except Exception as e:  # a picture must not stop training
+                logger.warning("loss curve not written: %s", e)
+            go_on = True
+            for cb in callbacks:
+                fn = getattr(cb, "on_epoch_end", cb)
+                if fn(epoch - 1 if hasattr(cb, "on_epoch_end") else epoch, dict(metrics)) is False:
+                    go_on = False
+            return go_on
+
+        try:
+            result = trainer.fit(train_loader, val_loader, int(self.epoch), int(epochs), on_step, on_epoch)
+        except KeyboardInterrupt:
+            if bar[0] is not None:
+                bar[0].close()
+            path = os.path.join(self.log_dir, "mask_rcnn_%s_interrupted.pt" % self._name)
+            print("Interrupted: the state is saved in %s; training stopped after epoch %d" % (path, self.epoch))
+            return None
+        finally:
+            if bar[0] is not None:
+                bar[0].close()
+            if writer is not None:
+                writer.close()
+            skipped = train_loader.skipped_bad + (val_loader.skipped_bad if val_loader else 0)
+            if skipped:
+                logger.warning("%d samples could not be loaded and were skipped", skipped)
+        self.epoch = result["epoch"]
+        return result
+
+    def plot_losses(self, path=None, show=True):
+        """Training and validation losses per epoch (each loss and the total); saved to `path`
+        as PNG and shown inline when `show`."""
+        if show:
+            import matplotlib.pyplot as plt
+            fig = plt.figure(figsize=(13, 7))
+        else:  # no pyplot: safe in worker code and without a display
+            from matplotlib.figure import Figure
+            fig = Figure(figsize=(13, 7))
+        if not self.history:
+            raise ValueError("plot_losses: no epoch has been trained yet")
+        epochs = [h["epoch"] for h in self.history]
+        for i, name in enumerate(["loss"] + LOSS_NAMES):
+            ax = fig.add_subplot(2, 3, i + 1)
+            ax.plot(epochs, [h.get(name, np.nan) for h in self.history], "o-", label="train")
+            if any("val_" + name in h for h in self.history):
+                ax.plot(epochs, [h.get("val_" + name, np.nan) for h in self.history], "o-", label="val")
+            ax.set_title(name)
+            ax.set_xlabel("epoch")
+            ax.legend()
+        fig.tight_layout()
+        if path:
+            fig.savefig(path, dpi=80)
+        if show:
+            plt.show()
+            plt.close(fig)
+        return path
+
+    # --- inference ------------------------------------------------------------------------------
+    def detect(self, images, verbose=0):
+        """Detections for a list of RGB images (any number, any sizes), one dict per image:
+        rois int32 [N, 4] (y1, x1, y2, x2), class_ids int32 [N], scores float32 [N] (decreasing),
+        masks bool [H, W, N]."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        tensors = []
+        for i, image in enumerate(images):
+            a = np.asarray(image)
+            if a.ndim == 2:
+                a = np.stack([a] * 3, axis=-1)
+            if a.ndim != 3 or a.shape[2] not in (3, 4):
+                raise ValueError("detect: image %d must be [H, W, 3] RGB, got shape %s" % (i, a.shape))
+            a = np.ascontiguousarray(a[:, :, :3])
+            if a.dtype != np.uint8:
+                a = np.clip(a, 0, 255).astype(np.uint8)
+            tensors.append(torch.from_numpy(a).permute(2, 0, 1))
+            if verbose:
+                log("image", a)
+        self.net.eval()
+        threshold = float(getattr(self.config, "DETECTION_MASK_THRESHOLD", 0.5))
+        results = []
+        batch = max(1, int(self.config.BATCH_SIZE))
+        for start in range(0, len(tensors), batch):
+            for (h, w), d in zip([t.shape[1:] for t in tensors[start:start + batch]],
+                                 self.net.detect(tensors[start:start + batch], threshold)):
+                boxes = d["boxes"].numpy()
+                rois = np.round(boxes[:, [1, 0, 3, 2]]).astype(np.int32) if len(boxes) else np.zeros((0, 4), np.int32)
+                masks = d["masks"].numpy()
+                results.append({
+                    "rois": rois,
+                    "class_ids": d["labels"].numpy().astype(np.int32),
+                    "scores": d["scores"].numpy().astype(np.float32),
+                    "masks": np.ascontiguousarray(masks.transpose(1, 2, 0)) if len(masks) else
+                    np.zeros((h, w, 0), dtype=bool),
+                })
+        return results
+
+
+def _tensorboard_writer(log_dir):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed
+        return None
+    return SummaryWriter(log_dir)
