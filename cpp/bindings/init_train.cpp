@@ -284,6 +284,7 @@ void init_train(py::module_& m) {
              o.deterministic = get(d, "deterministic", o.deterministic);
              o.seed = get<uint64_t>(d, "seed", o.seed);
              o.class_names = get(d, "class_names", o.class_names);
+             o.last_checkpoint = get(d, "last_checkpoint", o.last_checkpoint);
              return train::Trainer(model, o);
            }),
            py::arg("model"), py::arg("options"))

@@ -160,10 +160,9 @@ class MaskRCNN:
         if not os.path.exists(filepath):
             raise FileNotFoundError("weights file not found: %s" % filepath)
         if filepath.endswith(".h5"):
-            from .matterport_weights import load_h5
-            report = load_h5(self, filepath, exclude=exclude, verbose=verbose)
-            self.set_log_dir(filepath)
-            return report
+            raise ValueError("%s: Keras .h5 weights (Matterport's mask_rcnn_coco.h5) are not readable yet; use "
+                             "torchvision's COCO checkpoint (maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth) or an "
+                             "mrcnn checkpoint (.pt)" % filepath)
         patterns = self._exclude_patterns(exclude)
         ckpt = None
         try:
@@ -245,6 +244,9 @@ class MaskRCNN:
             "deterministic": bool(deterministic), "class_names": class_names, "schedule": schedule,
             "warmup_steps": int(warmup_steps),
         }
+        current = os.path.join(self.log_dir, "mask_rcnn_%s_%04d.pt" % (self._name, self.epoch))
+        if self.epoch and os.path.exists(current):
+            options["last_checkpoint"] = current
         trainer = _C.train.Trainer(self.net, options)
         if resume.get("optimizer") and extra.get("layers") == str(layers):
             trainer.load_optimizer_state(resume["optimizer"])
@@ -270,6 +272,9 @@ class MaskRCNN:
                     bar[0] = tqdm(total=steps, desc="Epoch %d/%d" % (epoch, epochs), leave=True)
                 bar[0].update(1)
                 bar[0].set_postfix({k: "%.4f" % metrics[k] for k in ["loss"] + LOSS_NAMES}, refresh=False)
+            for cb in callbacks:  # Keras-style callbacks may watch batches too
+                if hasattr(cb, "on_batch_end"):
+                    cb.on_batch_end(step - 1, dict(metrics))
             if writer is not None:
                 g = (epoch - 1) * steps + step
                 for k, v in metrics.items():
@@ -295,6 +300,8 @@ class MaskRCNN:
             go_on = True
             for cb in callbacks:
                 fn = getattr(cb, "on_epoch_end", cb)
+                if not callable(fn):
+                    continue
                 if fn(epoch - 1 if hasattr(cb, "on_epoch_end") else epoch, dict(metrics)) is False:
                     go_on = False
             return go_on

@@ -166,9 +166,11 @@ std::vector<Sample> Loader::next_batch() {
       failed_in_a_row = 0;
       continue;
     }
-    if (++failed_in_a_row >= size_)
-      throw std::runtime_error("Loader: " + std::to_string(size_) +
-                               " samples in a row failed or had no instances; last: " +
+    // 2N - 1 consecutive positions cover one whole epoch: no image of the dataset is usable
+    if (++failed_in_a_row >= 2 * size_ - 1)
+      throw std::runtime_error("Loader: every one of the " + std::to_string(size_) +
+                               " images failed or had no instances (" + std::to_string(failed_in_a_row) +
+                               " samples in a row failed); last: " +
                                (slot.error.empty() ? "image " + std::to_string(image_index(k)) + " has no instances"
                                                    : slot.error));
   }

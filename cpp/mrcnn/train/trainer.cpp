@@ -253,6 +253,7 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
                        const Callbacks& callbacks) {
   FitResult result;
   result.epoch = from_epoch;
+  result.last_checkpoint = options_.last_checkpoint;
   if (to_epoch <= from_epoch) return result;
   total_steps_ = to_epoch * options_.steps_per_epoch;
   global_step_ = std::max(global_step_, from_epoch * options_.steps_per_epoch);
@@ -287,7 +288,7 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
       } catch (const NonFiniteLoss& e) {
         throw NonFiniteLoss("training stopped at epoch " + std::to_string(epoch) + ", step " + std::to_string(s) +
                             ": " + e.what() + ". The last good checkpoint is " +
-                            (result.last_checkpoint.empty() ? std::string("none from this run") : result.last_checkpoint) +
+                            (result.last_checkpoint.empty() ? std::string("none") : result.last_checkpoint) +
                             "; try a lower learning rate");
       }
       for (const auto& [k, v] : m) sums[k] += v;

@@ -39,6 +39,7 @@ struct TrainOptions {
   bool deterministic = false;   // reseed torch's generator from (seed, step) before each step
   uint64_t seed = 0;
   std::vector<std::string> class_names;  // stored in checkpoints
+  std::string last_checkpoint;  // the checkpoint training starts from, if any (named in errors)
 
   void validate() const;  // throws std::invalid_argument naming the field
 };

@@ -1,0 +1,267 @@
+"""The C++ data loader: same batches for a seed whatever the worker count, augmentation that keeps
+image and masks aligned, bad samples reported and skipped (or raised), built-in datasets loaded
+without Python and equal to the Python path."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from mrcnn import utils
+from mrcnn.augment import Augmentation
+from mrcnn.config import Config
+from mrcnn.model import make_loader
+
+
+class SmallConfig(Config):
+    NAME = "loader"
+    NUM_CLASSES = 3
+    IMAGES_PER_GPU = 2
+    IMAGE_MIN_DIM = 96
+    IMAGE_MAX_DIM = 128
+
+
+class PatternDataset(utils.Dataset):
+    """Rectangles and ellipses whose pixels carry their own colour: instance k is painted
+    (40 + 50k, 255 - 50k, 30k) on a grey background, so image and masks can be checked against each
+    other after any geometric augmentation."""
+
+    def __init__(self, count=6, bad=(), empty=()):
+        super().__init__()
+        self.add_class("p", 1, "rect")
+        self.add_class("p", 2, "ellipse")
+        rng = np.random.default_rng(7)
+        for i in range(count):
+            h, w = int(rng.integers(70, 150)), int(rng.integers(70, 150))
+            shapes = []
+            for k in range(0 if i in empty else int(rng.integers(1, 4))):
+                y, x = int(rng.integers(5, h - 30)), int(rng.integers(5, w - 30))
+                shapes.append((int(rng.integers(1, 3)), y, x, int(rng.integers(10, 25)), int(rng.integers(10, 25))))
+            self.add_image("p", i, path="pattern%d" % i, height=h, width=w, shapes=shapes, bad=i in bad)
+
+    @staticmethod
+    def colour(k):
+        return (40 + 50 * k, 255 - 50 * k, 30 * k)
+
+    def load_image(self, image_id):
+        info = self.image_info[image_id]
+        if info["bad"]:
+            raise ValueError("cannot decode image file %s (corrupt)" % info["path"])
+        image = np.full((info["height"], info["width"], 3), 128, np.uint8)
+        masks, _ = self.load_mask(image_id)
+        for k in range(masks.shape[2]):
+            image[masks[:, :, k]] = self.colour(k)
+        return image
+
+    def load_mask(self, image_id):
+        info = self.image_info[image_id]
+        h, w = info["height"], info["width"]
+        masks = np.zeros((h, w, len(info["shapes"])), np.uint8)
+        for k, (c, y, x, sh, sw) in enumerate(info["shapes"]):
+            m = np.zeros((h, w), np.uint8)
+            if c == 1:
+                cv2.rectangle(m, (x, y), (x + sw, y + sh), 1, -1)
+            else:
+                cv2.ellipse(m, (x + sw // 2, y + sh // 2), (sw // 2, sh // 2), 0, 0, 360, 1, -1)
+            masks[:, :, k] = m & ~masks[:, :, :k].any(axis=2)
+        return masks.astype(bool), np.array([s[0] for s in info["shapes"]], np.int32)
+
+
+def prepared(ds):
+    ds.prepare()
+    return ds
+
+
+def batches(loader, n):
+    return [loader.next_batch() for _ in range(n)]
+
+
+def same_batches(a, b):
+    assert len(a) == len(b)
+    for ba, bb in zip(a, b):
+        assert len(ba) == len(bb)
+        for sa, sb in zip(ba, bb):
+            assert np.array_equal(sa["image"], sb["image"])
+            assert np.array_equal(sa["masks"], sb["masks"])
+            assert np.array_equal(sa["class_ids"].numpy(), sb["class_ids"].numpy())
+            assert np.array_equal(sa["boxes"].numpy(), sb["boxes"].numpy())
+
+
+def test_stream_is_deterministic_for_a_seed_whatever_the_workers():
+    ds = prepared(PatternDataset(7))
+    aug = Augmentation(fliplr=0.5, flipud=0.5, rot90=0.5, scale=(0.7, 1.3), crop=0.8, brightness=0.1)
+    ref = batches(make_loader(ds, SmallConfig(), aug, seed=3, workers=0), 8)
+    same_batches(ref, batches(make_loader(ds, SmallConfig(), aug, seed=3, workers=2), 8))
+    other = batches(make_loader(ds, SmallConfig(), aug, seed=4, workers=2), 8)
+    assert any(not np.array_equal(a["image"], b["image"]) for x, y in zip(ref, other) for a, b in zip(x, y))
+    # every epoch visits every image once (8 batches of 2 = 16 samples over 7 images)
+    loader = make_loader(ds, SmallConfig(), None, seed=5, workers=0)
+    assert sorted(loader.image_index(k) for k in range(7)) == list(range(7))
+    assert sorted(loader.image_index(k) for k in range(7, 14)) == list(range(7))
+    assert [loader.image_index(k) for k in range(7)] != [loader.image_index(k) for k in range(7, 14)]
+
+
+def test_seek_resumes_the_stream():
+    ds = prepared(PatternDataset(5))
+    a = make_loader(ds, SmallConfig(), Augmentation(fliplr=0.5), seed=1, workers=2)
+    batches(a, 3)
+    pos = a.position
+    rest = batches(a, 3)
+    b = make_loader(ds, SmallConfig(), Augmentation(fliplr=0.5), seed=1, workers=1)
+    b.seek(pos)
+    same_batches(rest, batches(b, 3))
+
+
+@pytest.mark.parametrize("aug", [
+    Augmentation(fliplr=1.0),
+    Augmentation(flipud=1.0),
+    Augmentation(rot90=1.0),
+    Augmentation(scale=(0.5, 1.8)),
+    Augmentation(crop=0.5),
+    Augmentation(fliplr=0.5, flipud=0.5, rot90=0.5, scale=(0.6, 1.5), crop=0.6),
+])
+def test_geometric_augmentation_keeps_image_and_masks_aligned(aug):
+    ds = prepared(PatternDataset(6))
+    loader = make_loader(ds, SmallConfig(), aug, seed=11, workers=0)
+    checked = 0
+    for k in range(12):
+        s = loader.prepare(k)
+        image, masks, ids, boxes = s["image"], s["masks"], s["class_ids"].numpy(), s["boxes"].numpy()
+        assert masks.shape[:2] == image.shape[:2] and masks.shape[2] == len(ids) == len(boxes)
+        colours = [np.array(PatternDataset.colour(j)) for j in range(3)]
+        for n in range(masks.shape[2]):
+            m = masks[:, :, n]
+            inner = cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+            if inner.sum() < 10:
+                continue
+            # the interior of each mask has one instance colour (bilinear edges aside)
+            px = image[inner].astype(int)
+            dist = [np.abs(px - c).sum(axis=1) for c in colours]
+            best = np.argmin([np.median(d) for d in dist])
+            assert np.mean(dist[best] <= 6) > 0.97
+            # and the box encloses the mask exactly (x2, y2 exclusive)
+            ys, xs = np.nonzero(m)
+            assert list(boxes[n]) == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            checked += 1
+        # background stays background: pixels outside every (dilated) mask are grey
+        any_mask = cv2.dilate(masks.any(axis=2).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        if (~any_mask).any():
+            assert np.mean(np.abs(image[~any_mask].astype(int) - 128).sum(axis=1) <= 6) > 0.99
+    assert checked > 10
+
+
+def test_resize_follows_the_config():
+    ds = prepared(PatternDataset(4))
+    cfg = SmallConfig()
+    loader = make_loader(ds, cfg, None, seed=0, workers=0)
+    for k in range(4):
+        s = loader.prepare(k)
+        info = ds.image_info[loader.image_index(k)]
+        image, _ = utils.resize_image(np.zeros((info["height"], info["width"], 3), np.uint8),
+                                      cfg.IMAGE_MIN_DIM, cfg.IMAGE_MAX_DIM, mode="none")[:2]
+        h, w = s["image"].shape[:2]
+        scale = max(1.0, cfg.IMAGE_MIN_DIM / min(info["height"], info["width"]))
+        if round(max(info["height"], info["width"]) * scale) > cfg.IMAGE_MAX_DIM:
+            scale = cfg.IMAGE_MAX_DIM / max(info["height"], info["width"])
+        assert (h, w) == (round(info["height"] * scale), round(info["width"] * scale))
+
+
+def test_colour_augmentation_changes_only_the_image():
+    ds = prepared(PatternDataset(4))
+    plain = make_loader(ds, SmallConfig(), None, seed=2, workers=0)
+    jitter = make_loader(ds, SmallConfig(), Augmentation(brightness=0.2, contrast=0.3, saturation=0.5, hue=30,
+                                                        blur=1.0), seed=2, workers=0)
+    for k in range(4):
+        a, b = plain.prepare(k), jitter.prepare(k)
+        assert np.array_equal(a["masks"], b["masks"])
+        assert not np.array_equal(a["image"], b["image"])
+
+
+def test_python_hook_runs_like_an_imgaug_augmenter():
+    ds = prepared(PatternDataset(4))
+
+    def flip(image, masks, seed):
+        return image[:, ::-1].copy(), masks[:, ::-1].copy()
+
+    plain = make_loader(ds, SmallConfig(), None, seed=2, workers=0)
+    hooked = make_loader(ds, SmallConfig(), flip, seed=2, workers=2)
+    for k in range(4):
+        a, b = plain.prepare(k), hooked.prepare(k)
+        assert np.array_equal(a["image"][:, ::-1], b["image"])
+        assert np.array_equal(a["masks"][:, ::-1], b["masks"])
+
+
+def test_imgaug_augmenter_when_installed():
+    iaa = pytest.importorskip("imgaug.augmenters", reason="imgaug is not installed")
+    ds = prepared(PatternDataset(4))
+    loader = make_loader(ds, SmallConfig(), iaa.Sequential([iaa.Fliplr(1.0), iaa.Multiply((0.8, 1.2))]),
+                         seed=2, workers=1)
+    plain = make_loader(ds, SmallConfig(), None, seed=2, workers=0)
+    for k in range(4):
+        assert np.array_equal(plain.prepare(k)["masks"][:, ::-1], loader.prepare(k)["masks"])
+
+
+def test_bad_and_empty_samples_are_skipped_or_raise():
+    ds = prepared(PatternDataset(6, bad={1, 4}, empty={2}))
+    loader = make_loader(ds, SmallConfig(), None, seed=0, workers=2)
+    got = [s for b in batches(loader, 6) for s in b]
+    assert len(got) == 12 and all(len(s["class_ids"]) > 0 for s in got)
+    assert loader.skipped_bad >= 2 and loader.skipped_empty >= 1
+    warnings = loader.take_warnings()
+    assert any("pattern1" in w and "corrupt" in w for w in warnings)
+    strict = make_loader(ds, SmallConfig(), None, seed=0, workers=0, shuffle=False, on_error="raise")
+    with pytest.raises(RuntimeError, match="pattern1.*corrupt"):
+        batches(strict, 3)
+    every = prepared(PatternDataset(3, bad={0, 1, 2}))
+    with pytest.raises(RuntimeError, match="every one of the 3 images failed"):
+        make_loader(every, SmallConfig(), None, workers=0).next_batch()
+    with pytest.raises(ValueError, match="on_error"):
+        make_loader(ds, SmallConfig(), None, on_error="ignore")
+    with pytest.raises(ValueError, match="fliplr"):
+        make_loader(ds, SmallConfig(), Augmentation(fliplr=2))
+
+
+def test_built_in_dataset_loads_in_cpp_like_the_python_path(tmp_path):
+    from mrcnn.datasets import CocoDataset
+    root = shared_path("data", "fruits_nuts")
+    ds = CocoDataset(os.path.join(root, "trainval.json"), os.path.join(root, "images"))
+    ds.prepare()
+
+    class ViaPython(CocoDataset):  # the same data through Python callbacks
+        def load_mask(self, image_id):
+            return super().load_mask(image_id)
+
+    py = ViaPython(os.path.join(root, "trainval.json"), os.path.join(root, "images"))
+    py.prepare()
+    cfg = SmallConfig()
+    cfg.NUM_CLASSES = ds.num_classes
+    aug = Augmentation(fliplr=0.5, scale=(0.8, 1.2))
+    a = make_loader(ds, cfg, aug, seed=9, workers=2)
+    b = make_loader(py, cfg, aug, seed=9, workers=2)
+    same_batches(batches(a, 3), batches(b, 3))
+
+
+def test_broken_files_in_a_built_in_dataset_are_skipped(tmp_path):
+    from mrcnn.datasets import CocoDataset
+    import json
+    good = np.full((40, 50, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "good.jpg"), good)
+    data = open(tmp_path / "good.jpg", "rb").read()
+    open(tmp_path / "truncated.jpg", "wb").write(data[:len(data) // 3])
+    open(tmp_path / "zero.jpg", "wb").write(b"")
+    images, anns = [], []
+    for i, name in enumerate(["good.jpg", "truncated.jpg", "zero.jpg", "missing.jpg"], start=1):
+        images.append({"id": i, "file_name": name, "height": 40, "width": 50})
+        anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,
+                     "segmentation": [[5, 5, 30, 5, 30, 30, 5, 30]], "area": 625, "bbox": [5, 5, 25, 25]})
+    (tmp_path / "a.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                 "categories": [{"id": 1, "name": "thing"}]}))
+    ds = CocoDataset(str(tmp_path / "a.json"), str(tmp_path))
+    ds.prepare()
+    loader = make_loader(ds, SmallConfig(), None, seed=0, workers=1)
+    for batch in batches(loader, 3):
+        for s in batch:
+            assert s["image"].shape[2] == 3 and len(s["class_ids"]) == 1
+    text = "\n".join(loader.take_warnings())
+    assert loader.skipped_bad >= 1 and ("zero.jpg" in text or "missing.jpg" in text or "truncated.jpg" in text)

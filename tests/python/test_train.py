@@ -1,0 +1,210 @@
+"""The training loop through Matterport's API: learning on a tiny set, layer freezing, resume,
+interruption, non-finite losses, checkpoints and logs."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from mrcnn import _C, utils
+from mrcnn import model as modellib
+from mrcnn.config import Config
+from mrcnn.shapes import ShapesDataset
+
+
+class TinyConfig(Config):
+    NAME = "shapes"
+    NUM_CLASSES = 4
+    IMAGES_PER_GPU = 2
+    IMAGE_MIN_DIM = 128
+    IMAGE_MAX_DIM = 128
+    BACKBONE = "resnet50"
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    TRAIN_ROIS_PER_IMAGE = 32
+    PRE_NMS_LIMIT = PRE_NMS_LIMIT_TRAINING = 300
+    POST_NMS_ROIS_TRAINING = POST_NMS_ROIS_INFERENCE = 300
+    STEPS_PER_EPOCH = 2
+    VALIDATION_STEPS = 1
+    DETECTION_MIN_CONFIDENCE = 0.5
+
+
+def shapes(count, seed):
+    ds = ShapesDataset(seed)
+    ds.load_shapes(count, 128, 128)
+    ds.prepare()
+    return ds
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.net.state_dict().items()}
+
+
+def test_layer_groups_freeze_the_right_parameters():
+    net = modellib.MaskRCNN("training", TinyConfig(), "/nonexistent").net
+    names = [n for n, _ in net.named_parameters()]
+
+    def trainable(layers):
+        return set(_C.train.Trainer(net, {"layers": layers}).trainable)
+
+    heads = trainable("heads")
+    assert heads == {n for n in names if not n.startswith("backbone.body.")}
+    assert trainable(r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)") == heads  # Matterport's own regex for heads
+    assert trainable("5+") == heads | {n for n in names if n.startswith("backbone.body.layer4.")}
+    assert trainable("4+") - trainable("5+") == {n for n in names if n.startswith("backbone.body.layer3.")}
+    assert trainable("3+") - trainable("4+") == {n for n in names if n.startswith("backbone.body.layer2.")}
+    assert trainable("all") == set(names)
+    assert _C.train.matterport_layer_name("backbone.body.layer2.0.conv1.weight") == "res3a_branch2a"
+    assert _C.train.matterport_layer_name("backbone.body.layer3.5.downsample.0.weight") == "res4f_branch1"
+    assert _C.train.matterport_layer_name("roi_heads.box_predictor.cls_score.bias") == "mrcnn_class_logits"
+    with pytest.raises(ValueError, match="matches no parameter"):
+        trainable("no_such_layer")
+    with pytest.raises(ValueError, match="regular expression"):
+        trainable("(")
+
+
+def test_heads_training_changes_no_backbone_weight(tmp_path):
+    model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
+    before = weights(model)
+    model.train(shapes(4, 0), None, learning_rate=0.01, epochs=1, layers="heads", verbose=0, seed=1)
+    after = weights(model)
+    body = [k for k in before if k.startswith("backbone.body.")]
+    assert body and all(torch.equal(before[k], after[k]) for k in body)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.startswith("roi_heads.") for k in changed) and any(k.startswith("rpn.") for k in changed)
+    assert any(k.startswith("backbone.fpn.") for k in changed)
+
+
+def test_checkpoints_logs_and_find_last(tmp_path):
+    cfg = TinyConfig()
+    model = modellib.MaskRCNN("training", cfg, str(tmp_path))
+    result = model.train(shapes(4, 0), shapes(2, 1), learning_rate=0.01, epochs=2, layers="heads", verbose=0)
+    assert result["epoch"] == 2 and model.epoch == 2
+    files = sorted(os.listdir(model.log_dir))
+    assert "mask_rcnn_shapes_0001.pt" in files and "mask_rcnn_shapes_0002.pt" in files
+    assert "loss_curves.png" in files and "metrics.jsonl" in files
+    assert model.find_last() == os.path.join(model.log_dir, "mask_rcnn_shapes_0002.pt")
+    assert os.path.basename(model.log_dir).startswith("shapes") and len(os.path.basename(model.log_dir)) == 6 + 13
+    lines = [json.loads(line) for line in open(os.path.join(model.log_dir, "metrics.jsonl"))]
+    steps = [line for line in lines if "step" in line]
+    epochs = [line for line in lines if line.get("type") == "epoch"]
+    assert len(steps) == 4 and len(epochs) == 2
+    for name in ["rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss"]:
+        assert np.isfinite(steps[0][name]) and "val_" + name in epochs[0]
+    assert epochs[1]["loss"] == pytest.approx(np.mean([s["loss"] for s in steps[2:]]))
+    # torch.load reads our checkpoints too
+    ckpt = torch.load(model.find_last())
+    assert isinstance(ckpt, dict)
+    # a model restored from the checkpoint has the same weights and epoch
+    again = modellib.MaskRCNN("training", cfg, str(tmp_path))
+    again.load_weights(model.find_last(), verbose=False)
+    assert again.epoch == 2
+    w1, w2 = weights(model), weights(again)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    cfg = TinyConfig()
+    train, val = shapes(5, 0), shapes(2, 1)
+    torch.manual_seed(0)
+    straight = modellib.MaskRCNN("training", cfg, str(tmp_path / "a"))
+    init = weights(straight)
+    straight.train(train, val, learning_rate=0.01, epochs=3, layers="all", verbose=0, seed=5, deterministic=True)
+
+    first = modellib.MaskRCNN("training", cfg, str(tmp_path / "b"))
+    first.net.load_state_dict(init)
+    first.train(train, val, learning_rate=0.01, epochs=1, layers="all", verbose=0, seed=5, deterministic=True)
+    resumed = modellib.MaskRCNN("training", cfg, str(tmp_path / "b"))
+    resumed.load_weights(first.find_last(), verbose=False)
+    resumed.train(train, val, learning_rate=0.01, epochs=3, layers="all", verbose=0, seed=5, deterministic=True)
+    a, b = weights(straight), weights(resumed)
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) == 0.0
+    assert resumed.log_dir == first.log_dir and resumed.epoch == 3
+
+
+def test_interrupt_saves_the_state_and_keeps_earlier_checkpoints(tmp_path):
+    model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
+    train = shapes(4, 0)
+    model.train(train, None, learning_rate=0.01, epochs=1, layers="heads", verbose=0)
+    first = model.find_last()
+    before = open(first, "rb").read()
+
+    class CtrlC:  # Ctrl-C arrives as KeyboardInterrupt in the Python code the loop calls back
+        def on_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise KeyboardInterrupt
+
+        def on_epoch_end(self, epoch, logs=None):
+            raise AssertionError("no epoch should end")
+
+    assert model.train(train, None, learning_rate=0.01, epochs=3, layers="heads", verbose=0,
+                       custom_callbacks=[CtrlC()]) is None
+    assert model.epoch == 1
+    assert open(first, "rb").read() == before
+    interrupted = os.path.join(model.log_dir, "mask_rcnn_shapes_interrupted.pt")
+    assert os.path.exists(interrupted)
+    state = _C.model.load_checkpoint(interrupted)
+    assert state["epoch"] == 1 and json.loads(state["extra_json"])["step_in_epoch"] == 2
+    assert not [f for f in os.listdir(model.log_dir) if ".tmp" in f]
+
+
+def test_a_non_finite_loss_stops_with_the_step_and_the_last_checkpoint(tmp_path):
+    model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
+    train = shapes(4, 0)
+    model.train(train, None, learning_rate=0.01, epochs=1, layers="heads", verbose=0)
+    cfg = model.config
+    cfg.GRADIENT_CLIP_NORM = 0
+    with pytest.raises(FloatingPointError, match=r"epoch 2, step \d.*mask_rcnn_shapes_0001\.pt"):
+        model.train(train, None, learning_rate=1e9, epochs=3, layers="all", verbose=0)
+    assert model.find_last().endswith("mask_rcnn_shapes_0001.pt")
+
+
+def test_schedules():
+    net = modellib.MaskRCNN("training", TinyConfig(), "/nonexistent").net
+    t = _C.train.Trainer(net, {"learning_rate": 0.1, "warmup_steps": 10, "warmup_factor": 0.1,
+                               "schedule": "step", "step_epochs": [2], "steps_per_epoch": 10})
+    assert t.learning_rate_at(0, 100) == pytest.approx(0.01)
+    assert t.learning_rate_at(5, 100) == pytest.approx(0.1 * (0.1 * 0.5 + 0.5))
+    assert t.learning_rate_at(15, 100) == pytest.approx(0.1)
+    assert t.learning_rate_at(25, 100) == pytest.approx(0.01)
+    c = _C.train.Trainer(net, {"learning_rate": 0.1, "schedule": "cosine", "steps_per_epoch": 10})
+    assert c.learning_rate_at(50, 100) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="schedule"):
+        _C.train.Trainer(net, {"schedule": "linear"})
+    with pytest.raises(ValueError, match="LOSS_WEIGHTS has an unknown loss 'mask'"):
+        _C.train.Trainer(net, {"loss_weights": {"mask": 1.0}})
+
+
+def test_inference_mode_model_cannot_train(tmp_path):
+    model = modellib.MaskRCNN("inference", TinyConfig(), str(tmp_path))
+    with pytest.raises(RuntimeError, match="training mode"):
+        model.train(shapes(2, 0), None, learning_rate=0.01, epochs=1, layers="heads")
+    with pytest.raises(FileNotFoundError):
+        model.find_last()
+
+
+def test_overfitting_four_images(tmp_path):
+    """A small config learns 4 images: the loss falls by >= 80% and the instances are found."""
+    cfg = TinyConfig()
+    cfg.STEPS_PER_EPOCH = 150
+    cfg.VALIDATION_STEPS = 0
+    train = shapes(4, 0)
+    model = modellib.MaskRCNN("training", cfg, str(tmp_path))
+    model.train(train, None, learning_rate=0.03, epochs=1, layers="all", verbose=0, seed=0, deterministic=True,
+                schedule="cosine", warmup_steps=10)
+    lines = [json.loads(line) for line in open(os.path.join(model.log_dir, "metrics.jsonl"))]
+    losses = [line["loss"] for line in lines if "step" in line]
+    assert np.mean(losses[-10:]) <= 0.2 * np.mean(losses[:10])
+    found, total = 0, 0
+    for image_id in train.image_ids:
+        gt_masks, gt_ids = train.load_mask(image_id)
+        r = model.detect([train.load_image(image_id)])[0]
+        total += len(gt_ids)
+        if r["masks"].shape[2] == 0:
+            continue
+        overlaps = utils.compute_overlaps_masks(gt_masks, r["masks"])
+        for g in range(len(gt_ids)):
+            j = int(np.argmax(overlaps[g]))
+            if overlaps[g, j] >= 0.8 and r["class_ids"][j] == gt_ids[g]:
+                found += 1
+    assert found == total, "found %d of %d instances" % (found, total)
