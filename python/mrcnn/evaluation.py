@@ -7,7 +7,8 @@ envelope over the recall steps (the VOC-style area), as Matterport does.
 import numpy as np
 
 __all__ = ["compute_iou", "compute_overlaps", "compute_overlaps_masks", "trim_zeros", "non_max_suppression",
-           "compute_matches", "compute_ap", "compute_ap_range", "compute_recall"]
+           "compute_matches", "compute_ap", "compute_ap_range", "compute_recall", "evaluate", "results_to_coco",
+           "dataset_to_coco"]
 
 
 def compute_iou(box, boxes, box_area, boxes_area):
@@ -147,3 +148,110 @@ def compute_recall(pred_boxes, gt_boxes, iou):
     positive_ids = np.where(best >= iou)[0]
     recall = len(set(best_gt[positive_ids])) / gt_boxes.shape[0]
     return recall, positive_ids
+
+
+def _extract_boxes(masks):
+    """(y1, x1, y2, x2) of each mask [H, W, N], y2/x2 exclusive."""
+    boxes = np.zeros((masks.shape[-1], 4), dtype=np.int32)
+    for i in range(masks.shape[-1]):
+        ys = np.where(masks[:, :, i].any(axis=1))[0]
+        xs = np.where(masks[:, :, i].any(axis=0))[0]
+        if len(ys):
+            boxes[i] = [ys[0], xs[0], ys[-1] + 1, xs[-1] + 1]
+    return boxes
+
+
+def results_to_coco(results, image_ids, dataset=None, rle=True):
+    """COCO detection records (image_id, category_id, bbox x/y/w/h, score, segmentation) of
+    detect() results; category ids are the dataset's source ids when a dataset is given."""
+    from . import cocomask
+
+    out = []
+    for image_id, r in zip(image_ids, results):
+        info = dataset.image_info[image_id] if dataset is not None else None
+        masks = np.asfortranarray(r["masks"].astype(np.uint8))
+        rles = cocomask.encode(masks) if masks.shape[2] else []
+        for k in range(len(r["class_ids"])):
+            y1, x1, y2, x2 = [float(v) for v in r["rois"][k]]
+            c = int(r["class_ids"][k])
+            if dataset is not None:
+                c = dataset.class_info[c]["id"]
+            rec = {"image_id": int(image_id) if info is None else _coco_image_id(info, image_id), "category_id": c,
+                   "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(r["scores"][k])}
+            if rle:
+                rec["segmentation"] = {"size": list(rles[k]["size"]), "counts": rles[k]["counts"].decode()}
+            out.append(rec)
+    return out
+
+
+def _coco_image_id(info, image_id):
+    return info["id"] if isinstance(info["id"], (int, np.integer)) else int(image_id)
+
+
+def dataset_to_coco(dataset, image_ids=None):
+    """The ground truth of a prepared Dataset as a COCO dict (RLE masks; crowds kept as iscrowd)."""
+    from . import cocomask
+
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    images, annotations, used = [], [], set()
+    for image_id in image_ids:
+        info = dataset.image_info[image_id]
+        masks, class_ids = dataset.load_mask(image_id)
+        h, w = masks.shape[:2]
+        if masks.shape[2] == 0:
+            h, w = dataset.load_image(image_id).shape[:2]
+        iid = _coco_image_id(info, image_id)
+        images.append({"id": iid, "height": int(h), "width": int(w), "file_name": str(info.get("path"))})
+        if masks.shape[2] == 0:
+            continue
+        rles = cocomask.encode(np.asfortranarray(masks.astype(np.uint8)))
+        areas, boxes = cocomask.area(rles), cocomask.toBbox(rles)
+        for k, c in enumerate(class_ids):
+            cls = dataset.class_info[abs(int(c))]
+            used.add(abs(int(c)))
+            annotations.append({"id": len(annotations) + 1, "image_id": iid, "category_id": cls["id"],
+                                "iscrowd": int(c < 0), "area": float(areas[k]), "bbox": [float(v) for v in boxes[k]],
+                                "segmentation": {"size": list(rles[k]["size"]), "counts": rles[k]["counts"].decode()}})
+    categories = [{"id": c["id"], "name": c["name"]} for i, c in enumerate(dataset.class_info) if i > 0]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose=True, progress=True):
+    """Runs model.detect over the dataset's images and measures them: COCO AP/AR (C++ COCOeval,
+    pycocotools' numbers) for each iou type, per-category AP, and Matterport's mAP@0.5 (mean of
+    compute_ap over images). Returns a dict with "bbox"/"segm" results, "mAP50", "per_class",
+    "detections" (COCO records) and "ground_truth" (COCO dict)."""
+    from . import cocoeval
+
+    image_ids = list(dataset.image_ids if image_ids is None else image_ids)
+    iterator = image_ids
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(image_ids, desc="detect", leave=False)
+    results, aps = [], []
+    for image_id in iterator:
+        r = model.detect([dataset.load_image(image_id)])[0]
+        results.append(r)
+        gt_masks, gt_ids = dataset.load_mask(image_id)
+        keep = gt_ids > 0
+        gt_masks, gt_ids = gt_masks[:, :, keep], gt_ids[keep]
+        if len(gt_ids):
+            aps.append(compute_ap(_extract_boxes(gt_masks), gt_ids, gt_masks, r["rois"], r["class_ids"], r["scores"],
+                                  r["masks"])[0])
+    gt = dataset_to_coco(dataset, image_ids)
+    dt = results_to_coco(results, image_ids, dataset)
+    out = {"mAP50": float(np.mean(aps)) if aps else float("nan"), "detections": dt, "ground_truth": gt}
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    for t in iou_types:
+        if not dt:
+            out[t] = None
+            continue
+        res = cocoeval.evaluate(gt, dt, t)
+        out[t] = res
+        out.setdefault("per_class", {})[t] = {names.get(k, str(k)): float(v) for k, v in res.per_category_ap().items()}
+        if verbose:
+            print("%s:" % t)
+            print(res.summary())
+    if verbose:
+        print("mAP@0.5 (Matterport's compute_ap, mean over images): %.3f" % out["mAP50"])
+    return out

@@ -1,0 +1,122 @@
+"""Training step time on the fashion set: mrcnn's C++ loop (prefetching C++ loader + Trainer.step)
+against torchvision's maskrcnn_resnet50_fpn trained the usual PyTorch way (images read with cv2,
+masks decoded, model(images, targets), SGD), same initial weights, same images in the same order,
+torchvision's resizing (800/1333) on both sides, the same trainable layers (layer2-4, FPN, RPN,
+heads), SGD lr 0.005, momentum 0.9, weight decay 1e-4, batch 2.
+
+    python benchmarks/bench_train.py [--steps 6] [--json out/bench_train.json]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import machine  # noqa: E402
+
+import mrcnn  # noqa: E402
+from mrcnn import _C  # noqa: E402
+from mrcnn.config import Config  # noqa: E402
+from mrcnn.datasets import RleCsvDataset  # noqa: E402
+from mrcnn.model import make_loader  # noqa: E402
+
+import torchvision  # noqa: E402
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  # noqa: E402
+from torchvision.models.detection.mask_rcnn import MaskRCNN as TvMaskRCNN  # noqa: E402
+from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fashion")
+TRAINABLE = r"^(backbone\.body\.layer[234]|backbone\.fpn|rpn|roi_heads)\."
+
+
+class FashionConfig(Config):
+    NAME = "fashion"
+    IMAGES_PER_GPU = 2
+    IMAGE_RESIZE_MODE = "torchvision"
+    IMAGE_MIN_DIM = 800
+    IMAGE_MAX_DIM = 1333
+    MEAN_PIXEL = np.array([123.675, 116.28, 103.53])
+    PIXEL_STD = np.array([58.395, 57.12, 57.375])
+    BACKBONE = "resnet50"
+    BACKBONE_BN_EPS = 1e-5
+    TRAIN_ROIS_PER_IMAGE = 512
+    ROI_POSITIVE_RATIO = 0.25
+    GRADIENT_CLIP_NORM = 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if not os.path.exists(ROOT):
+        sys.exit("needs %s" % ROOT)
+    ds = RleCsvDataset(os.path.join(ROOT, "train.csv"), os.path.join(ROOT, "images"),
+                       os.path.join(ROOT, "label_descriptions.json"))
+    ds.prepare()
+    cfg = FashionConfig()
+    cfg.NUM_CLASSES = ds.num_classes
+    torch.manual_seed(0)
+    body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    tv = TvMaskRCNN(_resnet_fpn_extractor(body, 3), num_classes=ds.num_classes)
+    ours = mrcnn.model.MaskRCNN("training", cfg, "/tmp/bench_train")
+    ours.net.load_state_dict(tv.state_dict(), [])
+    steps = args.steps + 1  # the first step of each side is a warm-up
+    loader = make_loader(ds, cfg, None, shuffle=True, seed=0, workers=1)
+    order = [loader.image_index(k) for k in range(2 * steps)]
+    trainer = _C.train.Trainer(ours.net, {"learning_rate": 0.005, "momentum": 0.9, "weight_decay": 1e-4,
+                                          "clip_norm": 0.0, "layers": TRAINABLE, "steps_per_epoch": 1000})
+    tv.train()
+    opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=0.005, momentum=0.9, weight_decay=1e-4)
+
+    def tv_batch(ids):
+        images, targets = [], []
+        for i in ids:
+            image = ds.load_image(i)
+            masks, class_ids = ds.load_mask(i)
+            keep = class_ids > 0
+            masks, class_ids = masks[:, :, keep], class_ids[keep]
+            m = torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))).to(torch.uint8)
+            ys = m.any(2)
+            xs = m.any(1)
+            boxes = torch.stack([xs.float().argmax(1), ys.float().argmax(1),
+                                 m.shape[2] - xs.flip(1).float().argmax(1), m.shape[1] - ys.flip(1).float().argmax(1)], 1)
+            images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
+            targets.append({"boxes": boxes.float(), "labels": torch.from_numpy(class_ids).long(), "masks": m})
+        return images, targets
+
+    t_ours, t_tv, loss_ours, loss_tv = [], [], [], []
+    for s in range(steps):
+        t0 = time.perf_counter()
+        m = trainer.step(loader)
+        t_ours.append(time.perf_counter() - t0)
+        loss_ours.append(m["loss"])
+        t0 = time.perf_counter()
+        images, targets = tv_batch(order[2 * s:2 * s + 2])
+        opt.zero_grad()
+        losses = tv(images, targets)
+        total = sum(losses.values())
+        total.backward()
+        opt.step()
+        t_tv.append(time.perf_counter() - t0)
+        loss_tv.append(float(total))
+        print("step %d: ours %.2f s (loss %.3f), torchvision %.2f s (loss %.3f)"
+              % (s, t_ours[-1], loss_ours[-1], t_tv[-1], loss_tv[-1]))
+    o, r = float(np.median(t_ours[1:])), float(np.median(t_tv[1:]))
+    print("\ntraining step, 2 fashion images, %d threads: ours %.2f s, %s %.2f s: %.2fx"
+          % (mrcnn.get_num_threads(), o, "torchvision " + torchvision.__version__, r, o / r))
+    info = machine()
+    print("machine: " + ", ".join("%s %s" % kv for kv in info.items()))
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump({"ours_s": o, "torchvision_s": r, "ratio": o / r, "ours": t_ours, "torchvision": t_tv,
+                       "loss_ours": loss_ours, "loss_torchvision": loss_tv, "machine": info}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
