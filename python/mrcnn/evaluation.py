@@ -150,17 +150,6 @@ def compute_recall(pred_boxes, gt_boxes, iou):
     return recall, positive_ids
 
 
-def _extract_boxes(masks):
-    """(y1, x1, y2, x2) of each mask [H, W, N], y2/x2 exclusive."""
-    boxes = np.zeros((masks.shape[-1], 4), dtype=np.int32)
-    for i in range(masks.shape[-1]):
-        ys = np.where(masks[:, :, i].any(axis=1))[0]
-        xs = np.where(masks[:, :, i].any(axis=0))[0]
-        if len(ys):
-            boxes[i] = [ys[0], xs[0], ys[-1] + 1, xs[-1] + 1]
-    return boxes
-
-
 def results_to_coco(results, image_ids, dataset=None, rle=True):
     """COCO detection records (image_id, category_id, bbox x/y/w/h, score, segmentation) of
     detect() results; category ids are the dataset's source ids when a dataset is given."""
@@ -222,6 +211,7 @@ def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose
     compute_ap over images). Returns a dict with "bbox"/"segm" results, "mAP50", "per_class",
     "detections" (COCO records) and "ground_truth" (COCO dict)."""
     from . import cocoeval
+    from .utils import extract_bboxes  # utils imports this module
 
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
     iterator = image_ids
@@ -236,7 +226,7 @@ def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose
         keep = gt_ids > 0
         gt_masks, gt_ids = gt_masks[:, :, keep], gt_ids[keep]
         if len(gt_ids):
-            aps.append(compute_ap(_extract_boxes(gt_masks), gt_ids, gt_masks, r["rois"], r["class_ids"], r["scores"],
+            aps.append(compute_ap(extract_bboxes(gt_masks), gt_ids, gt_masks, r["rois"], r["class_ids"], r["scores"],
                                   r["masks"])[0])
     gt = dataset_to_coco(dataset, image_ids)
     dt = results_to_coco(results, image_ids, dataset)

@@ -208,3 +208,7 @@ def test_overfitting_four_images(tmp_path):
             if overlaps[g, j] >= 0.8 and r["class_ids"][j] == gt_ids[g]:
                 found += 1
     assert found == total, "found %d of %d instances" % (found, total)
+    from mrcnn.evaluation import evaluate
+    result = evaluate(model, train, verbose=False, progress=False)
+    assert result["segm"].stats[1] > 0.9 and result["mAP50"] > 0.9
+    assert len(result["detections"]) > 0 and len(result["ground_truth"]["annotations"]) == total

@@ -1,5 +1,7 @@
 #include "mrcnn/data/loader.h"
 
+#include "mrcnn/core/random.h"
+
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
@@ -8,12 +10,7 @@ namespace mrcnn::data {
 
 namespace {
 
-uint64_t mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return splitmix64(x); }
 
 }  // namespace
 
