@@ -84,6 +84,230 @@ def _demo(args):
              result["mAP50"], args.out))
 
 
+def _open_dataset(args, path=None):
+    """A prepared built-in Dataset from --dataset/--format (and --images / --labels)."""
+    from . import datasets
+
+    path = path or args.dataset
+    fmt = args.format
+    if not os.path.exists(path):
+        raise SystemExit("--dataset %s does not exist" % path)
+    if fmt == "coco":
+        images = args.images or os.path.join(os.path.dirname(os.path.abspath(path)), "images")
+        ds = datasets.CocoDataset(path, images)
+    elif fmt == "via":
+        json_path = path
+        if os.path.isdir(path):
+            found = [f for f in sorted(os.listdir(path)) if f.endswith(".json")]
+            if not found:
+                raise SystemExit("--dataset %s: no VIA .json file in the folder" % path)
+            json_path = os.path.join(path, found[0])
+        ds = datasets.ViaDataset(json_path, args.images or os.path.dirname(os.path.abspath(json_path)),
+                                 class_attribute=args.class_attribute or "", default_class=args.default_class)
+    elif fmt == "csv":
+        images = args.images or os.path.join(os.path.dirname(os.path.abspath(path)), "images")
+        labels = args.labels
+        if labels is None:
+            guess = os.path.join(os.path.dirname(os.path.abspath(path)), "label_descriptions.json")
+            labels = guess if os.path.exists(guess) else ""
+        ds = datasets.RleCsvDataset(path, images, labels)
+    elif fmt == "masks":
+        ds = datasets.MaskFolderDataset(path, layout=args.mask_layout, class_name=args.default_class)
+    else:
+        raise SystemExit("--format must be coco, via, csv or masks, got %r" % fmt)
+    ds.prepare()
+    if len(ds.image_ids) == 0:
+        raise SystemExit("--dataset %s: no usable image (see the warnings above)" % path)
+    return ds
+
+
+def _config_for(args, num_classes, name, inference=False):
+    from .config import Config
+
+    class CliConfig(Config):
+        NAME = name
+        NUM_CLASSES = num_classes
+        BACKBONE = args.backbone
+        IMAGES_PER_GPU = 1 if inference else args.batch
+        IMAGE_MIN_DIM = args.min_dim
+        IMAGE_MAX_DIM = args.max_dim
+        STEPS_PER_EPOCH = getattr(args, "steps", 100)
+        VALIDATION_STEPS = getattr(args, "val_steps", 10)
+        DETECTION_MIN_CONFIDENCE = getattr(args, "min_confidence", 0.7)
+    return CliConfig()
+
+
+def _resolve_weights(model, weights):
+    """--weights: a path, "last" (this NAME's last checkpoint in the logs folder), "imagenet" or
+    "coco" (torchvision's COCO checkpoint in torch's cache; nothing is downloaded)."""
+    if weights in (None, "", "none"):
+        return None
+    if weights == "last":
+        return model.find_last()
+    if weights == "imagenet":
+        return model.get_imagenet_weights()
+    if weights == "coco":
+        import torch
+        path = os.path.join(torch.hub.get_dir(), "checkpoints", "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth")
+        if not os.path.exists(path):
+            raise SystemExit("--weights coco: %s is not there and this command does not download; fetch it where "
+                             "you have network access (torchvision.models.detection.maskrcnn_resnet50_fpn("
+                             "weights='DEFAULT')) or pass the file's path" % path)
+        return path
+    if not os.path.exists(weights):
+        raise SystemExit("--weights %s: no such file" % weights)
+    return weights
+
+
+def _train(args):
+    from . import model as modellib
+    from .augment import Augmentation
+    from .utils import split_image_ids
+
+    dataset = _open_dataset(args)
+    if args.val_dataset:
+        train, val = dataset, _open_dataset(args, args.val_dataset)
+    else:
+        train_ids, val_ids = split_image_ids(dataset.image_ids, args.val_fraction, args.seed)
+        train, val = dataset.subset(train_ids), dataset.subset(val_ids)
+    print("== %d training and %d validation images, classes: %s"
+          % (len(train.image_ids), len(val.image_ids), ", ".join(train.class_names[1:])))
+    config = _config_for(args, train.num_classes, args.name)
+    model = modellib.MaskRCNN("training", config, args.logs)
+    weights = _resolve_weights(model, args.weights)
+    if weights:
+        exclude = [] if args.weights == "last" else ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+        model.load_weights(weights, by_name=True, exclude=exclude)
+    aug = Augmentation(fliplr=0.5) if args.augment else None
+    common = dict(augmentation=aug, seed=args.seed, workers=args.workers, warmup_steps=args.warmup)
+    if args.heads_epochs > model.epoch:
+        print("== training the heads to epoch %d" % args.heads_epochs)
+        model.train(train, val, learning_rate=args.lr, epochs=args.heads_epochs, layers="heads", **common)
+    if args.epochs > model.epoch:
+        print("== training all layers to epoch %d" % args.epochs)
+        model.train(train, val, learning_rate=args.lr / 10, epochs=args.epochs, layers="all", schedule="cosine",
+                    **common)
+    print("== checkpoints in %s (last: %s)" % (model.log_dir, model.find_last()))
+
+
+def _load_inference_model(args):
+    """An inference model from a checkpoint; classes and image size come from the checkpoint."""
+    import json as json_
+    from . import _C
+    from . import model as modellib
+
+    path = args.weights
+    if not os.path.exists(path):
+        raise SystemExit("--weights %s: no such file" % path)
+    ckpt = _C.model.load_checkpoint(path)
+    saved = json_.loads(ckpt["config_json"] or "{}")
+    names = list(ckpt["class_names"]) or ["BG"] + ["class%d" % i for i in range(1, int(saved.get("NUM_CLASSES", 2)))]
+    config = _config_for(args, int(saved.get("NUM_CLASSES", len(names))), saved.get("NAME", "mrcnn"), inference=True)
+    for k in ("BACKBONE", "IMAGE_MIN_DIM", "IMAGE_MAX_DIM", "IMAGE_RESIZE_MODE", "MEAN_PIXEL", "PIXEL_STD",
+              "RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS", "BACKBONE_BN_EPS", "STRIDE_IN_1X1", "RPN_HEAD_CHANNELS",
+              "RPN_BBOX_STD_DEV", "BBOX_STD_DEV"):
+        if k in saved:
+            setattr(config, k, saved[k])
+    model = modellib.MaskRCNN("inference", config, os.path.dirname(os.path.abspath(path)))
+    model.load_weights(path, verbose=False)
+    return model, names
+
+
+def _detect(args):
+    from . import render
+    from .evaluation import results_to_coco
+    from .utils import read_rgb
+
+    model, names = _load_inference_model(args)
+    exts = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+    if os.path.isdir(args.image):
+        files = sorted(os.path.join(args.image, f) for f in os.listdir(args.image) if f.lower().endswith(exts))
+    elif os.path.exists(args.image):
+        files = [args.image]
+    else:
+        raise SystemExit("--image %s does not exist" % args.image)
+    os.makedirs(args.out, exist_ok=True)
+    from tqdm.auto import tqdm
+    records = []
+    for k, f in enumerate(tqdm(files, desc="detect")):
+        try:
+            image = read_rgb(f)
+        except (OSError, ValueError) as e:
+            print("skipped %s: %s" % (f, e))
+            continue
+        r = model.detect([image])[0]
+        stem = os.path.splitext(os.path.basename(f))[0]
+        render.save_png(os.path.join(args.out, stem + "_detections.png"),
+                        render.draw_instances(image, r["masks"], r["class_ids"], names, r["scores"],
+                                              r["rois"][:, [1, 0, 3, 2]]))
+        for rec in results_to_coco([r], [k], segmentation=args.segmentation):
+            rec["file_name"] = os.path.basename(f)
+            rec["category_name"] = names[rec["category_id"]] if rec["category_id"] < len(names) else ""
+            records.append(rec)
+        print("%s: %d instances%s" % (os.path.basename(f), len(r["class_ids"]),
+                                      "" if not len(r["class_ids"]) else " (" + ", ".join(
+                                          "%s %.2f" % (names[c], s) for c, s in zip(r["class_ids"], r["scores"])) + ")"))
+    out = os.path.join(args.out, "detections.json")
+    with open(out + ".tmp", "w") as fh:
+        json.dump(records, fh)
+    os.replace(out + ".tmp", out)
+    print("== %d images, %d detections; pictures and %s in %s" % (len(files), len(records), "detections.json",
+                                                                    args.out))
+
+
+def _evaluate(args):
+    from .evaluation import evaluate
+
+    model, names = _load_inference_model(args)
+    dataset = _open_dataset(args)
+    if args.limit:
+        dataset = dataset.subset(dataset.image_ids[:args.limit])
+    result = evaluate(model, dataset, verbose=True)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        summary = {t: [float(v) for v in result[t].stats] if result.get(t) is not None else None
+                   for t in ("bbox", "segm")}
+        summary["mAP50"] = result["mAP50"]
+        summary["per_class"] = result.get("per_class", {})
+        with open(os.path.join(args.out, "evaluation.json"), "w") as fh:
+            json.dump(summary, fh, indent=1)
+        print("== written %s" % os.path.join(args.out, "evaluation.json"))
+
+
+def _inspect(args):
+    from . import inspection
+
+    dataset = _open_dataset(args)
+    stats = inspection.dataset_stats(dataset)
+    print("%d images, %d instances (%d crowd), %d images without instances"
+          % (stats["images"], stats["instances"], stats["crowd"], stats["empty_images"]))
+    for name, n in sorted(stats["class_counts"].items(), key=lambda kv: -kv[1]):
+        print("  %-30s %d" % (name, n))
+    os.makedirs(args.out, exist_ok=True)
+    inspection.plot_dataset_stats(stats, os.path.join(args.out, "dataset_stats.png"))
+    inspection.sample_grid(dataset, args.samples, path=os.path.join(args.out, "samples.png"))
+    with open(os.path.join(args.out, "dataset_stats.json"), "w") as fh:
+        json.dump({k: v for k, v in stats.items()}, fh)
+    print("== dataset_stats.png, samples.png and dataset_stats.json in %s" % args.out)
+
+
+def _dataset_args(p, required=True):
+    p.add_argument("--dataset", required=required, help="annotation file (coco/csv), VIA json or folder, masks folder")
+    p.add_argument("--format", choices=["coco", "via", "csv", "masks"], required=required)
+    p.add_argument("--images", help="image folder (default: beside the annotations)")
+    p.add_argument("--labels", help="label_descriptions.json for csv (default: beside the CSV if present)")
+    p.add_argument("--class-attribute", dest="class_attribute", help="VIA region attribute holding the class")
+    p.add_argument("--default-class", dest="default_class", default="object", help="class of unlabelled regions")
+    p.add_argument("--mask-layout", dest="mask_layout", default="per-instance", choices=["per-instance", "instance-ids"])
+
+
+def _model_args(p):
+    p.add_argument("--backbone", default="resnet50", choices=["resnet50", "resnet101"])
+    p.add_argument("--min-dim", dest="min_dim", type=int, default=512)
+    p.add_argument("--max-dim", dest="max_dim", type=int, default=512)
+    p.add_argument("--batch", type=int, default=2, help="images per step")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m mrcnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +320,45 @@ def main(argv=None):
     demo.add_argument("--lr", type=float, default=0.01)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    train = sub.add_parser("train", help="train on your dataset: heads, then all layers")
+    _dataset_args(train)
+    _model_args(train)
+    train.add_argument("--val-dataset", dest="val_dataset", help="separate validation annotations (same format)")
+    train.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
+    train.add_argument("--weights", default="imagenet", help="coco, imagenet, last, none or a file")
+    train.add_argument("--logs", default="logs", help="checkpoints and logs folder")
+    train.add_argument("--name", default="mrcnn", help="run name (checkpoint prefix)")
+    train.add_argument("--heads-epochs", dest="heads_epochs", type=int, default=10)
+    train.add_argument("--epochs", type=int, default=20, help="final epoch (heads epochs included)")
+    train.add_argument("--steps", type=int, default=100, help="steps per epoch")
+    train.add_argument("--val-steps", dest="val_steps", type=int, default=10)
+    train.add_argument("--lr", type=float, default=0.001)
+    train.add_argument("--warmup", type=int, default=0, help="warm-up steps")
+    train.add_argument("--augment", action="store_true", help="random left-right flips")
+    train.add_argument("--workers", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=_train)
+    det = sub.add_parser("detect", help="detect in an image or a folder; pictures and COCO JSON to --out")
+    det.add_argument("--weights", required=True, help="an mrcnn checkpoint (.pt)")
+    det.add_argument("--image", required=True, help="image file or folder")
+    det.add_argument("--out", default="out/detect")
+    det.add_argument("--min-confidence", dest="min_confidence", type=float, default=0.7)
+    det.add_argument("--segmentation", default="rle", choices=["rle", "polygon"])
+    _model_args(det)
+    det.set_defaults(func=_detect)
+    ev = sub.add_parser("evaluate", help="COCO AP and Matterport's mAP of a checkpoint on a dataset")
+    ev.add_argument("--weights", required=True, help="an mrcnn checkpoint (.pt)")
+    _dataset_args(ev)
+    _model_args(ev)
+    ev.add_argument("--min-confidence", dest="min_confidence", type=float, default=0.05)
+    ev.add_argument("--limit", type=int, default=0, help="evaluate the first N images only")
+    ev.add_argument("--out", default=None, help="folder for evaluation.json")
+    ev.set_defaults(func=_evaluate)
+    ins = sub.add_parser("inspect", help="dataset statistics and a grid of samples, as numbers and PNG")
+    _dataset_args(ins)
+    ins.add_argument("--out", default="out/inspect")
+    ins.add_argument("--samples", type=int, default=8)
+    ins.set_defaults(func=_inspect)
     sub.add_parser("info", help="print build information").set_defaults(
         func=lambda a: print(__import__("mrcnn").build_info()))
     args = parser.parse_args(argv)

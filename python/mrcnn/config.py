@@ -23,7 +23,7 @@ __all__ = ["Config"]
 # fields sent to the C++ network, by name (the rest drive training, data and evaluation)
 _MODEL_FIELDS = (
     "NAME", "NUM_CLASSES", "BACKBONE", "BACKBONE_BN_EPS", "STRIDE_IN_1X1", "TOP_DOWN_PYRAMID_SIZE",
-    "FPN_CLASSIF_FC_LAYERS_SIZE", "CHANNELS_LAST", "FOLD_FROZEN_BN", "IMAGE_RESIZE_MODE", "IMAGE_MIN_DIM",
+    "FPN_CLASSIF_FC_LAYERS_SIZE", "RPN_HEAD_CHANNELS", "CHANNELS_LAST", "FOLD_FROZEN_BN", "IMAGE_RESIZE_MODE", "IMAGE_MIN_DIM",
     "IMAGE_MAX_DIM", "IMAGE_MIN_SCALE", "IMAGE_PAD_DIVISOR", "MEAN_PIXEL", "PIXEL_STD", "RPN_ANCHOR_SCALES",
     "RPN_ANCHOR_RATIOS", "RPN_NMS_THRESHOLD", "RPN_TRAIN_ANCHORS_PER_IMAGE", "RPN_POSITIVE_RATIO",
     "RPN_FG_IOU_THRESHOLD", "RPN_BG_IOU_THRESHOLD", "PRE_NMS_LIMIT", "PRE_NMS_LIMIT_TRAINING",
@@ -86,6 +86,7 @@ class Config:
     PIXEL_STD = np.array([1.0, 1.0, 1.0])  # images are divided by this after the mean (torchvision: 58.4, 57.1, 57.4)
     BACKBONE_BN_EPS = 0.0           # frozen BatchNorm epsilon (torchvision's COCO weights: 0)
     STRIDE_IN_1X1 = False           # bottleneck stride on the 1x1 conv (Caffe) instead of the 3x3
+    RPN_HEAD_CHANNELS = 0           # RPN shared conv channels; 0: TOP_DOWN_PYRAMID_SIZE (Matterport's .h5: 512)
     IMAGE_PAD_DIVISOR = 32          # torchvision resize mode: pad to a multiple of this
     PRE_NMS_LIMIT_TRAINING = 2000   # proposals per FPN level before NMS in training
     RPN_POSITIVE_RATIO = 0.5        # at most this fraction of the sampled anchors positive

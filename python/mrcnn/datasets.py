@@ -1,4 +1,5 @@
-"""Built-in datasets: annotation files parsed in C++, with Matterport's Dataset API.
+"""Built-in datasets: annotation files parsed in C++ (or, for PNG masks, Python), with Matterport's
+Dataset API.
 
     train = CocoDataset("annotations/instances_train.json", "images/")
     train.prepare()
@@ -8,6 +9,7 @@ Entries that cannot be used (a broken polygon, an annotation of an unknown image
 image file) are skipped with a warning naming them (``dataset.warnings``), or raise with
 ``bad_data="raise"``.
 """
+import csv
 import glob
 import logging
 import os
@@ -19,7 +21,7 @@ import cv2
 from . import _C, cocomask
 from .utils import Dataset
 
-__all__ = ["CocoDataset", "ViaDataset", "RleCsvDataset", "MaskFolderDataset"]
+__all__ = ["CocoDataset", "ViaDataset", "RleCsvDataset", "MaskFolderDataset", "OpenImagesDataset"]
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +164,210 @@ class MaskFolderDataset(Dataset):
 
     def image_reference(self, image_id):
         return self.image_info[image_id]["path"]
+
+
+# --- Open Images --------------------------------------------------------------------------------
+
+_OPEN_IMAGES_COLUMNS = ("MaskPath", "ImageID", "LabelName")
+
+
+def _check_bad_data(bad_data, where):
+    if bad_data not in ("skip", "raise"):
+        raise ValueError("%s: bad_data must be 'skip' or 'raise', got %r" % (where, bad_data))
+
+
+def _read_class_descriptions(path):
+    """{LabelName: DisplayName} of an Open Images class-descriptions CSV ("/m/011k07,Tortoise" lines;
+    a "LabelName,DisplayName" header line is allowed)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError("class descriptions file not found: %s" % path)
+    names = {}
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for line_no, row in enumerate(csv.reader(f), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                raise ValueError("%s: line %d: expected 'LabelName,DisplayName', got %r"
+                                 % (path, line_no, ",".join(row)))
+            if line_no == 1 and row[0].strip() == "LabelName":
+                continue
+            names[row[0].strip()] = row[1].strip()
+    return names
+
+
+def _read_segmentation_csv(path):
+    """(column names, [(line number, row dict)]) of an Open Images segmentation CSV."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError("segmentation CSV not found: %s" % path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in _OPEN_IMAGES_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError("%s: not an Open Images segmentation CSV: no column %s (columns: %s)"
+                             % (path, ", ".join(missing), ", ".join(columns) or "none"))
+        reader.fieldnames = columns
+        # line numbers count the header as line 1
+        rows = [(i + 2, {k: (v or "").strip() for k, v in row.items() if k is not None})
+                for i, row in enumerate(reader)]
+    return columns, rows
+
+
+def _select_labels(classes, descriptions, csv_labels, where):
+    """The LabelNames to keep, in class-id order. classes: None (every label of the CSV, sorted by
+    display name) or display names / label names, kept in the given order."""
+    name_of = lambda label: descriptions.get(label, label)  # noqa: E731
+    if classes is None:
+        return sorted(set(csv_labels), key=lambda label: (name_of(label).lower(), label))
+    if isinstance(classes, str):
+        classes = [classes]
+    by_name = {}
+    for label, name in descriptions.items():
+        by_name.setdefault(name.lower(), []).append(label)
+    labels = []
+    for c in classes:
+        c = str(c).strip()
+        if c in descriptions or c in csv_labels or c.startswith("/"):  # a LabelName ("/m/011k07")
+            found = [c]
+        elif c.lower() in by_name:
+            found = by_name[c.lower()]
+        else:
+            hint = "" if descriptions else " (display names need class_descriptions)"
+            raise ValueError("%s: unknown class %r: not a LabelName or DisplayName%s" % (where, c, hint))
+        labels += [label for label in found if label not in labels]
+    return labels
+
+
+class _MaskIndex:
+    """Finds mask files: masks_dir/<MaskPath>, else a file of that name anywhere below masks_dir
+    (the train-masks-0/ ... folders of the Open Images archives; one walk, on the first miss)."""
+
+    def __init__(self, masks_dir):
+        self.masks_dir = masks_dir
+        self._by_name = None
+
+    def find(self, mask_path):
+        """The file of mask_path; masks_dir/<mask_path> when there is none."""
+        path = os.path.join(self.masks_dir, mask_path)
+        if os.path.isfile(path):
+            return path
+        if self._by_name is None:
+            self._by_name = {}
+            for top, dirs, files in os.walk(self.masks_dir):
+                dirs.sort()
+                for f in files:
+                    self._by_name.setdefault(f, os.path.join(top, f))
+        return self._by_name.get(os.path.basename(mask_path), path)
+
+
+def _read_binary_mask(path, shape):
+    """bool [H, W] of a mask PNG (non-zero = inside), resized to shape with nearest neighbour."""
+    if not os.path.isfile(path):
+        raise ValueError("mask file not found: %s" % path)
+    m = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if os.path.getsize(path) else None
+    if m is None:
+        raise ValueError("cannot decode mask file %s (corrupt or not an image)" % path)
+    if m.ndim == 3:
+        m = m[:, :, :3].max(axis=2)  # colour PNG: any non-black pixel; alpha ignored
+    m = (m != 0).astype(np.uint8)
+    if m.shape[:2] != tuple(shape):
+        m = cv2.resize(m, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
+    return m.astype(bool)
+
+
+class OpenImagesDataset(Dataset):
+    """Open Images instance segmentations: a CSV with MaskPath, ImageID, LabelName, BoxID,
+    BoxXMin, BoxXMax, BoxYMin, BoxYMax, ... (one row per instance), the images as
+    <images_dir>/<ImageID>.jpg and one mask PNG per instance in masks_dir (or a subfolder of it).
+
+    class_descriptions: the "LabelName,DisplayName" CSV ("/m/011k07,Tortoise"), for class names.
+    classes: display names or label names to keep, in class-id order; pass the same list to train
+    and val datasets so they share class ids. Without it every label of the CSV is kept, sorted by
+    name. Images without a file are skipped with a warning (``dataset.warnings``), or raise with
+    ``bad_data="raise"``. Masks of another size than their image are resized to it (nearest
+    neighbour).
+    """
+
+    def __init__(self, csv_path=None, images_dir="", masks_dir="", class_descriptions=None, classes=None,
+                 source="openimages", bad_data="skip"):
+        super().__init__()
+        self.warnings = []
+        if csv_path is not None:
+            self.load_open_images(csv_path, images_dir, masks_dir, class_descriptions, classes, source, bad_data)
+
+    def load_open_images(self, csv_path, images_dir="", masks_dir="", class_descriptions=None, classes=None,
+                         source="openimages", bad_data="skip"):
+        csv_path, images_dir, masks_dir = str(csv_path), str(images_dir), str(masks_dir)
+        _check_bad_data(bad_data, "OpenImagesDataset")
+        warnings = []
+
+        def problem(text, error=ValueError):
+            if bad_data == "raise":
+                raise error(text)
+            warnings.append(text)
+
+        descriptions = _read_class_descriptions(str(class_descriptions)) if class_descriptions else {}
+        _, rows = _read_segmentation_csv(csv_path)
+        good = []
+        for line_no, row in rows:
+            empty = [c for c in _OPEN_IMAGES_COLUMNS if not row.get(c)]
+            if empty:
+                problem("%s: line %d: empty %s; skipped" % (csv_path, line_no, ", ".join(empty)))
+            else:
+                good.append(row)
+        labels = _select_labels(classes, descriptions, {r["LabelName"] for r in good}, "OpenImagesDataset")
+        class_ids = {label: i + 1 for i, label in enumerate(labels)}
+        seen = {r["LabelName"] for r in good}
+        for label in labels:
+            name = descriptions.get(label)
+            if name is None:
+                name = label
+                if descriptions:
+                    warnings.append("%s: label %s is not in %s; named by its label"
+                                    % (csv_path, label, class_descriptions))
+            if label not in seen:
+                warnings.append("%s: class %s (%s) has no instances" % (csv_path, name, label))
+            self.add_class(source, class_ids[label], name)
+
+        kept = [r for r in good if r["LabelName"] in class_ids]
+        masks = _MaskIndex(masks_dir)
+        by_image = {}
+        for r in kept:
+            by_image.setdefault(r["ImageID"], []).append(r)
+        for image_id, image_rows in by_image.items():
+            path = os.path.join(images_dir, image_id + ".jpg")
+            if not os.path.isfile(path):
+                problem("%s: image file not found: %s; its %d instance(s) skipped" % (csv_path, path, len(image_rows)),
+                        FileNotFoundError)
+                continue
+            instances = [{"mask_path": masks.find(r["MaskPath"]), "class_id": class_ids[r["LabelName"]],
+                          "label": r["LabelName"], "box_id": r.get("BoxID", ""), "box": _box_of(r)}
+                         for r in image_rows]
+            self.add_image(source, image_id, path, instances=instances)
+        self.warnings += warnings
+        for w in warnings:
+            log.warning("%s", w)
+
+    def load_mask(self, image_id):
+        """bool [H, W, N] masks (each instance PNG, resized to the image) and int32 class ids; a mask
+        file that is missing or cannot be decoded raises ValueError naming it."""
+        info = self.image_info[image_id]
+        size = _C.data.image_size(info["path"])
+        shape = tuple(size) if size[0] > 0 else self.load_image(image_id).shape[:2]
+        instances = info["instances"]
+        if not instances:
+            return np.zeros(shape + (0,), dtype=bool), np.zeros((0,), dtype=np.int32)
+        masks = np.stack([_read_binary_mask(inst["mask_path"], shape) for inst in instances], axis=-1)
+        ids = [self.map_source_class_id("%s.%s" % (info["source"], inst["class_id"])) for inst in instances]
+        return masks, np.asarray(ids, dtype=np.int32)
+
+    def image_reference(self, image_id):
+        return self.image_info[image_id]["path"]
+
+
+def _box_of(row):
+    """(x_min, y_min, x_max, y_max) normalised to 0..1 from a CSV row, or None when absent."""
+    try:
+        return tuple(float(row[k]) for k in ("BoxXMin", "BoxYMin", "BoxXMax", "BoxYMax"))
+    except (KeyError, ValueError):
+        return None

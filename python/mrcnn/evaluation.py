@@ -150,16 +150,31 @@ def compute_recall(pred_boxes, gt_boxes, iou):
     return recall, positive_ids
 
 
-def results_to_coco(results, image_ids, dataset=None, rle=True):
+def results_to_coco(results, image_ids, dataset=None, segmentation="rle", polygon_tolerance=0.0, rle=None):
     """COCO detection records (image_id, category_id, bbox x/y/w/h, score, segmentation) of
-    detect() results; category ids are the dataset's source ids when a dataset is given."""
+    detect() results (masks as bool arrays or as RLE lists); category ids are the dataset's
+    source ids when a dataset is given. segmentation: "rle" (compressed RLE with string counts),
+    "polygon" (outlines, simplified by polygon_tolerance pixels; instances without any outline
+    get an empty list) or None (boxes only)."""
     from . import cocomask
+    from .codecs import mask_to_polygons
 
+    if rle is not None:  # the older boolean switch
+        segmentation = "rle" if rle else None
+    if segmentation not in ("rle", "polygon", None):
+        raise ValueError("results_to_coco: segmentation must be 'rle', 'polygon' or None, got %r" % (segmentation,))
+    if len(results) != len(image_ids):
+        raise ValueError("results_to_coco: %d results but %d image ids" % (len(results), len(image_ids)))
     out = []
     for image_id, r in zip(image_ids, results):
         info = dataset.image_info[image_id] if dataset is not None else None
-        masks = np.asfortranarray(r["masks"].astype(np.uint8))
-        rles = cocomask.encode(masks) if masks.shape[2] else []
+        masks = r["masks"]
+        if isinstance(masks, list):  # detect(..., mask_format="rle")
+            rles = masks
+        elif segmentation is not None and masks.shape[2]:
+            rles = cocomask.encode(np.asfortranarray(masks.astype(np.uint8)))
+        else:
+            rles = []
         for k in range(len(r["class_ids"])):
             y1, x1, y2, x2 = [float(v) for v in r["rois"][k]]
             c = int(r["class_ids"][k])
@@ -167,8 +182,13 @@ def results_to_coco(results, image_ids, dataset=None, rle=True):
                 c = dataset.class_info[c]["id"]
             rec = {"image_id": int(image_id) if info is None else _coco_image_id(info, image_id), "category_id": c,
                    "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(r["scores"][k])}
-            if rle:
-                rec["segmentation"] = {"size": list(rles[k]["size"]), "counts": rles[k]["counts"].decode()}
+            if segmentation == "rle":
+                counts = rles[k]["counts"]
+                rec["segmentation"] = {"size": [int(v) for v in rles[k]["size"]],
+                                       "counts": counts.decode() if isinstance(counts, bytes) else counts}
+            elif segmentation == "polygon":
+                mask = cocomask.decode(rles[k]) if isinstance(masks, list) else masks[:, :, k]
+                rec["segmentation"] = [[float(v) for v in p] for p in mask_to_polygons(mask, polygon_tolerance)]
             out.append(rec)
     return out
 

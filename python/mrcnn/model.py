@@ -23,7 +23,9 @@ import torch
 from . import _C
 from .augment import to_loader_options
 
-__all__ = ["MaskRCNN", "log", "NonFiniteLoss"]
+__all__ = ["MaskRCNN", "log", "NonFiniteLoss", "make_loader", "load_image_gt", "mold_image", "unmold_image",
+           "compose_image_meta", "parse_image_meta", "parse_image_meta_graph", "compute_backbone_shapes",
+           "data_generator"]
 
 logger = logging.getLogger(__name__)
 NonFiniteLoss = _C.train.NonFiniteLoss
@@ -159,10 +161,8 @@ class MaskRCNN:
         filepath = str(filepath)
         if not os.path.exists(filepath):
             raise FileNotFoundError("weights file not found: %s" % filepath)
-        if filepath.endswith(".h5"):
-            raise ValueError("%s: Keras .h5 weights (Matterport's mask_rcnn_coco.h5) are not readable yet; use "
-                             "torchvision's COCO checkpoint (maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth) or an "
-                             "mrcnn checkpoint (.pt)" % filepath)
+        if filepath.endswith((".h5", ".hdf5")):
+            return self._load_keras_weights(filepath, exclude, verbose)
         patterns = self._exclude_patterns(exclude)
         ckpt = None
         try:
@@ -194,6 +194,40 @@ class MaskRCNN:
             print("Loading weights from %s: %d loaded, %d missing, %d unexpected, %d shape mismatches skipped, "
                   "%d excluded" % (filepath, len(report["loaded"]), len(report["missing"]), len(report["unexpected"]),
                                    len(report["mismatched"]), len(report["excluded"])))
+        return report
+
+    def _load_keras_weights(self, filepath, exclude, verbose):
+        """Matterport's Keras weights (see mrcnn.keras_h5): the network is rebuilt with Matterport's
+        stride placement and RPN width first when the config differs."""
+        from . import keras_h5
+
+        weights = keras_h5.read_keras_h5(filepath)
+        arch = keras_h5.architecture_from_keras(weights)
+        cfg = self.config
+        changes = {}
+        if not getattr(cfg, "STRIDE_IN_1X1", False):
+            changes["STRIDE_IN_1X1"] = True
+        hidden = arch.get("RPN_HEAD_CHANNELS")
+        if hidden and hidden != (getattr(cfg, "RPN_HEAD_CHANNELS", 0) or cfg.TOP_DOWN_PYRAMID_SIZE):
+            changes["RPN_HEAD_CHANNELS"] = hidden
+        if arch["BACKBONE"] != cfg.BACKBONE and isinstance(cfg.BACKBONE, str):
+            changes["BACKBONE"] = arch["BACKBONE"]
+        if changes:
+            for k, v in changes.items():
+                setattr(cfg, k, v)
+            self.net = _C.model.MaskRCNN(cfg.to_model_json())
+            if verbose:
+                print("Config set for Matterport's weights: " + ", ".join("%s = %r" % kv for kv in changes.items()))
+        state, conversion = keras_h5.keras_to_state_dict(weights, self.net.state_dict(), cfg)
+        report = self.net.load_state_dict(state, self._exclude_patterns(exclude))
+        report = dict(report)
+        report["keras"] = conversion
+        report["config_changes"] = changes
+        self.set_log_dir(filepath)
+        if verbose:
+            print(keras_h5.format_report(conversion, filepath))
+            print("Loaded %d tensors, %d excluded, %d left as they were"
+                  % (len(report["loaded"]), len(report["excluded"]), len(report["missing"])))
         return report
 
     def get_imagenet_weights(self):
@@ -354,10 +388,13 @@ class MaskRCNN:
         return path
 
     # --- inference ------------------------------------------------------------------------------
-    def detect(self, images, verbose=0):
+    def detect(self, images, verbose=0, mask_format="bool"):
         """Detections for a list of RGB images (any number, any sizes), one dict per image:
         rois int32 [N, 4] (y1, x1, y2, x2), class_ids int32 [N], scores float32 [N] (decreasing),
-        masks bool [H, W, N]."""
+        masks bool [H, W, N]; with mask_format="rle", masks is a list of N COCO RLEs (dicts with
+        size and counts), which takes far less memory on large images."""
+        if mask_format not in ("bool", "rle"):
+            raise ValueError("detect: mask_format must be 'bool' or 'rle', got %r" % (mask_format,))
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         tensors = []
@@ -373,6 +410,11 @@ class MaskRCNN:
             tensors.append(torch.from_numpy(a).permute(2, 0, 1))
             if verbose:
                 log("image", a)
+        return self._detect_tensors(tensors, mask_format)
+
+    def _detect_tensors(self, tensors, mask_format="bool"):
+        from . import cocomask
+
         self.net.eval()
         threshold = float(getattr(self.config, "DETECTION_MASK_THRESHOLD", 0.5))
         results = []
@@ -382,15 +424,114 @@ class MaskRCNN:
                                  self.net.detect(tensors[start:start + batch], threshold)):
                 boxes = d["boxes"].numpy()
                 rois = np.round(boxes[:, [1, 0, 3, 2]]).astype(np.int32) if len(boxes) else np.zeros((0, 4), np.int32)
-                masks = d["masks"].numpy()
+                masks = d["masks"].numpy()  # [N, H, W]
+                if mask_format == "rle":
+                    # [N, W, H] in C order is [H, W, N] in Fortran order, the layout RLE encoding reads
+                    out_masks = cocomask.encode(np.ascontiguousarray(masks.transpose(0, 2, 1)).T.view(np.uint8)) \
+                        if len(masks) else []
+                else:
+                    out_masks = np.ascontiguousarray(masks.transpose(1, 2, 0)) if len(masks) else \
+                        np.zeros((int(h), int(w), 0), dtype=bool)
                 results.append({
                     "rois": rois,
                     "class_ids": d["labels"].numpy().astype(np.int32),
                     "scores": d["scores"].numpy().astype(np.float32),
-                    "masks": np.ascontiguousarray(masks.transpose(1, 2, 0)) if len(masks) else
-                    np.zeros((h, w, 0), dtype=bool),
+                    "masks": out_masks,
                 })
         return results
+
+    def mold_inputs(self, images):
+        """Matterport's mold_inputs: (molded_images float32 [N, H, W, 3], image_metas [N, size],
+        windows int32 [N, 4]) -- each image resized and padded per IMAGE_RESIZE_MODE, minus the
+        mean pixel. Images must mold to one shape (square mode always does)."""
+        from . import utils
+
+        cfg = self.config
+        molded, metas, windows = [], [], []
+        for image in images:
+            m, window, scale, _, _ = utils.resize_image(
+                np.asarray(image), min_dim=cfg.IMAGE_MIN_DIM, min_scale=cfg.IMAGE_MIN_SCALE,
+                max_dim=cfg.IMAGE_MAX_DIM, mode=cfg.IMAGE_RESIZE_MODE)
+            molded.append(mold_image(m, cfg))
+            windows.append(window)
+            metas.append(compose_image_meta(0, np.asarray(image).shape, m.shape, window, scale,
+                                            np.zeros([cfg.NUM_CLASSES], dtype=np.int32)))
+        if len({m.shape for m in molded}) > 1:
+            raise ValueError("mold_inputs: the images mold to different shapes %s (IMAGE_RESIZE_MODE=%r); mold "
+                             "them one at a time or use square mode" % (sorted({m.shape for m in molded}),
+                                                                         cfg.IMAGE_RESIZE_MODE))
+        return np.stack(molded), np.stack(metas), np.array(windows, dtype=np.int32)
+
+    def unmold_detections(self, detections, mrcnn_mask, original_image_shape, image_shape, window):
+        """Matterport's unmold_detections: detections [N, 6] (y1, x1, y2, x2 normalised to the
+        molded image, class_id, score; zero rows pad the end) and mrcnn_mask [N, h, w, classes]
+        mapped to the original image: (boxes int32 [n, 4], class_ids, scores, masks bool [H, W, n])."""
+        from . import utils
+
+        detections = np.asarray(detections)
+        zero = np.where(detections[:, 4] == 0)[0]
+        n = zero[0] if zero.shape[0] > 0 else detections.shape[0]
+        boxes = detections[:n, :4]
+        class_ids = detections[:n, 4].astype(np.int32)
+        scores = detections[:n, 5]
+        masks = np.asarray(mrcnn_mask)[np.arange(n), :, :, class_ids]
+        wy1, wx1, wy2, wx2 = utils.norm_boxes(np.asarray(window)[None], image_shape[:2])[0]
+        wh, ww = wy2 - wy1, wx2 - wx1
+        boxes = np.divide(boxes - np.array([wy1, wx1, wy1, wx1]), np.array([wh, ww, wh, ww]))
+        boxes = utils.denorm_boxes(boxes, original_image_shape[:2])
+        keep = np.where((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0)[0]
+        boxes, class_ids, scores, masks = boxes[keep], class_ids[keep], scores[keep], masks[keep]
+        full = [utils.unmold_mask(masks[i], boxes[i], original_image_shape) for i in range(len(keep))]
+        full = np.stack(full, axis=-1) if full else np.zeros(tuple(original_image_shape[:2]) + (0,), dtype=bool)
+        return boxes, class_ids, scores, full
+
+    def detect_molded(self, molded_images, image_metas, verbose=0, mask_format="bool"):
+        """Detection on images already molded (mold_inputs / load_image_gt + mold_image); the
+        results are in molded-image pixels, as in Matterport."""
+        molded_images = np.asarray(molded_images, np.float32)
+        if molded_images.ndim != 4 or molded_images.shape[3] != 3:
+            raise ValueError("detect_molded: molded_images must be [N, H, W, 3], got %s" % (molded_images.shape,))
+        if len(image_metas) != len(molded_images):
+            raise ValueError("detect_molded: %d images but %d image metas" % (len(molded_images), len(image_metas)))
+        std = np.asarray(getattr(self.config, "PIXEL_STD", 1.0), np.float32)
+        tensors = []
+        for m in molded_images:
+            pixels = (m * std + np.asarray(self.config.MEAN_PIXEL, np.float32)) / 255.0
+            tensors.append(torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))))
+            if verbose:
+                log("molded_images", m)
+        return self._detect_tensors(tensors, mask_format)
+
+    def get_anchors(self, image_shape):
+        """Matterport's anchors for an input shape: (y1, x1, y2, x2) normalised, FPN level by level
+        (for inspection; the network generates its own, torchvision-style, internally)."""
+        from . import utils
+
+        cfg = self.config
+        shapes = compute_backbone_shapes(cfg, image_shape)
+        anchors = utils.generate_pyramid_anchors(cfg.RPN_ANCHOR_SCALES, cfg.RPN_ANCHOR_RATIOS, shapes,
+                                                 cfg.BACKBONE_STRIDES, cfg.RPN_ANCHOR_STRIDE)
+        return utils.norm_boxes(anchors, image_shape[:2])
+
+    # Keras internals of Matterport's class, and what to use instead
+    _KERAS_ONLY = {
+        "keras_model": "the network is model.net (C++); its weights are model.net.state_dict()",
+        "run_graph": "model.net.stages([image tensor]) returns each inference stage's output and time",
+        "ancestor": "the network is C++; inspect it with model.net.state_dict() or model.net.stages()",
+        "find_trainable_layer": "layers are chosen by name with train(layers=...) (regexes over our names or "
+                                "Matterport's layer names)",
+        "get_trainable_layers": "model.net.named_parameters() lists the parameters",
+        "set_trainable": "pass layers='heads' / '3+' / '4+' / '5+' / 'all' or a regex to train()",
+        "compile": "train() builds its own optimizer (SGD with LEARNING_MOMENTUM and WEIGHT_DECAY)",
+        "build": "the network is built by MaskRCNN(mode, config, model_dir)",
+    }
+
+    def __getattr__(self, name):
+        hint = MaskRCNN._KERAS_ONLY.get(name)
+        if hint is not None:
+            raise AttributeError("MaskRCNN.%s is part of Matterport's Keras implementation and does not exist "
+                                 "here: %s" % (name, hint))
+        raise AttributeError("'MaskRCNN' object has no attribute %r" % (name,))
 
 
 def _tensorboard_writer(log_dir):
@@ -399,3 +540,117 @@ def _tensorboard_writer(log_dir):
     except Exception:  # tensorboard not installed
         return None
     return SummaryWriter(log_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Matterport's module functions: molding images, image meta, ground truth of one image
+# ---------------------------------------------------------------------------------------------
+
+def mold_image(images, config):
+    """Network-ready float32 pixels: the RGB image(s) minus MEAN_PIXEL (and divided by PIXEL_STD,
+    1 by default as in Matterport)."""
+    std = np.asarray(getattr(config, "PIXEL_STD", 1.0), np.float32)
+    return (np.asarray(images, np.float32) - np.asarray(config.MEAN_PIXEL, np.float32)) / std
+
+
+def unmold_image(normalized_images, config):
+    """The inverse of mold_image, as uint8 RGB."""
+    std = np.asarray(getattr(config, "PIXEL_STD", 1.0), np.float32)
+    x = np.asarray(normalized_images, np.float32) * std + np.asarray(config.MEAN_PIXEL, np.float32)
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def compose_image_meta(image_id, original_image_shape, image_shape, window, scale, active_class_ids):
+    """One image's attributes as a 1-D float array (Matterport's layout): id, original shape (3),
+    molded shape (3), window (y1, x1, y2, x2) in molded pixels (4), scale, then one 0/1 flag per
+    class of the dataset the image comes from."""
+    return np.array([image_id] + list(original_image_shape) + list(image_shape) + list(window) + [scale]
+                    + list(active_class_ids), dtype=np.float64)
+
+
+def parse_image_meta(meta):
+    """Splits image meta [batch, size] (or [size]) back into its named parts."""
+    meta = np.asarray(meta)
+    if meta.shape[-1] < 12:
+        raise ValueError("parse_image_meta: image meta has %d values, needs at least 12" % meta.shape[-1])
+    return {
+        "image_id": meta[..., 0].astype(np.int32),
+        "original_image_shape": meta[..., 1:4].astype(np.int32),
+        "image_shape": meta[..., 4:7].astype(np.int32),
+        "window": meta[..., 7:11].astype(np.int32),
+        "scale": meta[..., 11].astype(np.float32),
+        "active_class_ids": meta[..., 12:].astype(np.int32),
+    }
+
+
+def parse_image_meta_graph(meta):
+    """Matterport's graph version of parse_image_meta; here the same numpy function."""
+    return parse_image_meta(meta)
+
+
+def compute_backbone_shapes(config, image_shape):
+    """[[h, w], ...] of the feature maps P2..P6 for an input of image_shape (BACKBONE_STRIDES)."""
+    return np.array([[int(np.ceil(image_shape[0] / s)), int(np.ceil(image_shape[1] / s))]
+                     for s in config.BACKBONE_STRIDES])
+
+
+def _active_class_ids(dataset, image_id, num_classes):
+    active = np.zeros([num_classes], dtype=np.int32)
+    source = dataset.image_info[image_id]["source"]
+    ids = getattr(dataset, "source_class_ids", {}).get(source)
+    active[ids if ids else slice(None)] = 1
+    return active
+
+
+def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, use_mini_mask=None):
+    """Ground truth of one image as the network sees it (Matterport's load_image_gt):
+
+    returns image uint8 [H, W, 3] resized and padded per IMAGE_RESIZE_MODE, image_meta,
+    class_ids int32 [N], bbox int32 [N, 4] (y1, x1, y2, x2) and mask bool [H, W, N] (or
+    MINI_MASK_SHAPE crops when use_mini_mask, default config.USE_MINI_MASK). augment=True flips
+    left-right half the time; augmentation may be an imgaug augmenter or a callable
+    (image, masks, seed) -> (image, masks). Instances left empty by resizing are dropped.
+    """
+    from . import utils
+    from .augment import Augmentation, _imgaug_hook, _is_imgaug
+
+    if use_mini_mask is None:
+        use_mini_mask = bool(getattr(config, "USE_MINI_MASK", False))
+    image = dataset.load_image(image_id)
+    mask, class_ids = dataset.load_mask(image_id)
+    if mask.ndim != 3 or mask.shape[:2] != image.shape[:2] or mask.shape[2] != len(class_ids):
+        raise ValueError("load_image_gt: image %s (%s) is %s but load_mask gave masks %s and %d class ids"
+                         % (image_id, dataset.image_reference(image_id), image.shape[:2], mask.shape, len(class_ids)))
+    original_shape = image.shape
+    mode = config.IMAGE_RESIZE_MODE
+    image, window, scale, padding, crop = utils.resize_image(
+        image, min_dim=config.IMAGE_MIN_DIM, min_scale=config.IMAGE_MIN_SCALE, max_dim=config.IMAGE_MAX_DIM,
+        mode=mode)
+    mask = utils.resize_mask(mask, scale, padding, crop)
+    if augment and np.random.randint(2):
+        image, mask = np.fliplr(image), np.fliplr(mask)
+    if augmentation is not None:
+        if isinstance(augmentation, (Augmentation, dict)):
+            raise TypeError("load_image_gt applies imgaug augmenters and callables; mrcnn.augment.Augmentation "
+                            "runs in the training loader (see mrcnn.model.make_loader(...).prepare)")
+        hook = _imgaug_hook(augmentation) if _is_imgaug(augmentation) else augmentation
+        shape = image.shape
+        image, mask = hook(np.ascontiguousarray(image), np.ascontiguousarray(mask), np.random.randint(2 ** 31))
+        if image.shape != shape:
+            raise ValueError("load_image_gt: augmentation changed the image shape from %s to %s" % (shape, image.shape))
+        mask = np.asarray(mask).astype(bool)
+    keep = np.any(mask, axis=(0, 1))
+    mask, class_ids = mask[:, :, keep], np.asarray(class_ids)[keep].astype(np.int32)
+    bbox = utils.extract_bboxes(mask)
+    active = _active_class_ids(dataset, image_id, int(dataset.num_classes))
+    if use_mini_mask:
+        mask = utils.minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
+    meta = compose_image_meta(image_id, original_shape, image.shape, window, scale, active)
+    return np.ascontiguousarray(image), meta, class_ids, bbox, mask
+
+
+def data_generator(*args, **kwargs):
+    """Matterport's Keras generator does not exist here: training batches come from the C++
+    loader (mrcnn.model.make_loader(dataset, config, augmentation).next_batch())."""
+    raise NotImplementedError("data_generator is Keras-specific; use mrcnn.model.make_loader(dataset, config, "
+                              "augmentation) and its next_batch() to see training batches")

@@ -19,7 +19,7 @@ from .evaluation import (compute_ap, compute_ap_range, compute_iou, compute_matc
 __all__ = ["Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
            "expand_mask", "unmold_mask", "resize", "compute_ap", "compute_ap_range", "compute_iou",
            "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "non_max_suppression",
-           "trim_zeros"]
+           "trim_zeros", "norm_boxes", "denorm_boxes", "generate_anchors", "generate_pyramid_anchors"]
 
 
 class Dataset:
@@ -187,8 +187,18 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     window, scale, padding, crop = (0, 0, h, w), 1, [(0, 0), (0, 0), (0, 0)], None
     if mode == "none":
         return image, window, scale, padding, crop
+    if mode == "torchvision":
+        # torchvision's GeneralizedRCNNTransform: short side to min_dim unless the long side would
+        # pass max_dim (down-scaling too), then padding at the bottom and right to a multiple of 32
+        scale = float(np.float32(min(np.float32(1) / np.float32(min(h, w)) * np.float32(min_dim),
+                                     np.float32(1) / np.float32(max(h, w)) * np.float32(max_dim))))
+        image = resize(image, (int(np.floor(h * scale)), int(np.floor(w * scale))))
+        nh, nw = image.shape[:2]
+        padding = [(0, (-nh) % 32), (0, (-nw) % 32), (0, 0)]
+        image = np.pad(image, padding[:image.ndim], mode="constant", constant_values=0)
+        return image.astype(dtype), (0, 0, nh, nw), scale, padding, crop
     if mode not in ("square", "pad64", "crop"):
-        raise ValueError("resize_image: mode must be none, square, pad64 or crop, got %r" % (mode,))
+        raise ValueError("resize_image: mode must be none, square, pad64, crop or torchvision, got %r" % (mode,))
     if min_dim:
         scale = max(1, min_dim / min(h, w))
     if min_scale and scale < min_scale:
@@ -270,3 +280,40 @@ def unmold_mask(mask, bbox, image_shape):
     if y2 > y1 and x2 > x1:
         full[y1:y2, x1:x2] = resize(np.asarray(mask, np.float32), (y2 - y1, x2 - x1)) >= 0.5
     return full
+
+
+def norm_boxes(boxes, shape):
+    """Pixel boxes (y1, x1, y2, x2) to normalised coordinates of an image of shape (h, w)
+    (Matterport's convention: (0, 0) is the first pixel, (1, 1) one past the last)."""
+    h, w = shape[:2]
+    scale = np.array([h - 1, w - 1, h - 1, w - 1], dtype=np.float32)
+    return ((np.asarray(boxes, np.float32) - np.array([0, 0, 1, 1], np.float32)) / scale).astype(np.float32)
+
+
+def denorm_boxes(boxes, shape):
+    """The inverse of norm_boxes: int32 pixel boxes."""
+    h, w = shape[:2]
+    scale = np.array([h - 1, w - 1, h - 1, w - 1], dtype=np.float32)
+    return np.around(np.asarray(boxes, np.float32) * scale + np.array([0, 0, 1, 1], np.float32)).astype(np.int32)
+
+
+def generate_anchors(scales, ratios, shape, feature_stride, anchor_stride):
+    """Anchors (y1, x1, y2, x2) in pixels for one feature map of `shape` (Matterport's layout:
+    every scale x ratio at every anchor_stride-th cell, centred on cell * feature_stride)."""
+    scales, ratios = np.meshgrid(np.array(scales, np.float64), np.array(ratios, np.float64))
+    scales, ratios = scales.flatten(), ratios.flatten()
+    heights, widths = scales / np.sqrt(ratios), scales * np.sqrt(ratios)
+    ys = np.arange(0, shape[0], anchor_stride) * feature_stride
+    xs = np.arange(0, shape[1], anchor_stride) * feature_stride
+    xs, ys = np.meshgrid(xs, ys)
+    box_w, cx = np.meshgrid(widths, xs)
+    box_h, cy = np.meshgrid(heights, ys)
+    centers = np.stack([cy, cx], axis=2).reshape([-1, 2])
+    sizes = np.stack([box_h, box_w], axis=2).reshape([-1, 2])
+    return np.concatenate([centers - 0.5 * sizes, centers + 0.5 * sizes], axis=1)
+
+
+def generate_pyramid_anchors(scales, ratios, feature_shapes, feature_strides, anchor_stride):
+    """Anchors of every FPN level, level by level: scales[i] on feature_shapes[i]."""
+    return np.concatenate([generate_anchors(scales[i], ratios, feature_shapes[i], feature_strides[i], anchor_stride)
+                           for i in range(len(scales))], axis=0)

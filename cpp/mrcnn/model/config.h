@@ -26,6 +26,8 @@ struct Config {
                                       // instead of the 3x3 conv (torchvision)
   int64_t TOP_DOWN_PYRAMID_SIZE = 256;       // FPN channels
   int64_t FPN_CLASSIF_FC_LAYERS_SIZE = 1024;  // box head hidden size
+  int64_t RPN_HEAD_CHANNELS = 0;  // channels of the RPN's shared 3x3 conv; 0: TOP_DOWN_PYRAMID_SIZE
+                                  // (torchvision); Matterport's network has 512
   std::string TRAINABLE_LAYERS = "all";  // set by training; model construction ignores it
   bool CHANNELS_LAST = true;   // run the network on NHWC tensors and the box head's first layer as
                                // a convolution (faster with oneDNN and cuDNN)

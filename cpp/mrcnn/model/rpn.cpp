@@ -11,12 +11,13 @@ namespace mrcnn::model {
 
 namespace F = torch::nn::functional;
 
-RpnHeadImpl::RpnHeadImpl(int64_t channels, int64_t anchors) {
+RpnHeadImpl::RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden) {
+  if (hidden <= 0) hidden = channels;
   // torchvision 0.14 nests the 3x3 conv as conv.0.0 (Conv2dNormActivation in a Sequential)
-  conv0 = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1));
+  conv0 = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, hidden, 3).padding(1));
   conv = register_module("conv", torch::nn::Sequential(SequentialBlock(conv0)));
-  cls_logits = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, anchors, 1)));
-  bbox_pred = register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, anchors * 4, 1)));
+  cls_logits = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, anchors, 1)));
+  bbox_pred = register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, anchors * 4, 1)));
   for (auto* m : {&conv0, &cls_logits, &bbox_pred}) {
     torch::nn::init::normal_((*m)->weight, 0, 0.01);
     torch::nn::init::zeros_((*m)->bias);
@@ -36,7 +37,7 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
 
 RpnImpl::RpnImpl(const Config& c) : config(c) {
   const int64_t a = static_cast<int64_t>(c.RPN_ANCHOR_RATIOS.size());
-  head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a));
+  head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a, c.RPN_HEAD_CHANNELS));
   for (double size : c.RPN_ANCHOR_SCALES) cell_anchors.push_back(ops::cell_anchors({size}, c.RPN_ANCHOR_RATIOS));
 }
 

@@ -14,7 +14,7 @@
 namespace mrcnn::model {
 
 struct RpnHeadImpl : torch::nn::Module {
-  RpnHeadImpl(int64_t channels, int64_t anchors);
+  RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden = 0);  // hidden 0: channels
   // per level: (objectness [N, A, H, W], deltas [N, A * 4, H, W])
   std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& x);
   torch::nn::Sequential conv{nullptr};

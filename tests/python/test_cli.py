@@ -1,0 +1,66 @@
+"""python -m mrcnn train / detect / evaluate / inspect on the datasets in ../shared/data, at tiny
+settings: each command finishes and writes what it promises."""
+import glob
+import json
+import os
+import shutil
+
+import cv2
+import pytest
+
+from conftest import shared_path
+from mrcnn import cli
+
+
+def test_inspect_via_folder(tmp_path):
+    folder = shared_path("data", "balloon", "val")
+    out = str(tmp_path / "inspect")
+    cli.main(["inspect", "--dataset", folder, "--format", "via", "--default-class", "balloon", "--out", out,
+              "--samples", "4"])
+    stats = json.load(open(os.path.join(out, "dataset_stats.json")))
+    assert stats["images"] > 0 and stats["class_counts"]["balloon"] == stats["instances"] > 0
+    for name in ("dataset_stats.png", "samples.png"):
+        assert cv2.imread(os.path.join(out, name)) is not None
+
+
+def test_train_detect_evaluate_coco(tmp_path, capsys):
+    coco = shared_path("data", "fruits_nuts", "trainval.json")
+    logs = str(tmp_path / "logs")
+    small = ["--min-dim", "128", "--max-dim", "128", "--batch", "1"]
+    cli.main(["train", "--dataset", coco, "--format", "coco", "--weights", "none", "--logs", logs, "--name", "fruits",
+              "--heads-epochs", "1", "--epochs", "2", "--steps", "2", "--val-steps", "1", "--workers", "1",
+              "--lr", "0.001"] + small)
+    checkpoints = sorted(glob.glob(os.path.join(logs, "fruits*", "mask_rcnn_fruits_*.pt")))
+    assert [os.path.basename(c) for c in checkpoints] == ["mask_rcnn_fruits_0001.pt", "mask_rcnn_fruits_0002.pt"]
+    # "last" continues the run: nothing left to do when the epochs are reached
+    cli.main(["train", "--dataset", coco, "--format", "coco", "--weights", "last", "--logs", logs, "--name", "fruits",
+              "--heads-epochs", "1", "--epochs", "2", "--steps", "2"] + small)
+    assert len(glob.glob(os.path.join(logs, "fruits*", "mask_rcnn_fruits_*.pt"))) == 2
+
+    images = tmp_path / "images"
+    images.mkdir()
+    source = sorted(glob.glob(os.path.join(os.path.dirname(coco), "images", "*")))[:2]
+    for f in source:
+        shutil.copy(f, images)
+    (images / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = str(tmp_path / "detect")
+    cli.main(["detect", "--weights", checkpoints[-1], "--image", str(images), "--out", out, "--min-confidence", "0",
+              "--segmentation", "polygon"])
+    assert "skipped" in capsys.readouterr().out  # the broken file is reported, the others processed
+    pictures = sorted(glob.glob(os.path.join(out, "*_detections.png")))
+    assert len(pictures) == 2
+    records = json.load(open(os.path.join(out, "detections.json")))
+    assert {r["file_name"] for r in records} <= {os.path.basename(f) for f in source}
+    assert all(isinstance(r["segmentation"], list) for r in records)
+
+    cli.main(["evaluate", "--weights", checkpoints[-1], "--dataset", coco, "--format", "coco", "--limit", "2",
+              "--out", out] + small)
+    summary = json.load(open(os.path.join(out, "evaluation.json")))
+    assert "mAP50" in summary and (summary["segm"] is None or len(summary["segm"]) == 12)
+
+
+def test_missing_inputs_give_clear_errors(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli.main(["inspect", "--dataset", str(tmp_path / "nope.json"), "--format", "coco"])
+    with pytest.raises(SystemExit, match="no such file"):
+        cli.main(["detect", "--weights", str(tmp_path / "nope.pt"), "--image", str(tmp_path)])
