@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "mrcnn/codecs/polygon.h"
 
@@ -155,14 +156,30 @@ void rle_decode(const Rle& r, uint8_t* out, std::ptrdiff_t row_stride, std::ptrd
     }
     return;
   }
+  // Any other layout (row-major above all): runs are memset into a column-major scratch plane, which
+  // is then copied in 64x64 tiles, so both sides are read and written in cache-sized blocks instead
+  // of one scattered byte per pixel.
+  thread_local std::vector<uint8_t> plane;
+  plane.resize(n);
   uint64_t pos = 0;
   uint8_t v = 0;
   for (uint32_t c : r.counts) {
-    for (uint64_t end = pos + c; pos < end; ++pos) {
-      const uint64_t x = pos / r.h, y = pos % r.h;
-      out[static_cast<std::ptrdiff_t>(x) * col_stride + static_cast<std::ptrdiff_t>(y) * row_stride] = v;
-    }
+    std::memset(plane.data() + pos, v, c);
+    pos += c;
     v ^= 1;
+  }
+  const int64_t h = r.h, w = r.w;
+  constexpr int64_t tile = 64;
+  for (int64_t x0 = 0; x0 < w; x0 += tile) {
+    const int64_t x1 = std::min(w, x0 + tile);
+    for (int64_t y0 = 0; y0 < h; y0 += tile) {
+      const int64_t y1 = std::min(h, y0 + tile);
+      for (int64_t y = y0; y < y1; ++y) {
+        uint8_t* dst = out + y * row_stride;
+        const uint8_t* src = plane.data() + y;
+        for (int64_t x = x0; x < x1; ++x) dst[x * col_stride] = src[x * h];
+      }
+    }
   }
 }
 
