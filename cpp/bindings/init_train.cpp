@@ -52,9 +52,17 @@ torch::Tensor masks_from_numpy(const py::handle& obj) {
 }
 
 py::array masks_to_numpy(const torch::Tensor& masks) {  // [N, H, W] -> bool [H, W, N]
-  const torch::Tensor t = masks.permute({1, 2, 0}).contiguous();
-  py::array_t<bool> out({t.size(0), t.size(1), t.size(2)});
-  std::memcpy(out.mutable_data(), t.data_ptr<uint8_t>(), static_cast<size_t>(t.numel()));
+  const torch::Tensor m = masks.contiguous();
+  const int64_t n = m.size(0), h = m.size(1), w = m.size(2);
+  py::array_t<bool> out({h, w, n});
+  uint8_t* dst = reinterpret_cast<uint8_t*>(out.mutable_data());
+  const uint8_t* src = m.data_ptr<uint8_t>();
+  for (int64_t y = 0; y < h; ++y)  // one output row (w * n bytes) at a time stays in cache
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* row = src + (i * h + y) * w;
+      uint8_t* o = dst + y * w * n + i;
+      for (int64_t x = 0; x < w; ++x) o[x * n] = row[x] != 0;
+    }
   return out;
 }
 

@@ -158,14 +158,15 @@ void augment(Sample& s, const AugmentOptions& o, std::mt19937_64& rng) {
 void make_targets(Sample& s) {
   const int64_t n = s.masks.size(0);
   TORCH_CHECK_VALUE(s.class_ids.numel() == n, "sample has ", n, " masks but ", s.class_ids.numel(), " class ids");
-  const torch::Tensor area = n ? s.masks.reshape({n, -1}).to(torch::kLong).sum(1) : torch::zeros({0}, torch::kLong);
+  torch::Tensor area;
+  s.boxes = mask_boxes(s.masks, &area);
   const torch::Tensor keep = (area > 0).logical_and(s.class_ids > 0);
   if (!keep.all().item<bool>()) {
     const torch::Tensor idx = keep.nonzero().view({-1});
     s.masks = s.masks.index_select(0, idx).contiguous();
     s.class_ids = s.class_ids.index_select(0, idx);
+    s.boxes = s.boxes.index_select(0, idx);
   }
-  s.boxes = mask_boxes(s.masks);
 }
 
 }  // namespace mrcnn::data

@@ -54,32 +54,30 @@ torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int6
   return out;
 }
 
-torch::Tensor mask_boxes(const torch::Tensor& masks) {
+torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas) {
   const int64_t n = masks.size(0), h = masks.size(1), w = masks.size(2);
   torch::Tensor boxes = torch::zeros({n, 4}, torch::kFloat);
+  if (areas) *areas = torch::zeros({n}, torch::kLong);
   if (n == 0) return boxes;
   const torch::Tensor m = masks.contiguous();
   const uint8_t* p = m.data_ptr<uint8_t>();
   float* b = boxes.data_ptr<float>();
+  int64_t* area = areas ? areas->data_ptr<int64_t>() : nullptr;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t x1 = w, y1 = h, x2 = -1, y2 = -1;
+    int64_t x1 = w, y1 = h, x2 = -1, y2 = -1, count = 0;
     for (int64_t y = 0; y < h; ++y) {
       const uint8_t* row = p + (i * h + y) * w;
-      int64_t first = -1, last = -1;
-      for (int64_t x = 0; x < w; ++x)
-        if (row[x]) {
-          first = x;
-          break;
-        }
-      if (first < 0) continue;
-      for (int64_t x = w - 1; x >= first; --x)
-        if (row[x]) {
-          last = x;
-          break;
-        }
+      uint32_t on = 0;  // pixels set in this row (masks hold 0/1); a vectorised pass over the row
+      for (int64_t x = 0; x < w; ++x) on += row[x] != 0;
+      if (on == 0) continue;
+      count += on;
+      int64_t first = 0, last = w - 1;
+      while (!row[first]) ++first;
+      while (!row[last]) --last;
       y1 = std::min(y1, y), y2 = y;
       x1 = std::min(x1, first), x2 = std::max(x2, last);
     }
+    if (area) area[i] = count;
     if (x2 < 0) continue;
     b[i * 4 + 0] = static_cast<float>(x1);
     b[i * 4 + 1] = static_cast<float>(y1);

@@ -61,7 +61,8 @@ torch::Tensor read_image(const std::string& path);
 torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w);
 
 // Boxes (x1, y1, x2, y2) enclosing each mask, x2 / y2 one past the last pixel (Matterport's
-// extract_bboxes convention); all zeros for an empty mask.
-torch::Tensor mask_boxes(const torch::Tensor& masks);
+// extract_bboxes convention); all zeros for an empty mask. `areas`, when given, receives each
+// mask's pixel count (int64 [N]) from the same pass.
+torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas = nullptr);
 
 }  // namespace mrcnn::data
