@@ -51,25 +51,20 @@ torch::Tensor masks_from_numpy(const py::handle& obj) {
       .contiguous();
 }
 
-py::array masks_to_numpy(const torch::Tensor& masks) {  // [N, H, W] -> bool [H, W, N]
-  const torch::Tensor m = masks.contiguous();
-  const int64_t n = m.size(0), h = m.size(1), w = m.size(2);
-  py::array_t<bool> out({h, w, n});
-  uint8_t* dst = reinterpret_cast<uint8_t*>(out.mutable_data());
-  const uint8_t* src = m.data_ptr<uint8_t>();
-  for (int64_t y = 0; y < h; ++y)  // one output row (w * n bytes) at a time stays in cache
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* row = src + (i * h + y) * w;
-      uint8_t* o = dst + y * w * n + i;
-      for (int64_t x = 0; x < w; ++x) o[x * n] = row[x] != 0;
-    }
-  return out;
+py::array masks_to_numpy(const torch::Tensor& masks) {  // [N, H, W] -> bool [H, W, N], no copy
+  // The sample's 0/1 bytes are viewed as bool and transposed as a view (Matterport's layout);
+  // the capsule keeps the tensor's memory alive as long as the array.
+  auto* owner = new torch::Tensor(masks.to(torch::kByte).contiguous());
+  py::capsule keep(owner, [](void* p) { delete static_cast<torch::Tensor*>(p); });
+  const py::array_t<bool> nhw({owner->size(0), owner->size(1), owner->size(2)},
+                              reinterpret_cast<const bool*>(owner->data_ptr<uint8_t>()), keep);
+  return nhw.attr("transpose")(1, 2, 0);
 }
 
-py::array image_to_numpy(const torch::Tensor& image) {
-  py::array_t<uint8_t> out({image.size(0), image.size(1), image.size(2)});
-  std::memcpy(out.mutable_data(), image.contiguous().data_ptr<uint8_t>(), static_cast<size_t>(image.numel()));
-  return out;
+py::array image_to_numpy(const torch::Tensor& image) {  // uint8 [H, W, 3] sharing the tensor's memory
+  auto* owner = new torch::Tensor(image.contiguous());
+  py::capsule keep(owner, [](void* p) { delete static_cast<torch::Tensor*>(p); });
+  return py::array_t<uint8_t>({owner->size(0), owner->size(1), owner->size(2)}, owner->data_ptr<uint8_t>(), keep);
 }
 
 // A Python Dataset (Matterport's API): load_image / load_mask called back with the GIL held.

@@ -111,7 +111,11 @@ void augment(Sample& s, const AugmentOptions& o, std::mt19937_64& rng) {
     crop_sample(s, y, x, ch, cw);
   }
   const bool colour = o.brightness > 0 || o.contrast > 0 || o.saturation > 0 || o.hue > 0;
-  if (colour) {
+  if (colour && o.contrast <= 0 && o.saturation <= 0 && o.hue <= 0) {
+    // brightness alone: one saturating pass over the bytes (the same rounding as the float path)
+    cv::Mat im = image_mat(s.image);
+    im.convertTo(im, CV_8UC3, 1.0, uniform(rng, -o.brightness, o.brightness) * 255.0);
+  } else if (colour) {
     cv::Mat im = image_mat(s.image);
     cv::Mat f;
     im.convertTo(f, CV_32FC3);

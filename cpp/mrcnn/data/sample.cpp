@@ -27,16 +27,16 @@ torch::Tensor read_image(const std::string& path) {
   if (im.empty()) throw std::invalid_argument("cannot decode image file " + path + " (corrupt or not an image)");
   if (im.depth() == CV_16U) im.convertTo(im, CV_8U, 1.0 / 257.0);
   if (im.depth() != CV_8U) throw std::invalid_argument("image file " + path + " is not 8- or 16-bit");
-  cv::Mat rgb;
+  // the colour conversion writes straight into the tensor's memory
+  torch::Tensor out = torch::empty({im.rows, im.cols, 3}, torch::kByte);
+  cv::Mat rgb(im.rows, im.cols, CV_8UC3, out.data_ptr<uint8_t>());
   switch (im.channels()) {
     case 1: cv::cvtColor(im, rgb, cv::COLOR_GRAY2RGB); break;
     case 3: cv::cvtColor(im, rgb, cv::COLOR_BGR2RGB); break;
     case 4: cv::cvtColor(im, rgb, cv::COLOR_BGRA2RGB); break;
     default: throw std::invalid_argument("image file " + path + " has " + std::to_string(im.channels()) + " channels");
   }
-  torch::Tensor out = torch::empty({rgb.rows, rgb.cols, 3}, torch::kByte);
-  cv::Mat view(rgb.rows, rgb.cols, CV_8UC3, out.data_ptr<uint8_t>());
-  rgb.copyTo(view);
+  TORCH_CHECK(rgb.data == out.data_ptr<uint8_t>(), "read_image: OpenCV reallocated the output");
   return out;
 }
 
