@@ -48,6 +48,70 @@ class FashionConfig(Config):
     GRADIENT_CLIP_NORM = 0
 
 
+def torchvision_config(num_classes, **overrides):
+    """A Config with torchvision's maskrcnn_resnet50_fpn settings (resize, normalisation, RPN and
+    head sampling, box coder weights), as our engine defines them."""
+    cfg = FashionConfig()
+    for k, v in json.loads(_C.model.torchvision_config(int(num_classes))).items():
+        setattr(cfg, k, np.array(v) if isinstance(v, list) and k in ("MEAN_PIXEL", "PIXEL_STD", "RPN_BBOX_STD_DEV",
+                                                                      "BBOX_STD_DEV") else v)
+    cfg.NAME = "fashion"
+    cfg.IMAGES_PER_GPU = 2
+    cfg.BACKBONE_BN_EPS = 1e-5  # torchvision's FrozenBatchNorm2d default, used by the freshly built model
+    cfg.GRADIENT_CLIP_NORM = 0
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def twin_models(num_classes, cfg, seed=0, **tv_kwargs):
+    """torchvision's Mask R-CNN with seeded random weights and ours with the same weights.
+
+    Random ResNet weights with identity frozen BatchNorm double the activations' variance per
+    block and overflow on real images: each residual branch is damped (bn3 scale 0.2)."""
+    torch.manual_seed(seed)
+    body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    tv = TvMaskRCNN(_resnet_fpn_extractor(body, 3), num_classes=num_classes, **tv_kwargs)
+    with torch.no_grad():
+        for name, buf in tv.named_buffers():
+            if name.endswith("bn3.weight"):
+                buf.fill_(0.2)
+    ours = mrcnn.model.MaskRCNN("training", cfg, "/tmp/bench_train")
+    ours.net.load_state_dict(tv.state_dict(), [])
+    return tv, ours
+
+
+def tv_step(tv, opt, ds, ids):
+    """One torchvision training step on images `ids`, the usual PyTorch way: (seconds, total loss)."""
+    t0 = time.perf_counter()
+    images, targets = tv_batch(ds, ids)
+    opt.zero_grad()
+    losses = tv(images, targets)
+    total = sum(losses.values())
+    total.backward()
+    opt.step()
+    return time.perf_counter() - t0, float(total)
+
+
+def tv_batch(ds, ids):
+    """Images and targets for torchvision's model, read the plain way (cv2 image, decoded masks,
+    boxes from the masks)."""
+    images, targets = [], []
+    for i in ids:
+        image = ds.load_image(i)
+        masks, class_ids = ds.load_mask(i)
+        keep = class_ids > 0
+        masks, class_ids = masks[:, :, keep], class_ids[keep]
+        m = torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))).to(torch.uint8)
+        ys = m.any(2)
+        xs = m.any(1)
+        boxes = torch.stack([xs.float().argmax(1), ys.float().argmax(1),
+                             m.shape[2] - xs.flip(1).float().argmax(1), m.shape[1] - ys.flip(1).float().argmax(1)], 1)
+        images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
+        targets.append({"boxes": boxes.float(), "labels": torch.from_numpy(class_ids).long(), "masks": m})
+    return images, targets
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=6)
@@ -58,19 +122,8 @@ def main():
     ds = RleCsvDataset(os.path.join(ROOT, "train.csv"), os.path.join(ROOT, "images"),
                        os.path.join(ROOT, "label_descriptions.json"))
     ds.prepare()
-    cfg = FashionConfig()
-    cfg.NUM_CLASSES = ds.num_classes
-    torch.manual_seed(0)
-    body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-    tv = TvMaskRCNN(_resnet_fpn_extractor(body, 3), num_classes=ds.num_classes)
-    # random ResNet weights with identity frozen BatchNorm double the activations' variance per
-    # block and overflow on real images: damp each residual branch (same weights on both sides)
-    with torch.no_grad():
-        for name, buf in tv.named_buffers():
-            if name.endswith("bn3.weight"):
-                buf.fill_(0.2)
-    ours = mrcnn.model.MaskRCNN("training", cfg, "/tmp/bench_train")
-    ours.net.load_state_dict(tv.state_dict(), [])
+    cfg = torchvision_config(ds.num_classes)
+    tv, ours = twin_models(ds.num_classes, cfg)
     steps = args.steps + 1  # the first step of each side is a warm-up
     loader = make_loader(ds, cfg, None, shuffle=True, seed=0, workers=1)
     order = [loader.image_index(k) for k in range(2 * steps)]
@@ -79,37 +132,15 @@ def main():
     tv.train()
     opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=0.005, momentum=0.9, weight_decay=1e-4)
 
-    def tv_batch(ids):
-        images, targets = [], []
-        for i in ids:
-            image = ds.load_image(i)
-            masks, class_ids = ds.load_mask(i)
-            keep = class_ids > 0
-            masks, class_ids = masks[:, :, keep], class_ids[keep]
-            m = torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))).to(torch.uint8)
-            ys = m.any(2)
-            xs = m.any(1)
-            boxes = torch.stack([xs.float().argmax(1), ys.float().argmax(1),
-                                 m.shape[2] - xs.flip(1).float().argmax(1), m.shape[1] - ys.flip(1).float().argmax(1)], 1)
-            images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
-            targets.append({"boxes": boxes.float(), "labels": torch.from_numpy(class_ids).long(), "masks": m})
-        return images, targets
-
     t_ours, t_tv, loss_ours, loss_tv = [], [], [], []
     for s in range(steps):
         t0 = time.perf_counter()
         m = trainer.step(loader)
         t_ours.append(time.perf_counter() - t0)
         loss_ours.append(m["loss"])
-        t0 = time.perf_counter()
-        images, targets = tv_batch(order[2 * s:2 * s + 2])
-        opt.zero_grad()
-        losses = tv(images, targets)
-        total = sum(losses.values())
-        total.backward()
-        opt.step()
-        t_tv.append(time.perf_counter() - t0)
-        loss_tv.append(float(total))
+        seconds, loss = tv_step(tv, opt, ds, order[2 * s:2 * s + 2])
+        t_tv.append(seconds)
+        loss_tv.append(loss)
         print("step %d: ours %.2f s (loss %.3f), torchvision %.2f s (loss %.3f)"
               % (s, t_ours[-1], loss_ours[-1], t_tv[-1], loss_tv[-1]))
     o, r = float(np.median(t_ours[1:])), float(np.median(t_tv[1:]))

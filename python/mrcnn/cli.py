@@ -9,8 +9,6 @@ import time
 def _demo(args):
     """Matterport's shapes notebook as a script: train (heads, then all layers), detect,
     evaluate, and write pictures."""
-    import numpy as np
-
     from . import build_info, render
     from . import model as modellib
     from .config import Config

@@ -11,7 +11,6 @@ The network, the data loader and the training loop are C++ (mrcnn._C); this modu
 the notebook: progress bars, logs, loss curves, checkpoints under MODEL_DIR/<name><timestamp>/.
 """
 import datetime
-import glob
 import json
 import logging
 import os

@@ -59,7 +59,6 @@ def test_mold_and_unmold_image():
 def test_load_image_gt_resizes_pads_and_keeps_masks_aligned():
     config = SmallConfig()
     ds = shapes()
-    image0 = ds.load_image(0)
     mask0, ids0 = ds.load_mask(0)
     image, meta, class_ids, bbox, mask = modellib.load_image_gt(ds, config, 0, use_mini_mask=False)
     # square mode: 96x120 scaled by 128/120 (long side capped), centred in 128x128
