@@ -127,6 +127,7 @@ void init_model(py::module_& m) {
              mrcnn::model::InferenceTrace t;
              {
                py::gil_scoped_release release;
+               self->eval();  // inference stages: the network in inference mode
                t = self->trace(images);
              }
              py::dict out, times;

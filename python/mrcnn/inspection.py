@@ -38,7 +38,8 @@ def plot_dataset_stats(stats, path=None):
     """Bar chart of class counts and histograms of instances per image and mask areas; the
     matplotlib figure is returned (shown inline in notebooks) and written to `path` as PNG."""
     import matplotlib
-    if path is not None and not os.environ.get("DISPLAY") and "ipykernel" not in str(matplotlib.get_backend()):
+    if path is not None and not os.environ.get("DISPLAY") and not any(
+            k in str(matplotlib.get_backend()) for k in ("inline", "ipykernel")):  # keep a notebook's backend
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))

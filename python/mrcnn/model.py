@@ -86,6 +86,44 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
                            config.to_model_json(), opts, hook)
 
 
+CHECKPOINT_FORMAT = "mrcnn-checkpoint-1"  # the "format" entry of our checkpoint files
+
+
+def _tensors(d):
+    return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}
+
+
+class LoadReport(dict):
+    """What load_weights did: loaded, missing, unexpected, mismatched and excluded key lists (and
+    "keras" for .h5 files). Shown as one line, so a notebook cell ending with load_weights stays
+    readable; the lists are there for code."""
+
+    def __init__(self, report, path):
+        super().__init__(report)
+        self.path = path
+
+    def __repr__(self):
+        return ("Loading weights from %s: %d loaded, %d missing, %d unexpected, %d shape mismatches skipped, "
+                "%d excluded" % (self.path, len(self["loaded"]), len(self["missing"]), len(self["unexpected"]),
+                                 len(self["mismatched"]), len(self["excluded"])))
+
+    __str__ = __repr__
+
+
+class TrainResult(dict):
+    """What train() did (epoch reached, interrupted, last checkpoint, per-epoch history), shown as
+    one line in a notebook."""
+
+    def __repr__(self):
+        last = self.get("history") or [{}]
+        losses = ", ".join("%s %.4f" % (k, last[-1][k]) for k in ("loss", "val_loss") if k in last[-1])
+        return "Trained to epoch %d%s%s; last checkpoint %s" % (
+            self.get("epoch", 0), " (interrupted)" if self.get("interrupted") else "", ": " + losses if losses else "",
+            self.get("last_checkpoint") or "none")
+
+    __str__ = __repr__
+
+
 class MaskRCNN:
     """Mask R-CNN with Matterport's interface. mode: "training" or "inference"."""
 
@@ -163,36 +201,33 @@ class MaskRCNN:
         if filepath.endswith((".h5", ".hdf5")):
             return self._load_keras_weights(filepath, exclude, verbose)
         patterns = self._exclude_patterns(exclude)
-        ckpt = None
+        # one read with torch.load: our checkpoints are dicts of plain values and tensors, torchvision
+        # files (state_dict OrderedDicts) and ImageNet ResNets likewise
         try:
-            ckpt = _C.model.load_checkpoint(filepath)
-        except (ValueError, RuntimeError):
-            pass
-        if ckpt is not None:
-            report = self.net.load_state_dict(ckpt["weights"], patterns)
-            extra = json.loads(ckpt["extra_json"] or "{}")
-            self.class_names = ckpt["class_names"] or self.class_names
-            self._resume = {"optimizer": ckpt["optimizer"], "extra": extra}
-            self.history = [h for h in self.history if h.get("epoch", 0) <= ckpt["epoch"]]
+            state = torch.load(filepath, map_location="cpu")
+        except Exception as e:  # noqa: BLE001 (pickle, zip and OS errors all mean "not readable")
+            raise ValueError("%s: not a readable torch checkpoint (%s)" % (filepath, e)) from None
+        if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+            report = self.net.load_state_dict(_tensors(state["weights"]), patterns)
+            extra = json.loads(state.get("extra") or "{}")
+            self.class_names = list(state.get("class_names") or []) or self.class_names
+            self._resume = {"optimizer": _tensors(state.get("optimizer") or {}), "extra": extra}
+            epoch = int(state.get("epoch", 0))
+            self.history = [h for h in self.history if h.get("epoch", 0) <= epoch]
             self.set_log_dir(filepath)
-            self.epoch = int(ckpt["epoch"])
+            self.epoch = epoch
         else:
-            try:
-                report = self.net.load_weights_file(filepath, patterns)
-            except (RuntimeError, ValueError):
-                # a Module.state_dict() OrderedDict, which the C++ unpickler cannot read
-                state = torch.load(filepath, map_location="cpu")
-                if isinstance(state, dict):
-                    for k in ("model", "state_dict", "weights"):
-                        if isinstance(state.get(k), dict):
-                            state = state[k]
-                state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-                report = self.net.load_state_dict(state, patterns)
+            if isinstance(state, dict):
+                for k in ("model", "state_dict", "weights"):
+                    if isinstance(state.get(k), dict):
+                        state = state[k]
+            if not isinstance(state, dict) or not _tensors(state):
+                raise ValueError("%s holds no weights (expected a state_dict or an mrcnn checkpoint)" % filepath)
+            report = self.net.load_state_dict(_tensors(state), patterns)
             self.set_log_dir(filepath)
+        report = LoadReport(report, filepath)
         if verbose:
-            print("Loading weights from %s: %d loaded, %d missing, %d unexpected, %d shape mismatches skipped, "
-                  "%d excluded" % (filepath, len(report["loaded"]), len(report["missing"]), len(report["unexpected"]),
-                                   len(report["mismatched"]), len(report["excluded"])))
+            print(report)
         return report
 
     def _load_keras_weights(self, filepath, exclude, verbose):
@@ -218,15 +253,13 @@ class MaskRCNN:
             if verbose:
                 print("Config set for Matterport's weights: " + ", ".join("%s = %r" % kv for kv in changes.items()))
         state, conversion = keras_h5.keras_to_state_dict(weights, self.net.state_dict(), cfg)
-        report = self.net.load_state_dict(state, self._exclude_patterns(exclude))
-        report = dict(report)
+        report = LoadReport(self.net.load_state_dict(state, self._exclude_patterns(exclude)), filepath)
         report["keras"] = conversion
         report["config_changes"] = changes
         self.set_log_dir(filepath)
         if verbose:
             print(keras_h5.format_report(conversion, filepath))
-            print("Loaded %d tensors, %d excluded, %d left as they were"
-                  % (len(report["loaded"]), len(report["excluded"]), len(report["missing"])))
+            print(report)
         return report
 
     def get_imagenet_weights(self):
@@ -356,7 +389,7 @@ class MaskRCNN:
             if skipped:
                 logger.warning("%d samples could not be loaded and were skipped", skipped)
         self.epoch = result["epoch"]
-        return result
+        return TrainResult(result)
 
     def plot_losses(self, path=None, show=True):
         """Training and validation losses per epoch (each loss and the total); saved to `path`

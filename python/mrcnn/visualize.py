@@ -46,10 +46,14 @@ def _save(fig, path):
 
 
 def _finish(fig, path, created):
-    """Writes the figure to path when given; otherwise shows it if this call created it."""
+    """Writes the figure to path when given; otherwise shows it if this call created it. Returns
+    whether it was shown: then the drawing functions return None, as Matterport's do, so that a
+    notebook cell ending with one does not print or draw its result again."""
     _save(fig, path)
     if created and path is None:
         _plt().show()
+        return True
+    return False
 
 
 def _outline(ax, mask, color):
@@ -110,6 +114,7 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     _save(ax.figure, path)
     if auto_show and path is None:
         plt.show()
+        return None  # shown, as Matterport's (which returns nothing)
     return ax
 
 
@@ -124,10 +129,7 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolat
         plt.title(title, fontsize=9)
         plt.axis("off")
         plt.imshow(np.asarray(image).astype(np.uint8), cmap=cmap, norm=norm, interpolation=interpolation)
-    _save(fig, path)
-    if path is None:
-        plt.show()
-    return fig
+    return None if _finish(fig, path, True) else fig
 
 
 def display_top_masks(image, mask, class_ids, class_names, limit=4, path=None):
@@ -238,8 +240,7 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10,
     ax.imshow(masked.astype(np.uint8))
     total = max(class_ids.size, 1)
     print("Positive ROIs: {}, negative ROIs: {}, positive ratio: {:.2f}".format(n_pos, n_neg, n_pos / total))
-    _finish(fig, path, True)
-    return ax
+    return None if _finish(fig, path, True) else ax
 
 
 def draw_box(image, box, color):
@@ -323,8 +324,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
             masked = apply_mask(masked, mask, color if visibility else (0.5, 0.5, 0.5))
             _outline(ax, mask, color)
     ax.imshow(masked.astype(np.uint8))
-    _finish(ax.figure, path, created)
-    return ax
+    return None if _finish(ax.figure, path, created) else ax
 
 
 def _in_notebook():
@@ -369,8 +369,7 @@ def plot_precision_recall(AP, precisions, recalls, path=None):
     ax.set_xlim(0, 1.1)
     ax.set_ylim(0, 1.1)
     ax.plot(np.asarray(recalls), np.asarray(precisions))
-    _finish(fig, path, True)
-    return ax
+    return None if _finish(fig, path, True) else ax
 
 
 def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_names, threshold=0.5, path=None):
@@ -419,8 +418,7 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
                 ax.add_patch(patches.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, linewidth=2.5,
                                                edgecolor="limegreen" if same else "red"))
     fig.tight_layout()
-    _finish(fig, path, True)
-    return ax
+    return None if _finish(fig, path, True) else ax
 
 
 def _named_weights(model):

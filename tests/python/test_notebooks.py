@@ -5,6 +5,7 @@ import ast
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,10 @@ EXAMPLE = os.path.join(ROOT, "examples", "python", "matterport_shapes.py")
 # the folder holding the mrcnn package this test imports: the kernel must import the same one
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(mrcnn.__file__)))
 CELL_TIMEOUT = 600
+
+# train_shapes first: inspect_model, run after it with the same logs folder, loads its last checkpoint
+ORDER = ["train_shapes", "inspect_model", "inspect_data", "balloon", "fashion"]
+SHARED_LOGS = ("train_shapes", "inspect_model")
 
 # notebook -> (data folder under ../shared/data it needs or None, pictures it must write
 # under <logs>/figures/<notebook>/, training run name whose checkpoints it must leave or None)
@@ -46,16 +51,15 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def _small_env(monkeypatch, tmp_path):
-    """Environment of the kernel / script: small settings, logs in tmp_path, the package and the
-    data of this checkout, and a "python3" kernel that is this interpreter."""
-    logs = tmp_path / "logs"
+def _small_env(monkeypatch, tmp_path, logs=None):
+    """Environment of the kernel / script: small settings, logs in tmp_path (or `logs`), the
+    package and the data of this checkout, and a "python3" kernel that is this interpreter."""
+    logs = logs or tmp_path / "logs"
     monkeypatch.setenv("MRCNN_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("MRCNN_LOGS", str(logs))
     monkeypatch.setenv("MRCNN_DATA", os.path.join(SHARED, "data"))
     path = [PACKAGE_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")  # for the script; notebooks switch to inline themselves
     # "python3" resolves to the first kernel spec of that name on JUPYTER_PATH: this interpreter,
     # which has the package's dependencies (a system-wide spec may name another Python)
     spec = tmp_path / "jupyter" / "kernels" / "python3"
@@ -67,9 +71,24 @@ def _small_env(monkeypatch, tmp_path):
     return logs
 
 
+def _drop_checkpoints(logs):
+    """Training runs leave checkpoints of a few hundred MB each: free the disk once checked."""
+    for run in glob.glob(str(logs / "*")):
+        if glob.glob(os.path.join(run, "*.pt")):
+            shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shapes_logs(tmp_path_factory):
+    """The logs folder train_shapes and inspect_model share."""
+    logs = tmp_path_factory.mktemp("shapes_logs")
+    yield logs
+    _drop_checkpoints(logs)
+
+
 def test_every_notebook_is_tested():
     assert sorted(os.path.basename(p)[:-6] for p in glob.glob(os.path.join(NOTEBOOK_DIR, "*.ipynb"))) == \
-        sorted(NOTEBOOKS)
+        sorted(NOTEBOOKS) == sorted(ORDER)
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
@@ -92,8 +111,8 @@ def test_committed_notebook_is_clean(name):
     assert "import mrcnn.model as modellib" in code[0].source
 
 
-@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_runs(name, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ORDER)
+def test_notebook_runs(name, tmp_path, monkeypatch, shapes_logs):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
@@ -101,7 +120,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     data, pictures, run_name = NOTEBOOKS[name]
     if data:
         shared_path("data", data)
-    logs = _small_env(monkeypatch, tmp_path)
+    logs = _small_env(monkeypatch, tmp_path, shapes_logs if name in SHARED_LOGS else None)
+    had_checkpoint = bool(glob.glob(str(logs / "shapes*" / "*.pt")))
     nb = _read(name)
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
@@ -130,9 +150,14 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     if run_name:
         checkpoints = glob.glob(str(logs / (run_name + "*") / ("mask_rcnn_%s_*.pt" % run_name)))
         assert checkpoints, "no %s checkpoint under %s" % (run_name, logs)
+        if name not in SHARED_LOGS:
+            _drop_checkpoints(logs)
     text = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs if o.output_type == "stream")
     if name in ("train_shapes", "fashion", "inspect_model"):
         assert "mAP @ IoU 0.5" in text
+    if name == "inspect_model":
+        # the last checkpoint of train_shapes when there was one, a short training run otherwise
+        assert ("training a model briefly" in text) == (not had_checkpoint)
 
 
 def _imports(path):
@@ -163,3 +188,4 @@ def test_matterport_example_script_runs(tmp_path, monkeypatch):
     assert picture.exists() and picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert glob.glob(str(logs / "shapes*" / "mask_rcnn_shapes_0002.pt"))
     assert "mAP: " in proc.stdout
+    _drop_checkpoints(logs)

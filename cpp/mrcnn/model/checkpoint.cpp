@@ -1,6 +1,10 @@
 #include "mrcnn/model/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 
 namespace mrcnn::model {
@@ -38,16 +41,15 @@ std::map<std::string, torch::Tensor> from_dict(const c10::IValue& v, const std::
   return out;
 }
 
-std::vector<char> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::invalid_argument(path + ": cannot open (" + std::strerror(errno) + ")");
-  return std::vector<char>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
 c10::IValue unpickle(const std::string& path) {
-  const std::vector<char> bytes = read_file(path);
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw std::invalid_argument(path + ": cannot open (" + std::strerror(errno) + ")");
+  }
   try {
-    return torch::pickle_load(bytes);
+    // what torch::pickle_load does, reading the records from the file instead of a copy in memory
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return torch::jit::readArchiveAndTensors("data", "", "", c10::nullopt, c10::nullopt, c10::nullopt, reader);
   } catch (const c10::Error& e) {
     fail(path, std::string("cannot be read from C++ (") + e.what_without_backtrace() +
                    "). It must be a torch.save'd plain dict of tensors; a state_dict() as saved keeps an "
@@ -67,26 +69,32 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   d.insert("epoch", c.epoch);
   d.insert("optimizer", to_dict(c.optimizer));
   d.insert("extra", c.extra_json);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
+  // torch.save's format (what torch::pickle_save makes), streamed to the file instead of being
+  // assembled in memory first: the pickle of the dict, then each tensor's storage as a record
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle.insert(pickle.end(), buf, buf + size); });
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(d));
+  pickler.stop();
 
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(path, std::string("cannot write a checkpoint here (") + std::strerror(errno) + ")");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      std::remove(tmp.c_str());
-      fail(path, "writing the checkpoint failed (" + why + "); the previous file is untouched");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  try {
+    caffe2::serialize::PyTorchStreamWriter writer(tmp);
+    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+    writer.writeEndOfFile();
+  } catch (const c10::Error& e) {
     std::remove(tmp.c_str());
-    fail(path, std::string("flushing the checkpoint failed (") + std::strerror(errno) + ")");
+    fail(path, std::string("writing the checkpoint failed (") + e.what_without_backtrace() +
+                   "); the previous file is untouched");
   }
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    std::remove(tmp.c_str());
+    fail(path, "flushing the checkpoint failed (" + why + ")");
+  }
+  ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     fail(path, std::string("renaming the checkpoint into place failed (") + std::strerror(errno) + ")");

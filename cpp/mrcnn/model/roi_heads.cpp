@@ -68,7 +68,7 @@ RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   // mask_head.{0..3}.0: 3x3 convs with ReLU (torchvision's MaskRCNNHeads)
   torch::nn::Sequential head;
   for (int i = 0; i < 4; ++i) {
-    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(ch, 256, 3).padding(1));
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? ch : 256, 256, 3).padding(1));
     torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
     torch::nn::init::zeros_(conv->bias);
     head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
