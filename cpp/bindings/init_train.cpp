@@ -173,7 +173,8 @@ void init_train(py::module_& m) {
              if (options.contains("augment")) o.augment = augment_from(options["augment"].cast<py::dict>());
              std::shared_ptr<data::SampleSource> source;
              if (!annotated.is_none()) {
-               // [(path, height, width, [(h, w, counts bytes)], [class ids])] of a built-in dataset
+               // [(path, height, width, [(h, w, counts bytes)], [class ids][, [(mask png, label, class
+               // id)]])] of a built-in dataset
                std::vector<data::AnnotatedImage> images;
                for (auto rec : annotated.cast<py::list>()) {
                  py::tuple t = rec.cast<py::tuple>();
@@ -187,6 +188,11 @@ void init_train(py::module_& m) {
                                                              rt[1].cast<uint32_t>()));
                  }
                  a.class_ids = t[4].cast<std::vector<int64_t>>();
+                 if (t.size() > 5)  // mask PNGs: [(path, label, class id)]
+                   for (auto f : t[5].cast<py::list>()) {
+                     py::tuple ft = f.cast<py::tuple>();
+                     a.mask_files.push_back({ft[0].cast<std::string>(), ft[1].cast<int64_t>(), ft[2].cast<int64_t>()});
+                   }
                  images.push_back(std::move(a));
                }
                source = std::make_shared<data::AnnotatedSource>(std::move(images));

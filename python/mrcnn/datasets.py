@@ -144,7 +144,7 @@ class MaskFolderDataset(Dataset):
         if m is None:
             raise ValueError("cannot decode mask file %s" % path)
         if m.ndim == 3:
-            m = m.max(axis=2)
+            m = m[:, :, :3].max(axis=2)  # colour PNG: the brightest channel; alpha ignored
         if shape is not None and m.shape[:2] != tuple(shape):
             m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
         return m

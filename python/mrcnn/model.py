@@ -48,23 +48,40 @@ def log(text, array=None):
 def _annotated_records(dataset):
     """The image list of a built-in dataset, for the all-C++ loader; None for Python datasets
     (subclasses that override load_image or load_mask)."""
-    from .datasets import _AnnotatedDataset
+    from .datasets import MaskFolderDataset, OpenImagesDataset, _AnnotatedDataset
     from .utils import Dataset
 
     cls = type(dataset)
-    if not (isinstance(dataset, _AnnotatedDataset) and cls.load_mask is _AnnotatedDataset.load_mask
-            and cls.load_image is Dataset.load_image):
+    if cls.load_image is not Dataset.load_image:
+        return None
+    built_in = None
+    for base in (_AnnotatedDataset, MaskFolderDataset, OpenImagesDataset):
+        if isinstance(dataset, base) and cls.load_mask is base.load_mask:
+            built_in = base
+    if built_in is None:
         return None
     records = []
     for image_id in dataset.image_ids:
         info = dataset.image_info[image_id]
-        rles, ids = [], []
-        for inst in info["instances"]:
-            h, w = inst["rle"]["size"]
-            rles.append((int(h), int(w), inst["rle"]["counts"]))
-            c = dataset.map_source_class_id("%s.%s" % (info["source"], inst["class_id"]))
-            ids.append(-c if inst["iscrowd"] else c)
-        records.append((info["path"], int(info["height"]), int(info["width"]), rles, ids))
+
+        def class_of(source_id):
+            return dataset.map_source_class_id("%s.%s" % (info["source"], source_id))
+
+        rles, ids, files = [], [], []
+        if built_in is _AnnotatedDataset:
+            for inst in info["instances"]:
+                h, w = inst["rle"]["size"]
+                rles.append((int(h), int(w), inst["rle"]["counts"]))
+                ids.append(-class_of(inst["class_id"]) if inst["iscrowd"] else class_of(inst["class_id"]))
+            records.append((info["path"], int(info["height"]), int(info["width"]), rles, ids))
+            continue
+        if built_in is OpenImagesDataset:
+            files = [(inst["mask_path"], 0, class_of(inst["class_id"])) for inst in info["instances"]]
+        elif dataset.layout == "per-instance":
+            files = [(path, 0, class_of(1)) for path in info["mask_paths"]]
+        else:  # instance-ids: every value of the label image is an instance
+            files = [(info["mask_path"], -1, class_of(1))]
+        records.append((info["path"], 0, 0, rles, ids, files))
     return records
 
 

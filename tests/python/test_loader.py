@@ -242,6 +242,84 @@ def test_built_in_dataset_loads_in_cpp_like_the_python_path(tmp_path):
     same_batches(batches(a, 3), batches(b, 3))
 
 
+def _mask_png_layouts(root):
+    """Per-instance PNGs (one colour PNG, one smaller than its image), an instance-id PNG folder and
+    an Open Images layout, all drawn from the same random rectangles."""
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        h, w = int(rng.integers(60, 120)), int(rng.integers(60, 120))
+        image = rng.integers(0, 255, (h, w, 3)).astype(np.uint8)
+        labels = np.zeros((h, w), np.uint8)
+        d = root / "nuclei" / ("img%d" % i)
+        (d / "images").mkdir(parents=True)
+        (d / "masks").mkdir()
+        cv2.imwrite(str(d / "images" / ("img%d.png" % i)), image)
+        for k in range(1, 4):
+            y, x = int(rng.integers(0, h - 20)), int(rng.integers(0, w - 20))
+            m = np.zeros((h, w), np.uint8)
+            m[y:y + 15, x:x + 18] = 255
+            labels[m > 0] = 10 * k
+            if k == 2:  # a colour mask file
+                m = np.dstack([np.zeros_like(m), m, np.zeros_like(m)])
+            if k == 3 and i % 2:  # stored at half size: resized to the image
+                m = cv2.resize(m, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST)
+            cv2.imwrite(str(d / "masks" / ("m%d.png" % k)), m)
+        (root / "fudan" / "PNGImages").mkdir(parents=True, exist_ok=True)
+        (root / "fudan" / "PedMasks").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "fudan" / "PNGImages" / ("p%d.png" % i)), image)
+        cv2.imwrite(str(root / "fudan" / "PedMasks" / ("p%d_mask.png" % i)), labels)
+        (root / "oi" / "images").mkdir(parents=True, exist_ok=True)
+        (root / "oi" / "masks").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "oi" / "images" / ("id%d.jpg" % i)), image)
+        rows = []
+        for k in range(1, 4):
+            name = "id%d_m%d.png" % (i, k)
+            cv2.imwrite(str(root / "oi" / "masks" / name), ((labels == 10 * k) * 255).astype(np.uint8)[::2, ::2])
+            rows.append("%s,id%d,/m/%s,b%d,0,1,0,1,0.9," % (name, i, "cat" if k % 2 else "dog", k))
+        with open(root / "oi" / "segmentation.csv", "a") as f:
+            if i == 0:
+                f.write("MaskPath,ImageID,LabelName,BoxID,BoxXMin,BoxXMax,BoxYMin,BoxYMax,PredictedIoU,Clicks\n")
+            f.write("\n".join(rows) + "\n")
+    with open(root / "oi" / "classes.csv", "w") as f:
+        f.write("/m/cat,Cat\n/m/dog,Dog\n")
+
+
+@pytest.mark.parametrize("layout", ["per-instance", "instance-ids", "open-images"])
+def test_mask_png_datasets_load_in_cpp_like_the_python_path(tmp_path, layout):
+    from mrcnn.datasets import MaskFolderDataset, OpenImagesDataset
+    from mrcnn.model import _annotated_records
+    _mask_png_layouts(tmp_path)
+
+    def make(cls):
+        if layout == "open-images":
+            ds = cls(str(tmp_path / "oi" / "segmentation.csv"), str(tmp_path / "oi" / "images"),
+                     str(tmp_path / "oi" / "masks"), class_descriptions=str(tmp_path / "oi" / "classes.csv"))
+        elif layout == "per-instance":
+            ds = cls(str(tmp_path / "nuclei"), layout="per-instance", class_name="nucleus")
+        else:
+            ds = cls(str(tmp_path / "fudan"), layout="instance-ids", class_name="person")
+        ds.prepare()
+        return ds
+
+    base = OpenImagesDataset if layout == "open-images" else MaskFolderDataset
+
+    class ThroughPython(base):
+        def load_mask(self, image_id):
+            return super().load_mask(image_id)
+
+    ds, py = make(base), make(ThroughPython)
+    assert _annotated_records(ds) is not None and _annotated_records(py) is None
+    assert len(ds.image_ids) == 4
+    cfg = SmallConfig()
+    cfg.NUM_CLASSES = ds.num_classes
+    aug = Augmentation(fliplr=0.5, scale=(0.8, 1.2))
+    a = make_loader(ds, cfg, aug, seed=4, workers=2, batch_size=1)
+    b = make_loader(py, cfg, aug, seed=4, workers=2, batch_size=1)
+    got = batches(a, 4)
+    assert sum(len(s["class_ids"]) for batch in got for s in batch) == 12
+    same_batches(got, batches(b, 4))
+
+
 def test_broken_files_in_a_built_in_dataset_are_skipped(tmp_path):
     from mrcnn.datasets import CocoDataset
     import json

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 
 namespace mrcnn::data {
@@ -87,6 +88,32 @@ torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas) {
   return boxes;
 }
 
+namespace {
+
+// A mask PNG as one uint16 channel of the image's size.
+cv::Mat read_mask_file(const std::string& path, int64_t h, int64_t w) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw std::invalid_argument("mask file not found: " + path);
+  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (m.empty()) throw std::invalid_argument("cannot decode mask file " + path + " (corrupt or not an image)");
+  if (m.channels() > 1) {  // colour: the brightest of the first three channels (alpha ignored)
+    std::vector<cv::Mat> ch;
+    cv::split(m, ch);
+    cv::Mat top = ch[0];
+    for (int c = 1; c < std::min(3, m.channels()); ++c) top = cv::max(top, ch[static_cast<size_t>(c)]);
+    m = top;
+  }
+  if (m.depth() != CV_16U) m.convertTo(m, CV_16U);
+  if (m.rows != h || m.cols != w) {
+    cv::Mat r;
+    cv::resize(m, r, cv::Size(static_cast<int>(w), static_cast<int>(h)), 0, 0, cv::INTER_NEAREST);
+    m = r;
+  }
+  return m;
+}
+
+}  // namespace
+
 Sample AnnotatedSource::load(int64_t index) {
   const AnnotatedImage& a = images_.at(static_cast<size_t>(index));
   Sample s;
@@ -98,6 +125,42 @@ Sample AnnotatedSource::load(int64_t index) {
                                 std::to_string(a.width));
   s.masks = decode_masks(a.masks, h, w);
   s.class_ids = torch::tensor(a.class_ids, torch::kLong).reshape({-1});
+  if (!a.mask_files.empty()) {
+    std::vector<torch::Tensor> masks{s.masks};
+    std::vector<int64_t> ids(a.class_ids);
+    std::map<std::string, cv::Mat> files;  // each file read once (instance-id PNGs serve several)
+    for (const MaskFile& f : a.mask_files) {
+      auto it = files.find(f.path);
+      if (it == files.end()) it = files.emplace(f.path, read_mask_file(f.path, h, w)).first;
+      const cv::Mat& m = it->second;
+      std::vector<int64_t> labels;
+      if (f.label >= 0) {
+        labels.push_back(f.label);
+      } else {
+        std::vector<uint8_t> seen(65536, 0);
+        for (int y = 0; y < m.rows; ++y) {
+          const uint16_t* row = m.ptr<uint16_t>(y);
+          for (int x = 0; x < m.cols; ++x) seen[row[x]] = 1;
+        }
+        for (int64_t v = 1; v < 65536; ++v)
+          if (seen[static_cast<size_t>(v)]) labels.push_back(v);
+      }
+      for (int64_t label : labels) {
+        torch::Tensor t = torch::empty({1, h, w}, torch::kByte);
+        cv::Mat out(static_cast<int>(h), static_cast<int>(w), CV_8UC1, t.data_ptr<uint8_t>());
+        if (label == 0)
+          out = m != 0;  // assigns into t's memory: same size and type
+        else
+          out = m == static_cast<double>(label);
+        out /= 255;
+        TORCH_CHECK(out.data == t.data_ptr<uint8_t>(), "mask file ", f.path, ": OpenCV reallocated the output");
+        masks.push_back(t);
+        ids.push_back(f.class_id);
+      }
+    }
+    s.masks = torch::cat(masks, 0);
+    s.class_ids = torch::tensor(ids, torch::kLong).reshape({-1});
+  }
   return s;
 }
 

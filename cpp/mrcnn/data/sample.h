@@ -35,11 +35,22 @@ class SampleSource {
 
 // An image of the built-in loaders: its file and its instances as RLEs with their class ids
 // (already mapped to the dataset's contiguous ids; negative for crowds).
+// A mask PNG of an image (Open Images, Data Science Bowl, PennFudan layouts). Colour files count
+// their first three channels' maximum; files of another size than the image are resized to it
+// (nearest neighbour).
+struct MaskFile {
+  std::string path;
+  int64_t label = 0;     // 0: the non-zero pixels are one instance; > 0: the pixels of this value;
+                         // < 0: every distinct non-zero value is an instance (in increasing order)
+  int64_t class_id = 0;  // of each instance the file gives
+};
+
 struct AnnotatedImage {
   std::string path;
   int64_t height = 0, width = 0;  // 0: take the decoded image's size (then every RLE must match it)
   std::vector<codecs::Rle> masks;
-  std::vector<int64_t> class_ids;
+  std::vector<int64_t> class_ids;  // of the RLE masks
+  std::vector<MaskFile> mask_files;  // instances after the RLE ones
 };
 
 class AnnotatedSource : public SampleSource {
