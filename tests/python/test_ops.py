@@ -400,3 +400,22 @@ def test_caching_cpu_allocator_is_on_and_reuses_memory():
     for _ in range(3):
         torch.ones(8 << 20).sum()
     assert mrcnn.cpu_cache_stats()["hits"] > before
+
+
+def test_caching_cpu_allocator_keeps_the_latest_buffers_when_full():
+    """A full cache makes room by dropping the blocks freed longest ago, not the block just freed:
+    the buffers of the current work stay cached whatever their size."""
+    limit = mrcnn.cpu_cache_stats()["limit_bytes"]
+    try:
+        mrcnn.set_cpu_cache(True, limit_mb=64)
+        old = [torch.empty(10 << 18) for _ in range(6)]  # six 10 MB blocks, freed together
+        del old
+        assert mrcnn.cpu_cache_stats()["cached_bytes"] >= 50 << 20
+        torch.ones(8 << 20).sum()  # 32 MB: cached, evicting old 10 MB blocks
+        before = mrcnn.cpu_cache_stats()["hits"]
+        for _ in range(3):
+            torch.ones(8 << 20).sum()
+        assert mrcnn.cpu_cache_stats()["hits"] >= before + 3
+        assert mrcnn.cpu_cache_stats()["cached_bytes"] <= 64 << 20
+    finally:
+        mrcnn.set_cpu_cache(True, limit_mb=limit >> 20)

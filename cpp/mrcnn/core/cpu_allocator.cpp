@@ -60,7 +60,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       ++stats_.misses;
       return nullptr;
     }
-    void* p = it->second;
+    void* p = it->second.first;
     const size_t got = it->first;
     free_.erase(it);
     stats_.cached_bytes -= got;
@@ -104,18 +104,21 @@ class CachingCpuAllocator final : public c10::Allocator {
       munmap(p, size);
       return;
     }
-    free_.emplace(size, p);
+    free_.emplace(size, std::make_pair(p, ++freed_));
     stats_.cached_bytes += size;
     trim_locked(stats_.limit_bytes);
   }
 
-  // Unmaps the largest cached blocks until at most `keep` bytes stay cached.
+  // Unmaps the cached blocks freed longest ago until at most `keep` bytes stay cached: the buffers
+  // of the current workload (the last ones freed) stay, whatever their size.
   void trim_locked(uint64_t keep) {
     while (stats_.cached_bytes > keep && !free_.empty()) {
-      auto last = std::prev(free_.end());
-      munmap(last->second, last->first);
-      stats_.cached_bytes -= last->first;
-      free_.erase(last);
+      auto oldest = free_.begin();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->second.second < oldest->second.second) oldest = it;
+      munmap(oldest->second.first, oldest->first);
+      stats_.cached_bytes -= oldest->first;
+      free_.erase(oldest);
     }
   }
 
@@ -139,7 +142,8 @@ class CachingCpuAllocator final : public c10::Allocator {
 
  private:
   std::mutex mutex_;
-  std::multimap<size_t, void*> free_;  // size -> cached block
+  std::multimap<size_t, std::pair<void*, uint64_t>> free_;  // size -> (cached block, when it was freed)
+  uint64_t freed_ = 0;                                        // blocks freed so far
   std::map<void*, size_t> sizes_;       // blocks handed out
   CpuCacheStats stats_{0, 0, 0, 0, default_limit()};
 };
