@@ -16,15 +16,13 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine  # noqa: E402
+from harness import FASHION, fashion_dataset, machine  # noqa: E402
 
 import mrcnn  # noqa: E402
 from mrcnn.augment import Augmentation  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
-from mrcnn.datasets import RleCsvDataset  # noqa: E402
 from mrcnn.model import make_loader  # noqa: E402
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fashion")
 
 
 class FashionConfig(Config):
@@ -72,14 +70,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
-    if not os.path.exists(ROOT):
-        sys.exit("needs %s" % ROOT)
     mrcnn.set_num_threads(1)  # the loader's own threads do the work; no intra-op parallelism for either
-    ds = RleCsvDataset(os.path.join(ROOT, "train.csv"), os.path.join(ROOT, "images"),
-                       os.path.join(ROOT, "label_descriptions.json"))
-    ds.prepare()
+    ds = fashion_dataset()
     ds = ds.subset(ds.image_ids[:args.images])
-    df = pd.read_csv(os.path.join(ROOT, "train.csv"), dtype={"ImageId": str})
+    df = pd.read_csv(os.path.join(FASHION, "train.csv"), dtype={"ImageId": str})
     groups = {k: list(zip(g.EncodedPixels, g.Height, g.Width)) for k, g in df.groupby("ImageId")}
     work = [(info["path"], groups[info["id"]]) for info in ds.image_info]
     cfg = FashionConfig()

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine  # noqa: E402
+from harness import fashion_dataset, machine  # noqa: E402
 
 import mrcnn  # noqa: E402
 from mrcnn import _C  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
-from mrcnn.datasets import RleCsvDataset  # noqa: E402
 from mrcnn.model import make_loader  # noqa: E402
 
 import torchvision  # noqa: E402
@@ -29,7 +28,6 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  #
 from torchvision.models.detection.mask_rcnn import MaskRCNN as TvMaskRCNN  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fashion")
 TRAINABLE = r"^(backbone\.body\.layer[234]|backbone\.fpn|rpn|roi_heads)\."
 
 
@@ -117,11 +115,7 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--json")
     args = parser.parse_args()
-    if not os.path.exists(ROOT):
-        sys.exit("needs %s" % ROOT)
-    ds = RleCsvDataset(os.path.join(ROOT, "train.csv"), os.path.join(ROOT, "images"),
-                       os.path.join(ROOT, "label_descriptions.json"))
-    ds.prepare()
+    ds = fashion_dataset()
     cfg = torchvision_config(ds.num_classes)
     tv, ours = twin_models(ds.num_classes, cfg)
     steps = args.steps + 1  # the first step of each side is a warm-up

@@ -20,11 +20,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_train import ROOT, TRAINABLE, torchvision_config, tv_step, twin_models  # noqa: E402
-from harness import machine  # noqa: E402
+from bench_train import TRAINABLE, torchvision_config, tv_step, twin_models  # noqa: E402
+from harness import fashion_dataset, machine  # noqa: E402
 
 from mrcnn import _C, cocoeval  # noqa: E402
-from mrcnn.datasets import RleCsvDataset  # noqa: E402
 from mrcnn.evaluation import dataset_to_coco, evaluate, results_to_coco  # noqa: E402
 from mrcnn.model import make_loader  # noqa: E402
 from mrcnn.utils import split_image_ids  # noqa: E402
@@ -59,11 +58,7 @@ def main():
     parser.add_argument("--json")
     parser.add_argument("--png", default=None, help="loss curves of both sides (PNG)")
     args = parser.parse_args()
-    if not os.path.exists(ROOT):
-        sys.exit("needs %s" % ROOT)
-    ds = RleCsvDataset(os.path.join(ROOT, "train.csv"), os.path.join(ROOT, "images"),
-                       os.path.join(ROOT, "label_descriptions.json"))
-    ds.prepare()
+    ds = fashion_dataset()
     train_ids, val_ids = split_image_ids(ds.image_ids, 0.2, seed=0)
     train, val = ds.subset(train_ids), ds.subset(val_ids[:args.val_images])
     cfg = torchvision_config(ds.num_classes, IMAGE_MIN_DIM=args.min_dim, IMAGE_MAX_DIM=args.max_dim)

@@ -16,6 +16,21 @@ import sys
 import time
 
 
+FASHION = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fashion")
+
+
+def fashion_dataset():
+    """The fashion set of ../shared/data (iMaterialist RLE CSV) as a prepared RleCsvDataset; exits
+    with a message when ../shared is absent."""
+    if not os.path.exists(FASHION):
+        sys.exit("needs %s" % FASHION)
+    from mrcnn.datasets import RleCsvDataset
+    ds = RleCsvDataset(os.path.join(FASHION, "train.csv"), os.path.join(FASHION, "images"),
+                       os.path.join(FASHION, "label_descriptions.json"))
+    ds.prepare()
+    return ds
+
+
 def machine():
     """CPU model, cores, load, memory and library versions, as a dict."""
     info = {"python": sys.version.split()[0], "platform": platform.platform()}
