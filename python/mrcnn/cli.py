@@ -190,16 +190,22 @@ def _train(args):
 
 def _load_inference_model(args):
     """An inference model from a checkpoint; classes and image size come from the checkpoint."""
-    import json as json_
-    from . import _C
+    import torch
+
     from . import model as modellib
 
     path = args.weights
     if not os.path.exists(path):
         raise SystemExit("--weights %s: no such file" % path)
-    ckpt = _C.model.load_checkpoint(path)
-    saved = json_.loads(ckpt["config_json"] or "{}")
-    names = list(ckpt["class_names"]) or ["BG"] + ["class%d" % i for i in range(1, int(saved.get("NUM_CLASSES", 2)))]
+    try:
+        ckpt = torch.load(path, map_location="cpu")  # read once: config, class names and weights
+    except Exception as e:  # noqa: BLE001 (pickle, zip and OS errors all mean "not readable")
+        raise SystemExit("--weights %s: not a readable checkpoint (%s)" % (path, e))
+    if not (isinstance(ckpt, dict) and ckpt.get("format") == modellib.CHECKPOINT_FORMAT):
+        raise SystemExit("--weights %s: not an mrcnn checkpoint (train one with `python -m mrcnn train`)" % path)
+    saved = json.loads(ckpt.get("config") or "{}")
+    names = list(ckpt.get("class_names") or []) or \
+        ["BG"] + ["class%d" % i for i in range(1, int(saved.get("NUM_CLASSES", 2)))]
     config = _config_for(args, int(saved.get("NUM_CLASSES", len(names))), saved.get("NAME", "mrcnn"), inference=True)
     for k in ("BACKBONE", "IMAGE_MIN_DIM", "IMAGE_MAX_DIM", "IMAGE_RESIZE_MODE", "MEAN_PIXEL", "PIXEL_STD",
               "RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS", "BACKBONE_BN_EPS", "STRIDE_IN_1X1", "RPN_HEAD_CHANNELS",
@@ -207,7 +213,8 @@ def _load_inference_model(args):
         if k in saved:
             setattr(config, k, saved[k])
     model = modellib.MaskRCNN("inference", config, os.path.dirname(os.path.abspath(path)))
-    model.load_weights(path, verbose=False)
+    model.net.load_state_dict(modellib._tensors(ckpt["weights"]), [])
+    model.class_names = names
     return model, names
 
 
