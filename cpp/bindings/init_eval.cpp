@@ -9,7 +9,7 @@ namespace py = pybind11;
 
 void init_eval(py::module_& m) {
   m.def("coco_evaluate",
-        [](const std::string& gt_json, const std::string& dt_json, const std::string& iou_type) {
+        [](std::string_view gt_json, std::string_view dt_json, const std::string& iou_type) {
           mrcnn::eval::CocoEvalResult r;
           {
             py::gil_scoped_release release;

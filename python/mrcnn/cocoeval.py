@@ -26,11 +26,11 @@ _LINES = [("Average Precision", "0.50:0.95", "all", 100), ("Average Precision", 
 
 def _text(obj, what):
     if isinstance(obj, (str, os.PathLike)) and os.path.exists(str(obj)):
-        with open(obj) as f:
+        with open(obj, "rb") as f:  # bytes go to C++ as they are, without decoding to str and back
             return f.read()
     if isinstance(obj, (str, os.PathLike)):
         raise FileNotFoundError("%s file not found: %s" % (what, obj))
-    return json.dumps(obj)
+    return json.dumps(obj).encode()
 
 
 class CocoEvalResult:

@@ -32,6 +32,7 @@ void boundaries_to_counts(std::vector<uint32_t>& a, std::vector<uint32_t>& count
     prev = t;
   }
   counts.clear();
+  counts.reserve(a.size());
   size_t j = 0;
   counts.push_back(a[j++]);
   while (j < a.size()) {
@@ -94,34 +95,47 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
         push_crossing(xs + t, std::min(v0, v1));
       }
     } else {
+      // A steep edge: u(t) = (int)(xs + s*t + .5) moves by at most one column per row step and
+      // monotonically, so the step from row t-1 to t crosses column boundary u_lo | u_lo + 1 for
+      // exactly one t. Only boundaries with u_lo = 5k + 2 matter; each one's t is found from
+      // the line equation and then settled by evaluating u exactly as the row walk would.
       const double s = static_cast<double>(xe - xs) / dy;
-      int u_prev = static_cast<int>(xs + s * 0 + .5);  // the point at t = 0
-      for (int t = 1; t <= dy; ++t) {
-        const int u = static_cast<int>(xs + s * t + .5);
-        if (u != u_prev) {
-          // The step between rows t-1 and t; its lower 5x row is t-1 (rows increase with t).
-          push_crossing(std::min(u, u_prev), ys + t - 1);
-          u_prev = u;
-        }
+      const auto u_at = [&](int t) { return static_cast<int>(xs + s * t + .5); };
+      const int u0 = u_at(0), u1 = u_at(dy);
+      if (u0 == u1) continue;
+      const bool rising = u1 > u0;
+      const int lo = std::min(u0, u1), hi = std::max(u0, u1);
+      // passed(t): u has moved past boundary u_lo | u_lo + 1 by row t
+      for (int64_t u_lo = lo + ((2 - lo) % scale + scale) % scale; u_lo < hi; u_lo += scale) {
+        const auto passed = [&](int t) { return rising ? u_at(t) > u_lo : u_at(t) <= u_lo; };
+        int t = static_cast<int>(std::clamp<double>(std::ceil((static_cast<double>(u_lo) + 0.5 - xs) / s), 1, dy));
+        while (t > 1 && passed(t - 1)) --t;
+        while (t < dy && !passed(t)) ++t;
+        // The step between rows t-1 and t; its lower 5x row is t-1 (rows increase with t).
+        push_crossing(u_lo, ys + t - 1);
       }
     }
   }
-  // Sort the crossings by pixel index col*h + row: a counting sort over the columns, then the
-  // few rows of each column in order (std::sort on the whole list costs more than the tracing).
+  // Sort the crossings by pixel index col*h + row: a counting sort over the polygon's columns,
+  // then the few rows of each column in order (std::sort on the whole list costs more than the
+  // tracing, and a pass over all the image's columns more than a small polygon's tracing).
+  uint32_t c_lo = w, c_hi = 0;
+  for (uint32_t c : cols) c_lo = std::min(c_lo, c), c_hi = std::max(c_hi, c);
+  const uint32_t span = cols.empty() ? 0 : c_hi - c_lo + 1;
   thread_local std::vector<uint32_t> start, a;
-  start.assign(static_cast<size_t>(w) + 1, 0);
-  for (uint32_t c : cols) ++start[c + 1];
-  for (uint32_t c = 0; c < w; ++c) start[c + 1] += start[c];
+  start.assign(static_cast<size_t>(span) + 1, 0);
+  for (uint32_t c : cols) ++start[c - c_lo + 1];
+  for (uint32_t c = 0; c < span; ++c) start[c + 1] += start[c];
   a.resize(cols.size() + 1);
   {
     thread_local std::vector<uint32_t> fill;
     fill.assign(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i]]++] = rows[i];
+    for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i] - c_lo]++] = rows[i];
   }
-  for (uint32_t c = 0; c < w; ++c) {
+  for (uint32_t c = 0; c < span; ++c) {
     const auto b = a.begin() + start[c], e = a.begin() + start[c + 1];
     if (e - b > 1) std::sort(b, e);
-    for (auto it = b; it != e; ++it) *it += c * h;
+    for (auto it = b; it != e; ++it) *it += (c + c_lo) * h;
   }
   a.back() = h * w;
   Rle r;

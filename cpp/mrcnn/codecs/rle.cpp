@@ -356,17 +356,24 @@ void intersect_union(const Rle& a, const Rle& b, uint64_t& inter, uint64_t& uni)
 
 }  // namespace
 
-void rle_iou(const Rle* dt, size_t m, const Rle* gt, size_t n, const uint8_t* iscrowd,
+void rle_iou(const Rle* const* dt, size_t m, const Rle* const* gt, size_t n, const uint8_t* iscrowd,
              double* out) {
   std::vector<double> db(4 * m), gb(4 * n);
+  auto validate = [](const Rle& r, const char* side, size_t i) {
+    try {
+      rle_validate(r, "rle_iou");
+    } catch (const std::invalid_argument& e) {
+      fail(std::string(e.what()).replace(0, 7, std::string("rle_iou: ") + side + "[" + std::to_string(i) + "]"));
+    }
+  };
   for (size_t d = 0; d < m; ++d) {
-    rle_validate(dt[d], "rle_iou: dt[" + std::to_string(d) + "]");
-    const auto b = rle_to_bbox(dt[d]);
+    validate(*dt[d], "dt", d);
+    const auto b = rle_to_bbox(*dt[d]);
     std::copy(b.begin(), b.end(), db.begin() + 4 * d);
   }
   for (size_t g = 0; g < n; ++g) {
-    rle_validate(gt[g], "rle_iou: gt[" + std::to_string(g) + "]");
-    const auto b = rle_to_bbox(gt[g]);
+    validate(*gt[g], "gt", g);
+    const auto b = rle_to_bbox(*gt[g]);
     std::copy(b.begin(), b.end(), gb.begin() + 4 * g);
   }
   bbox_iou(db.data(), m, gb.data(), n, iscrowd, out);
@@ -374,20 +381,27 @@ void rle_iou(const Rle* dt, size_t m, const Rle* gt, size_t n, const uint8_t* is
     for (size_t g = 0; g < n; ++g) {
       double& o = out[d * n + g];
       if (!(o > 0)) continue;
-      if (dt[d].h != gt[g].h || dt[d].w != gt[g].w) {
+      if (dt[d]->h != gt[g]->h || dt[d]->w != gt[g]->w) {
         o = -1;  // sizes differ: no meaningful overlap (the reference's convention)
         continue;
       }
       uint64_t inter, uni;
-      intersect_union(dt[d], gt[g], inter, uni);
+      intersect_union(*dt[d], *gt[g], inter, uni);
       if (inter == 0) {
         uni = 1;
       } else if (iscrowd && iscrowd[g]) {
-        uni = rle_area(dt[d]);
+        uni = rle_area(*dt[d]);
       }
       o = static_cast<double>(inter) / static_cast<double>(uni);
     }
   }
+}
+
+void rle_iou(const Rle* dt, size_t m, const Rle* gt, size_t n, const uint8_t* iscrowd, double* out) {
+  std::vector<const Rle*> dp(m), gp(n);
+  for (size_t d = 0; d < m; ++d) dp[d] = dt + d;
+  for (size_t g = 0; g < n; ++g) gp[g] = gt + g;
+  rle_iou(dp.data(), m, gp.data(), n, iscrowd, out);
 }
 
 }  // namespace mrcnn::codecs

@@ -67,6 +67,9 @@ Rle rle_merge(const std::vector<const Rle*>& rles, bool intersect);
 // area of the detection alone. Pairs whose boxes do not overlap are 0 without decoding.
 void rle_iou(const Rle* dt, size_t dt_count, const Rle* gt, size_t gt_count,
              const uint8_t* iscrowd, double* out);
+// The same over arrays of pointers (masks held elsewhere, not copied).
+void rle_iou(const Rle* const* dt, size_t dt_count, const Rle* const* gt, size_t gt_count,
+             const uint8_t* iscrowd, double* out);
 
 // IoU matrix out[d * gt_count + g] between [x, y, width, height] boxes, same crowd rule.
 void bbox_iou(const double* dt, size_t dt_count, const double* gt, size_t gt_count,

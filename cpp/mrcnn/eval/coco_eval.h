@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mrcnn::eval {
@@ -26,6 +27,6 @@ struct CocoEvalResult {
 // gt_json: a COCO annotation file's text; dt_json: a results list's text (image_id, category_id,
 // bbox and/or segmentation, score). iou_type: "bbox" or "segm". Throws std::invalid_argument on
 // malformed input, naming what is wrong.
-CocoEvalResult coco_evaluate(const std::string& gt_json, const std::string& dt_json, const std::string& iou_type);
+CocoEvalResult coco_evaluate(std::string_view gt_json, std::string_view dt_json, const std::string& iou_type);
 
 }  // namespace mrcnn::eval

@@ -146,5 +146,26 @@ TEST(Polygon, CrossingWalkEqualsFullTrace) {
   }
 }
 
+TEST(Polygon, LongSteepEdgesEqualFullTrace) {
+  // Steep edges are solved per crossing column instead of walked row by row; long, nearly
+  // vertical and nearly diagonal edges far outside the image check that shortcut.
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<double> far(-20000.0, 20000.0), near(-5.0, 5.0);
+  for (int t = 0; t < 300; ++t) {
+    const uint32_t h = 1 + rng() % 200, w = 1 + rng() % 200;
+    const size_t k = 3 + rng() % 6;
+    std::vector<double> xy(2 * k);
+    for (size_t j = 0; j < k; ++j) {
+      const double y = far(rng);
+      // x stays near the image for most vertices, so edges run steeply across it
+      xy[2 * j] = rng() % 3 == 0 ? far(rng) : w / 2.0 + near(rng) * (1 + rng() % 40);
+      xy[2 * j + 1] = rng() % 4 == 0 ? std::round(y) : y;
+    }
+    const Rle fast = rle_from_polygon(xy.data(), k, h, w);
+    const Rle ref = testing::rle_from_polygon_reference(xy.data(), k, h, w);
+    ASSERT_EQ(fast.counts, ref.counts) << "polygon " << t;
+  }
+}
+
 }  // namespace
 }  // namespace mrcnn::codecs

@@ -1,0 +1,532 @@
+#include "mrcnn/codecs/json_reader.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <utility>
+
+namespace mrcnn::codecs {
+
+namespace {
+constexpr int kMaxDepth = 512;
+}  // namespace
+
+// Recursive descent over the text; children of open containers wait on a scratch stack and are
+// copied to the document's kids_ / keys_ when their container closes, so each container's
+// children are contiguous.
+class JsonParser {
+ public:
+  JsonParser(JsonDocument& doc, std::string_view text, const std::vector<std::string_view>& skip_keys)
+      : doc_(doc), p_(text.data()), begin_(text.data()), end_(text.data() + text.size()), skip_keys_(skip_keys) {
+    doc_.nodes_.reserve(text.size() / 6 + 16);
+    doc_.kids_.reserve(text.size() / 6 + 16);
+    doc_.keys_.reserve(text.size() / 6 + 16);
+  }
+
+  void parse() {
+    skip_ws();
+    if (p_ == end_) fail("the text is empty");
+    value(0);
+    skip_ws();
+    if (p_ != end_) fail("unexpected text after the end of the JSON value");
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    size_t line = 1, col = 1;
+    for (const char* q = begin_; q < p_ && q < end_; ++q) {
+      if (*q == '\n') ++line, col = 1;
+      else ++col;
+    }
+    throw std::invalid_argument("invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " + what);
+  }
+
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  uint32_t new_node(JsonType t) {
+    doc_.nodes_.emplace_back();
+    doc_.nodes_.back().type = t;
+    return static_cast<uint32_t>(doc_.nodes_.size() - 1);
+  }
+
+  uint32_t value(int depth) {
+    if (p_ == end_) fail("expected a value, found the end of the text");
+    switch (*p_) {
+      case '{': return container(depth, true);
+      case '[': return container(depth, false);
+      case '"': {
+        const uint32_t n = new_node(JsonType::kString);
+        const std::string_view s = string();
+        if (s.size() > UINT32_MAX) fail("string longer than 4 GB");
+        doc_.nodes_[n].chars = s.data();
+        doc_.nodes_[n].first = static_cast<uint32_t>(s.size());
+        return n;
+      }
+      case 't': return literal("true", JsonType::kTrue);
+      case 'f': return literal("false", JsonType::kFalse);
+      case 'n': return literal("null", JsonType::kNull);
+      default:
+        if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return number();
+        fail(std::string("expected a value, found '") + *p_ + "'");
+    }
+  }
+
+  uint32_t literal(std::string_view word, JsonType t) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+      fail("expected '" + std::string(word) + "'");
+    p_ += word.size();
+    return new_node(t);
+  }
+
+  uint32_t number() {
+    const char* start = p_;
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
+    // The digits are read into a 64-bit mantissa as they are checked against the grammar.
+    uint64_t mantissa = 0;
+    int digits = 0;  // significant digits in mantissa (leading zeros not counted)
+    int exp10 = 0;
+    auto digit = [&](char c) {
+      if (digits < 19) {
+        mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
+        digits += mantissa != 0;
+      } else {
+        digits = 20;  // too many for the fast paths
+      }
+    };
+    const char* int_begin = p_;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++);
+    }
+    const size_t int_digits = static_cast<size_t>(p_ - int_begin);
+    bool integral = true;
+    if (p_ < end_ && *p_ == '.') {
+      integral = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit after the decimal point");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++), --exp10;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integral = false;
+      ++p_;
+      bool neg_exp = false;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) neg_exp = *p_++ == '-';
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit in the exponent");
+      int e = 0;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') e = std::min(e * 10 + (*p_++ - '0'), 100000);
+      exp10 += neg_exp ? -e : e;
+    }
+    const uint32_t n = new_node(JsonType::kNumber);
+    JsonDocument::Node& node = doc_.nodes_[n];
+    if (integral && int_digits <= 18) {
+      const int64_t v = static_cast<int64_t>(mantissa);
+      node.integer = true;
+      node.int_value = negative ? -v : v;
+      return n;
+    }
+    // Clinger's fast path: when the mantissa and the power of ten are both exact doubles, one
+    // multiplication or division gives the correctly rounded value.
+    static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (digits <= 19 && mantissa <= (uint64_t{1} << 53) && exp10 >= -22 && exp10 <= 22) {
+      double d = static_cast<double>(mantissa);
+      d = exp10 < 0 ? d / kPow10[-exp10] : d * kPow10[exp10];
+      node.number = negative ? -d : d;
+    } else {
+      double d = 0;
+      const auto r = std::from_chars(start, p_, d);
+      if (r.ec == std::errc::result_out_of_range || r.ptr != p_) {
+        // overflow to +-inf or underflow to 0, as Python's float() gives
+        d = std::strtod(std::string(start, p_).c_str(), nullptr);
+      }
+      node.number = d;
+    }
+    if (integral) {
+      // 19 or more digits: exact when they fit int64
+      int64_t v = 0;
+      const auto ri = std::from_chars(start, p_, v);
+      if (ri.ec == std::errc() && ri.ptr == p_) node.integer = true, node.int_value = v;
+    }
+    return n;
+  }
+
+  static void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  uint32_t hex4() {
+    if (end_ - p_ < 4) fail("expected four hex digits after \\u");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i, ++p_) {
+      const char c = *p_;
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+      else fail("expected four hex digits after \\u");
+    }
+    return v;
+  }
+
+  // At the opening quote; returns the string's value and leaves p_ after the closing quote.
+  std::string_view string() {
+    ++p_;
+    const char* s = p_;
+    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+    if (p_ == end_) fail("unterminated string");
+    if (*p_ == '"') return std::string_view(s, static_cast<size_t>(p_++ - s));
+    if (*p_ != '\\') fail("control character in a string");
+    std::string out(s, static_cast<size_t>(p_ - s));
+    while (true) {
+      if (p_ == end_) fail("unterminated string");
+      const char c = *p_;
+      if (c == '"') break;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
+      if (c != '\\') {
+        out += c;
+        ++p_;
+        continue;
+      }
+      if (++p_ == end_) fail("unterminated string");
+      const char e = *p_++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp = hex4();
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') fail("unpaired surrogate in a \\u escape");
+            p_ += 2;
+            const uint32_t lo = hex4();
+            if (lo < 0xDC00 || lo > 0xDFFF) fail("unpaired surrogate in a \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            fail("unpaired surrogate in a \\u escape");
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default:
+          --p_;
+          fail(std::string("invalid escape '\\") + e + "'");
+      }
+    }
+    ++p_;
+    doc_.unescaped_.push_back(std::move(out));
+    return doc_.unescaped_.back();
+  }
+
+  void close(uint32_t n, size_t mark) {
+    JsonDocument::Node& node = doc_.nodes_[n];
+    node.first = static_cast<uint32_t>(doc_.kids_.size());
+    node.count = static_cast<uint32_t>(stack_.size() - mark);
+    for (size_t i = mark; i < stack_.size(); ++i) {
+      doc_.keys_.push_back(stack_[i].first);
+      doc_.kids_.push_back(stack_[i].second);
+    }
+    stack_.resize(mark);
+  }
+
+  // An array or an object, at its opening bracket.
+  uint32_t container(int depth, bool is_object) {
+    if (depth >= kMaxDepth) fail("nesting deeper than 512 levels");
+    const char close_char = is_object ? '}' : ']';
+    const uint32_t n = new_node(is_object ? JsonType::kObject : JsonType::kArray);
+    const size_t mark = stack_.size();
+    ++p_;
+    skip_ws();
+    if (p_ < end_ && *p_ == close_char) {
+      ++p_;
+      close(n, mark);
+      return n;
+    }
+    while (true) {
+      skip_ws();
+      std::string_view key;
+      if (is_object) {
+        if (p_ == end_ || *p_ != '"') fail("expected a member name in quotes");
+        key = string();
+        skip_ws();
+        if (p_ == end_ || *p_ != ':') fail("expected ':' after a member name");
+        ++p_;
+        skip_ws();
+      }
+      const uint32_t child = is_object && skipped(key) ? skip(depth + 1) : value(depth + 1);
+      stack_.emplace_back(key, child);
+      skip_ws();
+      if (p_ == end_) fail(is_object ? "unterminated object: expected ',' or '}'" : "unterminated array: expected ',' or ']'");
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ == close_char) {
+        ++p_;
+        break;
+      }
+      fail(is_object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
+    }
+    close(n, mark);
+    return n;
+  }
+
+  JsonDocument& doc_;
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  bool skipped(std::string_view key) const {
+    for (const auto& k : skip_keys_)
+      if (k == key) return true;
+    return false;
+  }
+
+  // Checks one value's syntax without storing it; returns a null node in its place.
+  uint32_t skip(int depth) {
+    skip_value(depth);
+    return new_node(JsonType::kNull);
+  }
+
+  void skip_value(int depth) {
+    if (p_ == end_) fail("expected a value, found the end of the text");
+    const char c = *p_;
+    if (c == '{' || c == '[') {
+      if (depth >= kMaxDepth) fail("nesting deeper than 512 levels");
+      const char close_char = c == '{' ? '}' : ']';
+      ++p_;
+      skip_ws();
+      if (p_ < end_ && *p_ == close_char) {
+        ++p_;
+        return;
+      }
+      while (true) {
+        skip_ws();
+        if (c == '{') {
+          if (p_ == end_ || *p_ != '"') fail("expected a member name in quotes");
+          skip_string();
+          skip_ws();
+          if (p_ == end_ || *p_ != ':') fail("expected ':' after a member name");
+          ++p_;
+          skip_ws();
+        }
+        skip_value(depth + 1);
+        skip_ws();
+        if (p_ == end_) fail(c == '{' ? "unterminated object: expected ',' or '}'" : "unterminated array: expected ',' or ']'");
+        if (*p_ == ',') {
+          ++p_;
+          continue;
+        }
+        if (*p_ == close_char) {
+          ++p_;
+          return;
+        }
+        fail(c == '{' ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
+      }
+    }
+    if (c == '"') {
+      skip_string();
+      return;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      skip_number();
+      return;
+    }
+    value(depth);  // a literal (or an error)
+    doc_.nodes_.pop_back();
+  }
+
+  void skip_string() {
+    const char* quote = p_++;
+    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+    if (p_ < end_ && *p_ == '"') {
+      ++p_;
+      return;
+    }
+    // an escape (rare in skipped values), an error or the end: string() checks it all properly
+    p_ = quote;
+    const size_t kept = doc_.unescaped_.size();
+    string();
+    if (doc_.unescaped_.size() > kept) doc_.unescaped_.pop_back();
+  }
+
+  void skip_number() {
+    if (*p_ == '-') ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
+    if (*p_ == '0') ++p_;
+    else
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit after the decimal point");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit in the exponent");
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+  }
+
+  std::vector<std::pair<std::string_view, uint32_t>> stack_;
+  const std::vector<std::string_view>& skip_keys_;
+};
+
+namespace {
+
+// Value storage freed by earlier documents on this thread, kept for the next ones. Fresh pages
+// cost more than the parse itself (a first parse of a 1 MB file is about 5x slower than a
+// repeated one), and evaluation reads two documents per call, so up to two sets are kept, of at
+// most 32 MB per array (larger documents are rare and their storage is given back).
+template <typename T>
+struct Pool {
+  std::vector<std::vector<T>> free;
+  std::vector<T> take() {
+    if (free.empty()) return {};
+    std::vector<T> v = std::move(free.back());
+    free.pop_back();
+    return v;
+  }
+  void give(std::vector<T>&& v) {
+    if (v.capacity() == 0 || v.capacity() * sizeof(T) > (size_t{32} << 20) || free.size() >= 2) return;
+    v.clear();
+    free.push_back(std::move(v));
+  }
+};
+
+}  // namespace
+
+struct JsonStoragePools {
+  Pool<JsonDocument::Node> nodes;
+  Pool<uint32_t> kids;
+  Pool<std::string_view> keys;
+  static JsonStoragePools& local() {
+    thread_local JsonStoragePools pools;
+    return pools;
+  }
+};
+
+JsonDocument::JsonDocument(std::string_view text, const std::vector<std::string_view>& skip_keys) {
+  auto& pools = JsonStoragePools::local();
+  nodes_ = pools.nodes.take();
+  kids_ = pools.kids.take();
+  keys_ = pools.keys.take();
+  JsonParser parser(*this, text, skip_keys);
+  parser.parse();
+}
+
+JsonDocument::~JsonDocument() {
+  auto& pools = JsonStoragePools::local();
+  pools.nodes.give(std::move(nodes_));
+  pools.kids.give(std::move(kids_));
+  pools.keys.give(std::move(keys_));
+}
+
+JsonType JsonValue::type() const { return doc_->nodes_[index_].type; }
+
+bool JsonValue::is_integer() const {
+  const auto& n = doc_->nodes_[index_];
+  return n.type == JsonType::kNumber && n.integer;
+}
+
+const char* JsonValue::type_name() const {
+  switch (type()) {
+    case JsonType::kNull: return "null";
+    case JsonType::kFalse:
+    case JsonType::kTrue: return "a boolean";
+    case JsonType::kNumber: return "a number";
+    case JsonType::kString: return "a string";
+    case JsonType::kArray: return "a list";
+    case JsonType::kObject: return "an object";
+  }
+  return "?";
+}
+
+namespace {
+[[noreturn]] void wrong_type(const char* expected, const JsonValue& v) {
+  throw std::invalid_argument(std::string("expected ") + expected + ", got " + v.type_name());
+}
+}  // namespace
+
+bool JsonValue::boolean() const {
+  if (!is_bool()) wrong_type("true or false", *this);
+  return type() == JsonType::kTrue;
+}
+
+double JsonValue::number() const {
+  if (!is_number()) wrong_type("a number", *this);
+  const auto& n = doc_->nodes_[index_];
+  return n.integer ? static_cast<double>(n.int_value) : n.number;  // int64 -> double rounds to nearest, as strtod
+}
+
+int64_t JsonValue::integer() const {
+  if (!is_number()) wrong_type("an integer", *this);
+  const auto& n = doc_->nodes_[index_];
+  if (n.integer) return n.int_value;
+  if (std::floor(n.number) != n.number || !(n.number >= -9223372036854775808.0 && n.number < 9223372036854775808.0))
+    throw std::invalid_argument("expected an integer, got " + std::to_string(n.number));
+  return static_cast<int64_t>(n.number);
+}
+
+std::string_view JsonValue::string() const {
+  if (!is_string()) wrong_type("a string", *this);
+  const auto& n = doc_->nodes_[index_];
+  return std::string_view(n.chars, n.first);
+}
+
+size_t JsonValue::size() const {
+  if (!is_array() && !is_object()) wrong_type("a list or an object", *this);
+  return doc_->nodes_[index_].count;
+}
+
+JsonValue JsonValue::operator[](size_t i) const {
+  if (i >= size()) throw std::out_of_range("JSON index " + std::to_string(i) + " out of range for size " + std::to_string(size()));
+  return JsonValue(doc_, doc_->kids_[doc_->nodes_[index_].first + i]);
+}
+
+std::string_view JsonValue::key(size_t i) const {
+  if (!is_object()) wrong_type("an object", *this);
+  if (i >= size()) throw std::out_of_range("JSON member " + std::to_string(i) + " out of range for size " + std::to_string(size()));
+  return doc_->keys_[doc_->nodes_[index_].first + i];
+}
+
+std::optional<JsonValue> JsonValue::find(std::string_view k) const {
+  if (!is_object()) wrong_type("an object", *this);
+  const auto& n = doc_->nodes_[index_];
+  for (uint32_t i = n.count; i-- > 0;)  // the last of duplicate names wins, as in Python's json
+    if (doc_->keys_[n.first + i] == k) return JsonValue(doc_, doc_->kids_[n.first + i]);
+  return std::nullopt;
+}
+
+JsonValue JsonValue::at(std::string_view k) const {
+  const auto v = find(k);
+  if (!v) throw std::invalid_argument("missing key '" + std::string(k) + "'");
+  return *v;
+}
+
+}  // namespace mrcnn::codecs
