@@ -5,6 +5,10 @@ torchvision's resizing (800/1333) on both sides, the same trainable layers (laye
 heads), SGD lr 0.005, momentum 0.9, weight decay 1e-4, batch 2.
 
     python benchmarks/bench_train.py [--steps 6] [--json out/bench_train.json]
+        [--amp off|bf16|fp16] [--device cpu|cuda]
+
+--amp runs both sides under autocast with that dtype (torchvision with torch.autocast and, for
+fp16, torch.cuda.amp.GradScaler; ours with Trainer's mixed_precision and loss scaling).
 """
 import argparse
 import json
@@ -62,7 +66,7 @@ def torchvision_config(num_classes, **overrides):
     return cfg
 
 
-def twin_models(num_classes, cfg, seed=0, **tv_kwargs):
+def twin_models(num_classes, cfg, seed=0, device="cpu", **tv_kwargs):
     """torchvision's Mask R-CNN with seeded random weights and ours with the same weights.
 
     Random ResNet weights with identity frozen BatchNorm double the activations' variance per
@@ -74,21 +78,32 @@ def twin_models(num_classes, cfg, seed=0, **tv_kwargs):
         for name, buf in tv.named_buffers():
             if name.endswith("bn3.weight"):
                 buf.fill_(0.2)
-    ours = mrcnn.model.MaskRCNN("training", cfg, "/tmp/bench_train")
+    ours = mrcnn.model.MaskRCNN("training", cfg, "/tmp/bench_train", device=device)
     ours.net.load_state_dict(tv.state_dict(), [])
-    return tv, ours
+    return tv.to(device), ours
 
 
-def tv_step(tv, opt, ds, ids):
+def tv_step(tv, opt, ds, ids, amp="off", scaler=None):
     """One torchvision training step on images `ids`, the usual PyTorch way: (seconds, total loss)."""
     t0 = time.perf_counter()
+    device = next(tv.parameters()).device
     images, targets = tv_batch(ds, ids)
+    images = [im.to(device) for im in images]
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
     opt.zero_grad()
-    losses = tv(images, targets)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        losses = tv(images, targets)
     total = sum(losses.values())
-    total.backward()
-    opt.step()
-    return time.perf_counter() - t0, float(total)
+    if scaler is not None:
+        scaler.scale(total).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        total.backward()
+        opt.step()
+    loss = float(total)  # waits for the device
+    return time.perf_counter() - t0, loss
 
 
 def tv_batch(ds, ids):
@@ -114,17 +129,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--json")
+    parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     ds = fashion_dataset()
     cfg = torchvision_config(ds.num_classes)
-    tv, ours = twin_models(ds.num_classes, cfg)
+    tv, ours = twin_models(ds.num_classes, cfg, device=args.device)
     steps = args.steps + 1  # the first step of each side is a warm-up
     loader = make_loader(ds, cfg, None, shuffle=True, seed=0, workers=1)
     order = [loader.image_index(k) for k in range(2 * steps)]
     trainer = _C.train.Trainer(ours.net, {"learning_rate": 0.005, "momentum": 0.9, "weight_decay": 1e-4,
-                                          "clip_norm": 0.0, "layers": TRAINABLE, "steps_per_epoch": 1000})
+                                          "clip_norm": 0.0, "layers": TRAINABLE, "steps_per_epoch": 1000,
+                                          "mixed_precision": args.amp,
+                                          "loss_scale": 65536.0 if args.amp == "fp16" else 0.0})
     tv.train()
     opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=0.005, momentum=0.9, weight_decay=1e-4)
+    scaler = torch.cuda.amp.GradScaler() if args.amp == "fp16" else None
 
     t_ours, t_tv, loss_ours, loss_tv = [], [], [], []
     for s in range(steps):
@@ -132,20 +152,21 @@ def main():
         m = trainer.step(loader)
         t_ours.append(time.perf_counter() - t0)
         loss_ours.append(m["loss"])
-        seconds, loss = tv_step(tv, opt, ds, order[2 * s:2 * s + 2])
+        seconds, loss = tv_step(tv, opt, ds, order[2 * s:2 * s + 2], args.amp, scaler)
         t_tv.append(seconds)
         loss_tv.append(loss)
         print("step %d: ours %.2f s (loss %.3f), torchvision %.2f s (loss %.3f)"
               % (s, t_ours[-1], loss_ours[-1], t_tv[-1], loss_tv[-1]))
     o, r = float(np.median(t_ours[1:])), float(np.median(t_tv[1:]))
-    print("\ntraining step, 2 fashion images, %d threads: ours %.2f s, %s %.2f s: %.2fx"
-          % (mrcnn.get_num_threads(), o, "torchvision " + torchvision.__version__, r, o / r))
+    print("\ntraining step, 2 fashion images, %s, mixed precision %s, %d threads: ours %.2f s (%.2f images/s), "
+          "%s %.2f s (%.2f images/s): %.2fx" % (args.device, args.amp, mrcnn.get_num_threads(), o, 2 / o,
+                                               "torchvision " + torchvision.__version__, r, 2 / r, o / r))
     info = machine()
     print("machine: " + ", ".join("%s %s" % kv for kv in info.items()))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump({"ours_s": o, "torchvision_s": r, "ratio": o / r, "ours": t_ours, "torchvision": t_tv,
+            json.dump({"device": args.device, "amp": args.amp, "ours_s": o, "torchvision_s": r, "ratio": o / r, "ours": t_ours, "torchvision": t_tv,
                        "loss_ours": loss_ours, "loss_torchvision": loss_tv, "machine": info}, f, indent=1)
 
 

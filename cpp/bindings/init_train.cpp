@@ -291,6 +291,9 @@ void init_train(py::module_& m) {
              o.log_dir = get(d, "log_dir", o.log_dir);
              o.checkpoint_prefix = get(d, "checkpoint_prefix", o.checkpoint_prefix);
              o.deterministic = get(d, "deterministic", o.deterministic);
+             o.mixed_precision = get(d, "mixed_precision", o.mixed_precision);
+             o.loss_scale = get(d, "loss_scale", o.loss_scale);
+             o.loss_scale_growth_interval = get(d, "loss_scale_growth_interval", o.loss_scale_growth_interval);
              o.seed = get<uint64_t>(d, "seed", o.seed);
              o.class_names = get(d, "class_names", o.class_names);
              o.last_checkpoint = get(d, "last_checkpoint", o.last_checkpoint);

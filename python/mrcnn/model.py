@@ -141,21 +141,40 @@ class TrainResult(dict):
     __str__ = __repr__
 
 
+def _pick_device(device):
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device %r: torch sees no CUDA GPU here" % (str(device),))
+        return device
+    if torch.cuda.is_available() and dict(_C.build_info()).get("cuda kernels") == "on":
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 class MaskRCNN:
     """Mask R-CNN with Matterport's interface. mode: "training" or "inference"."""
 
-    def __init__(self, mode, config, model_dir):
+    def __init__(self, mode, config, model_dir, device=None):
+        """device: "cpu", "cuda", "cuda:1", ...; by default the GPU when torch sees one and this
+        build has the CUDA kernels, else the CPU."""
         if mode not in ("training", "inference"):
             raise ValueError("mode must be 'training' or 'inference', got %r" % (mode,))
         self.mode = mode
         self.config = config
         self.model_dir = str(model_dir)
-        self.net = _C.model.MaskRCNN(config.to_model_json())
+        self.device = _pick_device(device)
+        self._new_net()
         self.epoch = 0
         self.history = []
         self.class_names = None
         self._resume = None  # optimizer state and loader positions of a loaded checkpoint
         self.set_log_dir()
+
+    def _new_net(self):
+        self.net = _C.model.MaskRCNN(self.config.to_model_json())
+        if self.device.type != "cpu":
+            self.net.to(str(self.device))
 
     # --- files ----------------------------------------------------------------------------------
     @property
@@ -266,10 +285,11 @@ class MaskRCNN:
         if changes:
             for k, v in changes.items():
                 setattr(cfg, k, v)
-            self.net = _C.model.MaskRCNN(cfg.to_model_json())
+            self._new_net()
             if verbose:
                 print("Config set for Matterport's weights: " + ", ".join("%s = %r" % kv for kv in changes.items()))
-        state, conversion = keras_h5.keras_to_state_dict(weights, self.net.state_dict(), cfg)
+        state, conversion = keras_h5.keras_to_state_dict(
+            weights, {k: v.cpu() for k, v in self.net.state_dict().items()}, cfg)
         report = LoadReport(self.net.load_state_dict(state, self._exclude_patterns(exclude)), filepath)
         report["keras"] = conversion
         report["config_changes"] = changes
@@ -294,12 +314,16 @@ class MaskRCNN:
     # --- training -------------------------------------------------------------------------------
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
               custom_callbacks=None, no_augmentation_sources=None, workers=None, seed=None, deterministic=False,
-              schedule="constant", warmup_steps=0, verbose=1):
+              schedule="constant", warmup_steps=0, verbose=1, mixed_precision=None, loss_scale=None):
         """Trains from the current epoch up to `epochs` (cumulative, as Matterport). layers:
         "heads", "3+", "4+", "5+", "all" or a regular expression (our names or Matterport's).
         Checkpoints: log_dir/mask_rcnn_<name>_<epoch:04d>.pt after each epoch; metrics in
         log_dir/metrics.jsonl; loss curves in log_dir/loss_curves.png. Ctrl-C saves the state
-        to log_dir/mask_rcnn_<name>_interrupted.pt and returns."""
+        to log_dir/mask_rcnn_<name>_interrupted.pt and returns.
+
+        mixed_precision: "bf16" or "fp16" runs the forward pass and losses under autocast
+        (default: config.MIXED_PRECISION; None is float32); fp16 needs CUDA and scales the loss
+        dynamically (loss_scale: the starting scale, 65536 by default; 0 turns scaling off)."""
         if self.mode != "training":
             raise RuntimeError("Create model in training mode.")
         if no_augmentation_sources:
@@ -327,6 +351,11 @@ class MaskRCNN:
             "deterministic": bool(deterministic), "class_names": class_names, "schedule": schedule,
             "warmup_steps": int(warmup_steps),
         }
+        precision = mixed_precision or getattr(cfg, "MIXED_PRECISION", None) or "off"
+        options["mixed_precision"] = str(precision)
+        if loss_scale is None:
+            loss_scale = 65536.0 if precision == "fp16" else 0.0
+        options["loss_scale"] = float(loss_scale)
         current = os.path.join(self.log_dir, "mask_rcnn_%s_%04d.pt" % (self._name, self.epoch))
         if self.epoch and os.path.exists(current):
             options["last_checkpoint"] = current
@@ -470,7 +499,9 @@ class MaskRCNN:
         batch = max(1, int(self.config.BATCH_SIZE))
         for start in range(0, len(tensors), batch):
             for (h, w), d in zip([t.shape[1:] for t in tensors[start:start + batch]],
-                                 self.net.detect(tensors[start:start + batch], threshold)):
+                                 self.net.detect([t.to(self.device) for t in tensors[start:start + batch]],
+                                                 threshold)):
+                d = {k: v.cpu() for k, v in d.items()}
                 boxes = d["boxes"].numpy()
                 rois = np.round(boxes[:, [1, 0, 3, 2]]).astype(np.int32) if len(boxes) else np.zeros((0, 4), np.int32)
                 masks = d["masks"].numpy()  # [N, H, W]

@@ -280,3 +280,23 @@ def test_bad_training_targets_are_clear_errors():
     model.eval()
     with pytest.raises(ValueError, match=r"image 0 must have shape \[3, H, W\]"):
         model.detect([torch.rand(40, 50)], 0.5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_model_matches_torchvision_on_cuda():
+    """The whole network on the GPU (CUDA ops, channels-last convolutions) against torchvision's
+    on the same GPU: GPU convolution algorithms differ between calls, so tolerances are looser
+    than on the CPU and only the confident detections are compared."""
+    tv = torchvision_model(num_classes=5, seed=3)
+    ours = our_model(tv, num_classes=5)
+    tv = tv.cuda()
+    ours.to("cuda")
+    image = torch.rand(3, 427, 640, generator=torch.Generator().manual_seed(5)).cuda()
+    with torch.no_grad():
+        ref = tv([image])[0]
+    got = ours.detect([image], -1.0)[0]
+    assert got["boxes"].is_cuda
+    top = 20
+    assert torch.equal(got["labels"][:top].cpu(), ref["labels"][:top].cpu())
+    torch.testing.assert_close(got["boxes"][:top].cpu(), ref["boxes"][:top].cpu(), rtol=0, atol=0.5)
+    torch.testing.assert_close(got["scores"][:top].cpu(), ref["scores"][:top].cpu(), rtol=0, atol=1e-3)

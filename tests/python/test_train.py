@@ -212,3 +212,95 @@ def test_overfitting_four_images(tmp_path):
     result = evaluate(model, train, verbose=False, progress=False)
     assert result["segm"].stats[1] > 0.9 and result["mAP50"] > 0.9
     assert len(result["detections"]) > 0 and len(result["ground_truth"]["annotations"]) == total
+
+
+def _bf16_autocast_works():
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return torch.nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
+    except Exception:  # noqa: BLE001 - a CPU or torch build without bf16 convolutions
+        return False
+
+
+needs_bf16 = pytest.mark.skipif(not _bf16_autocast_works(), reason="this CPU / torch build has no bf16 autocast")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _steps(precision, steps, tmp_path, **kwargs):
+    """Losses per step of a run from fixed weights and samples, and the trained weights."""
+    torch.manual_seed(0)
+    cfg = TinyConfig()
+    cfg.STEPS_PER_EPOCH = steps
+    cfg.VALIDATION_STEPS = 0
+    model = modellib.MaskRCNN("training", cfg, str(tmp_path / precision))
+    before = weights(model)
+    model.train(shapes(4, 0), None, learning_rate=0.02, epochs=1, layers="all", verbose=0, seed=0,
+                deterministic=True, mixed_precision=precision, **kwargs)
+    lines = [json.loads(line) for line in open(os.path.join(model.log_dir, "metrics.jsonl"))]
+    return [line for line in lines if "step" in line], before, weights(model)
+
+
+@needs_bf16
+def test_bf16_mixed_precision_trains_like_float32(tmp_path):
+    fp32, _, _ = _steps("off", 1, tmp_path)
+    bf16, _, _ = _steps("bf16", 20, tmp_path)
+    names = [n for n, _ in _C.train.loss_names()] + ["loss"]
+    # the same first batch and weights: bf16 changes the numbers slightly, not the result
+    for n in names:
+        assert np.isfinite(bf16[0][n])
+        assert bf16[0][n] == pytest.approx(fp32[0][n], rel=0.03, abs=1e-3), n
+    assert bf16[0]["loss"] != fp32[0]["loss"]  # autocast really ran in bf16
+    losses = [line["loss"] for line in bf16]
+    assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5])
+    _, _, trained = _steps("bf16", 1, tmp_path / "again")
+    assert all(v.dtype == torch.float32 for v in trained.values() if v.is_floating_point())
+
+
+@needs_bf16
+def test_loss_scaling_skips_overflowing_steps_and_adapts(tmp_path):
+    # a scale beyond float32's range (as fp16's range is to a 65536 scale with large gradients):
+    # the scaled gradients overflow, both steps are skipped, the scale halves each time and no
+    # weight moves
+    lines, before, after = _steps("bf16", 2, tmp_path, loss_scale=1e39)
+    assert [line.get("skipped") for line in lines] == [1, 1]
+    assert [line["loss_scale"] for line in lines] == [1e39, 5e38]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # a workable scale trains as without one, and grows after loss_scale_growth_interval good steps
+    torch.manual_seed(0)
+    cfg = TinyConfig()
+    net = modellib.MaskRCNN("training", cfg, str(tmp_path)).net
+    trainer = _C.train.Trainer(net, {"mixed_precision": "bf16", "loss_scale": 1024.0,
+                                     "loss_scale_growth_interval": 2, "learning_rate": 0.01})
+    loader = modellib.make_loader(shapes(4, 0), cfg, seed=0, workers=1)
+    scales = [trainer.step(loader)["loss_scale"] for _ in range(3)]
+    assert scales == [1024.0, 1024.0, 2048.0]
+    assert trainer.optimizer_state()["loss_scale"].item() == 2048.0
+
+
+def test_mixed_precision_options_are_checked(tmp_path):
+    net = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path)).net
+    with pytest.raises(ValueError, match="needs the model on a CUDA device.*use 'bf16'"):
+        _C.train.Trainer(net, {"mixed_precision": "fp16"})
+    with pytest.raises(ValueError, match="mixed_precision must be 'off', 'bf16' or 'fp16', got 'fp8'"):
+        _C.train.Trainer(net, {"mixed_precision": "fp8"})
+    with pytest.raises(ValueError, match="loss_scale must be >= 0"):
+        _C.train.Trainer(net, {"loss_scale": -1.0})
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_on_cuda(tmp_path, precision):
+    """fp16 (with dynamic loss scaling) and bf16 training on a GPU: finite losses that fall."""
+    cfg = TinyConfig()
+    cfg.STEPS_PER_EPOCH = 20
+    cfg.VALIDATION_STEPS = 0
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("training", cfg, str(tmp_path), device="cuda")
+    model.train(shapes(4, 0), None, learning_rate=0.02, epochs=1, layers="all", verbose=0, seed=0,
+                mixed_precision=precision)
+    lines = [json.loads(line) for line in open(os.path.join(model.log_dir, "metrics.jsonl")) if '"step"' in line]
+    losses = [line["loss"] for line in lines if not line.get("skipped")]
+    assert len(losses) >= 15 and all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    if precision == "fp16":
+        assert all("loss_scale" in line for line in lines)

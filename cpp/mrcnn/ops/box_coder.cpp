@@ -28,8 +28,8 @@ at::Tensor encode_boxes(const at::Tensor& gt, const at::Tensor& proposals, const
                     proposals.size(0));
   TORCH_CHECK_VALUE(gt.device() == proposals.device(), "encode_boxes: gt is on ", gt.device(),
                     " but proposals are on ", proposals.device());
-  const at::Tensor w = at::tensor(std::vector<double>(weights.begin(), weights.end()), gt.options().device(at::kCPU))
-                           .to(gt.device());
+  const at::Tensor w = at::tensor(std::vector<double>(weights.begin(), weights.end()), at::TensorOptions(at::kDouble))
+                           .to(gt.options());
   const at::Tensor wx = w[0], wy = w[1], ww = w[2], wh = w[3];
   const at::Tensor px1 = proposals.select(1, 0).unsqueeze(1), py1 = proposals.select(1, 1).unsqueeze(1);
   const at::Tensor px2 = proposals.select(1, 2).unsqueeze(1), py2 = proposals.select(1, 3).unsqueeze(1);
@@ -52,17 +52,22 @@ at::Tensor decode_boxes(const at::Tensor& deltas, const at::Tensor& boxes, const
                     "decode_boxes: deltas must have shape [", boxes.size(0), ", 4 * M], got ", deltas.sizes());
   TORCH_CHECK_VALUE(deltas.device() == boxes.device(), "decode_boxes: deltas are on ", deltas.device(),
                     " but boxes are on ", boxes.device());
-  const at::Tensor b = boxes.to(deltas.scalar_type());
+  // torchvision casts the boxes to the deltas' dtype; under mixed precision that would put
+  // proposals in bf16/fp16 (pixel errors at 800 px), so both go to the wider of the two (float32
+  // with float32 inputs, as before).
+  const at::ScalarType type = at::promote_types(deltas.scalar_type(), boxes.scalar_type());
+  const at::Tensor b = boxes.to(type);
+  const at::Tensor d = deltas.to(type);
   const at::Tensor widths = b.select(1, 2) - b.select(1, 0);
   const at::Tensor heights = b.select(1, 3) - b.select(1, 1);
   const at::Tensor ctr_x = b.select(1, 0) + 0.5 * widths;
   const at::Tensor ctr_y = b.select(1, 1) + 0.5 * heights;
   using at::indexing::None;
   using at::indexing::Slice;
-  const at::Tensor dx = deltas.index({Slice(), Slice(0, None, 4)}) / weights[0];
-  const at::Tensor dy = deltas.index({Slice(), Slice(1, None, 4)}) / weights[1];
-  const at::Tensor dw = at::clamp_max(deltas.index({Slice(), Slice(2, None, 4)}) / weights[2], clip);
-  const at::Tensor dh = at::clamp_max(deltas.index({Slice(), Slice(3, None, 4)}) / weights[3], clip);
+  const at::Tensor dx = d.index({Slice(), Slice(0, None, 4)}) / weights[0];
+  const at::Tensor dy = d.index({Slice(), Slice(1, None, 4)}) / weights[1];
+  const at::Tensor dw = at::clamp_max(d.index({Slice(), Slice(2, None, 4)}) / weights[2], clip);
+  const at::Tensor dh = at::clamp_max(d.index({Slice(), Slice(3, None, 4)}) / weights[3], clip);
   const at::Tensor pred_cx = dx * widths.unsqueeze(1) + ctr_x.unsqueeze(1);
   const at::Tensor pred_cy = dy * heights.unsqueeze(1) + ctr_y.unsqueeze(1);
   const at::Tensor pred_w = at::exp(dw) * widths.unsqueeze(1);

@@ -1,5 +1,6 @@
 #include "mrcnn/train/trainer.h"
 
+#include "mrcnn/core/autocast.h"
 #include "mrcnn/core/random.h"
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,9 @@ void TrainOptions::validate() const {
         "schedule must be 'constant', 'step' or 'cosine', got '" + schedule + "'");
   check(steps_per_epoch >= 1, "STEPS_PER_EPOCH must be >= 1, got " + std::to_string(steps_per_epoch));
   check(validation_steps >= 0, "VALIDATION_STEPS must be >= 0, got " + std::to_string(validation_steps));
+  (void)autocast_dtype(mixed_precision);  // throws for an unknown value
+  check(loss_scale >= 0 && std::isfinite(loss_scale), "loss_scale must be >= 0 (0: off), got " + std::to_string(loss_scale));
+  check(loss_scale_growth_interval >= 1, "loss_scale_growth_interval must be >= 1");
   for (const auto& [k, v] : loss_weights) {
     bool known = false;
     for (const auto& n : loss_names()) known |= n.first == k;
@@ -107,6 +111,12 @@ Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move
   trainable_ = set_trainable(*model_, options_.layers);
   for (auto& p : model_->named_parameters(true))
     if (p.value().requires_grad()) params_.emplace_back(p.key(), p.value());
+  autocast_dtype_ = autocast_dtype(options_.mixed_precision);
+  const torch::Device device = params_.empty() ? torch::Device(torch::kCPU) : params_[0].second.device();
+  if (autocast_dtype_ == torch::kHalf && !device.is_cuda())
+    throw std::invalid_argument("train: mixed_precision='fp16' needs the model on a CUDA device (it is on " +
+                                device.str() + "); on CPU use 'bf16'");
+  loss_scale_ = options_.loss_scale;
 }
 
 double Trainer::learning_rate_at(int64_t step, int64_t total_steps) const {
@@ -134,12 +144,16 @@ std::map<std::string, torch::Tensor> Trainer::batch_losses(const std::vector<dat
     images.push_back(s.image.permute({2, 0, 1}).to(device));
     targets.push_back({s.boxes.to(device), s.class_ids.to(device), s.masks.to(device)});
   }
-  const std::map<std::string, torch::Tensor> raw = model_->losses(images, targets, /*resize=*/false);
+  std::map<std::string, torch::Tensor> raw;
+  {
+    const AutocastGuard autocast(device.type(), autocast_dtype_);
+    raw = model_->losses(images, targets, /*resize=*/false);
+  }
   std::map<std::string, torch::Tensor> out;
   for (const auto& [ours, theirs] : loss_names()) {
     auto it = raw.find(theirs);
     TORCH_CHECK(it != raw.end(), "train: the model returned no ", theirs);
-    out[ours] = it->second;
+    out[ours] = it->second.to(torch::kFloat);  // summed and scaled in float32 under mixed precision
   }
   return out;
 }
@@ -161,18 +175,34 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
   metrics["lr"] = lr;
   for (const auto& [name, v] : metrics)
     if (!std::isfinite(v)) throw NonFiniteLoss(name + " is " + std::to_string(v) + " (" + format_losses(metrics) + ")");
-  total.backward();
+  (loss_scale_ > 0 ? total * loss_scale_ : total).backward();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
   for (auto& [name, p] : params_)
     if (p.grad().defined()) grads.push_back(p.grad());
-  if (options_.clip_norm > 0 && !grads.empty()) {
+  if (loss_scale_ > 0) {
+    metrics["loss_scale"] = loss_scale_;
+    for (auto& g : grads) g.mul_(1.0 / loss_scale_);
+  }
+  if ((options_.clip_norm > 0 || loss_scale_ > 0) && !grads.empty()) {
     std::vector<torch::Tensor> norms;
     for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
     const double norm = torch::stack(norms).norm(2).item<double>();
     metrics["grad_norm"] = norm;
+    if (!std::isfinite(norm) && loss_scale_ > 0) {
+      // the scaled gradients overflowed: skip this update and retry with half the scale
+      metrics["skipped"] = 1;
+      loss_scale_ *= 0.5;
+      good_steps_ = 0;
+      if (++skipped_in_a_row_ >= 25)
+        throw NonFiniteLoss("the gradients overflowed in 25 steps in a row (loss scale now " +
+                            std::to_string(loss_scale_) + ")");
+      for (auto& [name, p] : params_) p.mutable_grad().reset();
+      ++global_step_;
+      return metrics;
+    }
     if (!std::isfinite(norm)) throw NonFiniteLoss("the gradient norm is " + std::to_string(norm));
-    if (norm > options_.clip_norm) {
+    if (options_.clip_norm > 0 && norm > options_.clip_norm) {
       const double scale = options_.clip_norm / (norm + 1e-6);
       for (auto& g : grads) g.mul_(scale);
     }
@@ -191,6 +221,13 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
       d = it->second;
     }
     p.add_(d, -lr);
+  }
+  if (loss_scale_ > 0) {
+    skipped_in_a_row_ = 0;
+    if (++good_steps_ >= options_.loss_scale_growth_interval) {
+      loss_scale_ *= 2;
+      good_steps_ = 0;
+    }
   }
   ++global_step_;
   return metrics;
@@ -215,6 +252,10 @@ std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
   std::map<std::string, torch::Tensor> out;
   for (const auto& [name, buf] : momentum_) out["momentum." + name] = buf;
   out["global_step"] = torch::tensor(global_step_, torch::kLong);
+  if (loss_scale_ > 0) {
+    out["loss_scale"] = torch::tensor(loss_scale_, torch::kDouble);
+    out["loss_scale_good_steps"] = torch::tensor(good_steps_, torch::kLong);
+  }
   return out;
 }
 
@@ -224,6 +265,14 @@ void Trainer::load_optimizer_state(const std::map<std::string, torch::Tensor>& s
   for (const auto& [key, t] : state) {
     if (key == "global_step") {
       global_step_ = t.item<int64_t>();
+      continue;
+    }
+    if (key == "loss_scale" && loss_scale_ > 0) {  // a resumed fp16 run keeps the scale it had found
+      loss_scale_ = t.item<double>();
+      continue;
+    }
+    if (key == "loss_scale_good_steps" && loss_scale_ > 0) {
+      good_steps_ = t.item<int64_t>();
       continue;
     }
     if (key.rfind("momentum.", 0) != 0) continue;

@@ -37,6 +37,15 @@ struct TrainOptions {
   std::string log_dir;          // checkpoints and metrics.jsonl go here ("" = nowhere)
   std::string checkpoint_prefix = "mask_rcnn";  // files: <prefix>_<epoch:04d>.pt
   bool deterministic = false;   // reseed torch's generator from (seed, step) before each step
+  // Mixed precision: "off", "bf16" or "fp16" (fp16 on CUDA only). The forward pass and the losses
+  // run under autocast; weights, gradients and the SGD update stay float32.
+  std::string mixed_precision = "off";
+  // Dynamic loss scaling (fp16's small range would flush gradients to zero): the loss is
+  // multiplied by this before backward and the gradients divided after; a step whose gradients
+  // overflow is skipped and the scale halved; after loss_scale_growth_interval good steps in a
+  // row it doubles. 0 = off. torch.cuda.amp.GradScaler's rule and defaults (65536, 2000).
+  double loss_scale = 0;
+  int64_t loss_scale_growth_interval = 2000;
   uint64_t seed = 0;
   std::vector<std::string> class_names;  // stored in checkpoints
   std::string last_checkpoint;  // the checkpoint training starts from, if any (named in errors)
@@ -106,6 +115,10 @@ class Trainer {
   std::map<std::string, torch::Tensor> momentum_;
   int64_t global_step_ = 0;
   int64_t total_steps_ = 0;
+  c10::ScalarType autocast_dtype_ = c10::ScalarType::Undefined;
+  double loss_scale_ = 0;          // current scale (0: no scaling)
+  int64_t good_steps_ = 0;         // steps since the scale last changed
+  int64_t skipped_in_a_row_ = 0;   // overflowing steps in a row
 };
 
 }  // namespace mrcnn::train
