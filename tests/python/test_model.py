@@ -119,6 +119,11 @@ def test_fast_path_features_match_exact_path():
         torch.testing.assert_close(fb, fa, rtol=1e-4, atol=1e-3 * fa.abs().max().item())
     dets = cl.detect([image], 0.5)[0]
     assert dets["boxes"].shape[1] == 4 and dets["masks"].dtype == torch.bool
+    # the fast path computes only each detection's class mask (transposed conv as a 1x1 conv,
+    # the class's 1x1 layer as a matrix-vector product): the same probabilities
+    exact, fast = nchw.detect([image], -1.0)[0], cl.detect([image], -1.0)[0]
+    assert torch.equal(exact["labels"], fast["labels"])
+    torch.testing.assert_close(fast["masks"], exact["masks"], rtol=0, atol=1e-4)
 
 
 def test_old_key_names_and_exclude():

@@ -60,6 +60,22 @@ torch::Tensor MaskPredictorImpl::forward(const torch::Tensor& x) {
   return mask_fcn_logits(torch::relu(up));
 }
 
+torch::Tensor MaskPredictorImpl::forward_for_labels(const torch::Tensor& x, const torch::Tensor& labels) {
+  const torch::Tensor& w = conv5_mask->weight;  // [in, out, 2, 2]
+  const int64_t n = x.size(0), in = x.size(1), h = x.size(2), wd = x.size(3), out = w.size(1);
+  if (n == 0) return torch::empty({0, 2 * h, 2 * wd}, x.options());
+  // output channel (ky * 2 + kx) * out + c of the 1x1 convolution is channel c at offset (ky, kx)
+  const torch::Tensor w1x1 = w.permute({2, 3, 1, 0}).reshape({4 * out, in, 1, 1});
+  torch::Tensor up = torch::conv2d(x.contiguous(torch::MemoryFormat::ChannelsLast), w1x1);  // [N, 4*out, H, W] NHWC
+  up = up.permute({0, 2, 3, 1}).view({n, h * wd * 4, out});  // (y, x, ky, kx) rows, channels last
+  up.add_(conv5_mask->bias).relu_();
+  const int64_t classes = mask_fcn_logits->weight.size(0);
+  const torch::Tensor wl = mask_fcn_logits->weight.view({classes, out}).index_select(0, labels);  // [N, out]
+  const torch::Tensor bl = mask_fcn_logits->bias.index_select(0, labels);                        // [N]
+  const torch::Tensor logits = torch::bmm(up, wl.unsqueeze(2)).view({n, h, wd, 2, 2}) + bl.view({n, 1, 1, 1, 1});
+  return logits.permute({0, 1, 3, 2, 4}).reshape({n, 2 * h, 2 * wd});
+}
+
 RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
   box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
@@ -212,12 +228,18 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     kept_boxes.push_back(d.boxes);
   }
   // Masks of the detections: sigmoid of the predicted class's logits.
-  const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
   std::vector<torch::Tensor> det_labels;
   for (const auto& d : out.detections) det_labels.push_back(d.labels);
   const torch::Tensor lab = torch::cat(det_labels, 0);
-  const torch::Tensor probs =
-      logits.sigmoid().index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
+  torch::Tensor probs;
+  if (config.CHANNELS_LAST) {  // the fast path: only the predicted class's mask is computed
+    torch::Tensor pooled = pool(features, kept_boxes, image_sizes, config.MASK_POOL_SIZE);
+    pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
+    probs = mask_predictor->forward_for_labels(mask_head->forward(pooled), lab).sigmoid().unsqueeze(1);
+  } else {
+    const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
+    probs = logits.sigmoid().index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
+  }
   const auto probs_list = probs.split_with_sizes(counts(kept_boxes), 0);
   for (size_t i = 0; i < out.detections.size(); ++i) out.detections[i].masks = probs_list[i];
   return out;

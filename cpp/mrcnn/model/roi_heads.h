@@ -31,6 +31,11 @@ TORCH_MODULE(BoxPredictor);
 struct MaskPredictorImpl : torch::nn::Module {  // torchvision's MaskRCNNPredictor
   MaskPredictorImpl(int64_t in_channels, int64_t hidden, int64_t num_classes);
   torch::Tensor forward(const torch::Tensor& x);
+  // Inference: the logits [N, 2H, 2W] of one class per RoI (labels [N]) only. The transposed
+  // convolution runs as a 1x1 convolution to (2x2 position, channel) and the class's 1x1 layer as
+  // one batched matrix-vector product, without the full [N, classes, 2H, 2W] output. Same sums as
+  // forward() in another order.
+  torch::Tensor forward_for_labels(const torch::Tensor& x, const torch::Tensor& labels);
   torch::nn::ConvTranspose2d conv5_mask{nullptr};
   torch::nn::Conv2d mask_fcn_logits{nullptr};
 };
