@@ -245,10 +245,11 @@ def test_bf16_mixed_precision_trains_like_float32(tmp_path):
     fp32, _, _ = _steps("off", 1, tmp_path)
     bf16, _, _ = _steps("bf16", 20, tmp_path)
     names = [n for n, _ in _C.train.loss_names()] + ["loss"]
-    # the same first batch and weights: bf16 changes the numbers slightly, not the result
+    # the same first batch and weights: bf16 changes the numbers slightly, not the result (single
+    # losses move more: bf16 objectness can reorder near-equal proposals, and so the sampled RoIs)
     for n in names:
         assert np.isfinite(bf16[0][n])
-        assert bf16[0][n] == pytest.approx(fp32[0][n], rel=0.03, abs=1e-3), n
+        assert bf16[0][n] == pytest.approx(fp32[0][n], rel=0.03 if n == "loss" else 0.1, abs=1e-3), n
     assert bf16[0]["loss"] != fp32[0]["loss"]  # autocast really ran in bf16
     losses = [line["loss"] for line in bf16]
     assert np.mean(losses[-5:]) < 0.3 * np.mean(losses[:5])

@@ -50,7 +50,11 @@ torch::Tensor RpnImpl::anchors(const torch::Tensor& images, const std::vector<to
   std::vector<torch::Tensor> levels;
   for (size_t l = 0; l < features.size(); ++l) {
     const int64_t gh = features[l].size(-2), gw = features[l].size(-1);
-    const torch::Tensor cell = cell_anchors[l].to(features[l].options());
+    // anchors follow the features' dtype, except under mixed precision: pixel coordinates up to
+    // ~1333 need float32 (bf16 would round them to 4-8 px)
+    const auto type = features[l].scalar_type();
+    const bool reduced = type == torch::kHalf || type == torch::kBFloat16;
+    const torch::Tensor cell = cell_anchors[l].to(features[l].options().dtype(reduced ? torch::kFloat : type));
     levels.push_back(ops::grid_anchors(cell, gh, gw, images.size(-2) / gh, images.size(-1) / gw));
   }
   if (anchor_cache.size() > 16) anchor_cache.clear();
@@ -90,7 +94,8 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
   // filter_proposals: top-k per level, clip, drop tiny, NMS per level, keep the best.
   const int64_t pre_nms = training ? config.PRE_NMS_LIMIT_TRAINING : config.PRE_NMS_LIMIT;
   const int64_t post_nms = training ? config.POST_NMS_ROIS_TRAINING : config.POST_NMS_ROIS_INFERENCE;
-  const torch::Tensor obj = objectness.detach().reshape({n, -1});
+  // scores in the proposals' dtype (float32 under mixed precision, where the logits are bf16/fp16)
+  const torch::Tensor obj = objectness.detach().reshape({n, -1}).to(proposals.scalar_type());
   std::vector<torch::Tensor> top_idx, lvl_ids;
   int64_t offset = 0;
   for (size_t l = 0; l < per_level.size(); ++l) {
