@@ -41,6 +41,14 @@ def build(min_size=800, max_size=1333):
     return tv, ours
 
 
+def bf16_autocast_works():
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return torch.nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
+    except Exception:  # noqa: BLE001 - no bf16 convolutions in this CPU / build
+        return False
+
+
 def targets_for(images):
     out = []
     for img in images:
@@ -78,6 +86,15 @@ def main():
 
         bench.compare("inference %dx%d, %d threads" % (h, w, mrcnn.get_num_threads()),
                       lambda: ours.detect([image], 0.5), run_tv, reference_name=TV)
+        if h == 800 and bf16_autocast_works():
+            # what a user gets from MIXED_PRECISION = "bf16" on a CPU with bf16 support; torchvision
+            # 0.14 cannot run under CPU bf16 autocast (its nms has no bf16 kernel), so it stays float32
+            def run_ours_bf16():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    ours.detect([image], 0.5)
+
+            bench.compare("inference %dx%d, ours bf16 autocast vs torchvision float32" % (h, w), run_ours_bf16,
+                          run_tv, reference_name=TV)
         times = [ours.stages([image])["times"] for _ in range(3)]
         stages["%dx%d" % (h, w)] = {k: sorted(t[k] for t in times)[1] for k in times[0]}
 

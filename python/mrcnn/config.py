@@ -94,7 +94,7 @@ class Config:
     RPN_BG_IOU_THRESHOLD = 0.3      # and < this negative
     CHANNELS_LAST = True            # NHWC convolutions (faster)
     FOLD_FROZEN_BN = True           # BatchNorm applied through the conv weights (faster)
-    MIXED_PRECISION = None          # training under autocast: None (float32), "bf16", or "fp16" (CUDA, with loss scaling)
+    MIXED_PRECISION = None          # training and detect under autocast: None (float32), "bf16", "fp16" (CUDA; loss scaling)
 
     WEIGHT_DEPENDENT_FIELDS = ("BACKBONE", "RPN_BBOX_STD_DEV", "MEAN_PIXEL", "PIXEL_STD", "BACKBONE_BN_EPS")
 

@@ -495,12 +495,19 @@ class MaskRCNN:
 
         self.net.eval()
         threshold = float(getattr(self.config, "DETECTION_MASK_THRESHOLD", 0.5))
+        precision = getattr(self.config, "MIXED_PRECISION", None) or "off"
+        if precision not in ("off", "bf16", "fp16"):
+            raise ValueError("MIXED_PRECISION must be None, 'bf16' or 'fp16', got %r" % (precision,))
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        if dtype == torch.float16 and self.device.type != "cuda":
+            raise ValueError("MIXED_PRECISION='fp16' needs a CUDA device; on CPU use 'bf16'")
         results = []
         batch = max(1, int(self.config.BATCH_SIZE))
         for start in range(0, len(tensors), batch):
-            for (h, w), d in zip([t.shape[1:] for t in tensors[start:start + batch]],
-                                 self.net.detect([t.to(self.device) for t in tensors[start:start + batch]],
-                                                 threshold)):
+            # autocast state is thread-local: the C++ forward on this thread runs under it
+            with torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                dets = self.net.detect([t.to(self.device) for t in tensors[start:start + batch]], threshold)
+            for (h, w), d in zip([t.shape[1:] for t in tensors[start:start + batch]], dets):
                 d = {k: v.cpu() for k, v in d.items()}
                 boxes = d["boxes"].numpy()
                 rois = np.round(boxes[:, [1, 0, 3, 2]]).astype(np.int32) if len(boxes) else np.zeros((0, 4), np.int32)

@@ -183,6 +183,23 @@ def test_inference_mode_model_cannot_train(tmp_path):
         model.find_last()
 
 
+def _instances_found(model, dataset):
+    """(ground-truth instances detected with the right class and mask IoU >= 0.8, all instances)"""
+    found, total = 0, 0
+    for image_id in dataset.image_ids:
+        gt_masks, gt_ids = dataset.load_mask(image_id)
+        r = model.detect([dataset.load_image(image_id)])[0]
+        total += len(gt_ids)
+        if r["masks"].shape[2] == 0:
+            continue
+        overlaps = utils.compute_overlaps_masks(gt_masks, r["masks"])
+        for g in range(len(gt_ids)):
+            j = int(np.argmax(overlaps[g]))
+            if overlaps[g, j] >= 0.8 and r["class_ids"][j] == gt_ids[g]:
+                found += 1
+    return found, total
+
+
 def test_overfitting_four_images(tmp_path):
     """A small config learns 4 images: the loss falls by >= 80% and the instances are found."""
     cfg = TinyConfig()
@@ -195,19 +212,13 @@ def test_overfitting_four_images(tmp_path):
     lines = [json.loads(line) for line in open(os.path.join(model.log_dir, "metrics.jsonl"))]
     losses = [line["loss"] for line in lines if "step" in line]
     assert np.mean(losses[-10:]) <= 0.2 * np.mean(losses[:10])
-    found, total = 0, 0
-    for image_id in train.image_ids:
-        gt_masks, gt_ids = train.load_mask(image_id)
-        r = model.detect([train.load_image(image_id)])[0]
-        total += len(gt_ids)
-        if r["masks"].shape[2] == 0:
-            continue
-        overlaps = utils.compute_overlaps_masks(gt_masks, r["masks"])
-        for g in range(len(gt_ids)):
-            j = int(np.argmax(overlaps[g]))
-            if overlaps[g, j] >= 0.8 and r["class_ids"][j] == gt_ids[g]:
-                found += 1
+    found, total = _instances_found(model, train)
     assert found == total, "found %d of %d instances" % (found, total)
+    if _bf16_autocast_works():  # detection under bf16 autocast finds them too
+        model.config.MIXED_PRECISION = "bf16"
+        found_bf16, _ = _instances_found(model, train)
+        model.config.MIXED_PRECISION = None
+        assert found_bf16 == total, "bf16: found %d of %d instances" % (found_bf16, total)
     from mrcnn.evaluation import evaluate
     result = evaluate(model, train, verbose=False, progress=False)
     assert result["segm"].stats[1] > 0.9 and result["mAP50"] > 0.9

@@ -203,7 +203,8 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
   // postprocess_detections: per-class boxes, softmax scores, drop background, threshold, NMS.
   const int64_t num_classes = class_logits.size(-1);
   const torch::Tensor pred_boxes = ops::decode_boxes(box_regression, torch::cat(proposals, 0), weights);
-  const torch::Tensor pred_scores = F::softmax(class_logits, F::SoftmaxFuncOptions(-1));
+  // scores in the boxes' dtype (float32 also when autocast made the logits bf16/fp16)
+  const torch::Tensor pred_scores = F::softmax(class_logits.to(pred_boxes.scalar_type()), F::SoftmaxFuncOptions(-1));
   const std::vector<int64_t> per_image = counts(proposals);
   const auto boxes_list = pred_boxes.split_with_sizes(per_image, 0);
   const auto scores_list = pred_scores.split_with_sizes(per_image, 0);
@@ -235,11 +236,13 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
   if (config.CHANNELS_LAST) {  // the fast path: only the predicted class's mask is computed
     torch::Tensor pooled = pool(features, kept_boxes, image_sizes, config.MASK_POOL_SIZE);
     pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
-    probs = mask_predictor->forward_for_labels(mask_head->forward(pooled), lab).sigmoid().unsqueeze(1);
+    probs = mask_predictor->forward_for_labels(mask_head->forward(pooled), lab).unsqueeze(1);
   } else {
     const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
-    probs = logits.sigmoid().index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
+    probs = logits.index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
   }
+  // in the boxes' dtype: float32 also under mixed precision, where the logits are bf16/fp16
+  probs = probs.to(kept_boxes.front().scalar_type()).sigmoid();
   const auto probs_list = probs.split_with_sizes(counts(kept_boxes), 0);
   for (size_t i = 0; i < out.detections.size(); ++i) out.detections[i].masks = probs_list[i];
   return out;
