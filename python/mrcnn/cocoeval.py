@@ -66,5 +66,12 @@ class CocoEvalResult:
 
 def evaluate(ground_truth, detections, iou_type="segm"):
     """COCOeval for iou_type "bbox" or "segm"."""
-    raw = _C.eval.coco_evaluate(_text(ground_truth, "ground-truth"), _text(detections, "detections"), iou_type)
+    if _is_file(ground_truth) and _is_file(detections):  # read in C++ (no Python copies of the texts)
+        raw = _C.eval.coco_evaluate_files(str(ground_truth), str(detections), iou_type)
+    else:
+        raw = _C.eval.coco_evaluate(_text(ground_truth, "ground-truth"), _text(detections, "detections"), iou_type)
     return CocoEvalResult(raw, iou_type)
+
+
+def _is_file(obj):
+    return isinstance(obj, (str, os.PathLike)) and os.path.isfile(str(obj))
