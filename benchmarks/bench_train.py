@@ -148,12 +148,16 @@ def main():
 
     tv_amp = args.amp
     if tv_amp != "off":
-        try:
-            tv_step(tv, opt, ds, order[:2], tv_amp, scaler)  # an extra warm-up that also checks support
+        try:  # a forward pass (no update) under autocast checks that torchvision supports it here
+            images, targets = tv_batch(ds, order[:2])
+            device = next(tv.parameters()).device
+            dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[tv_amp]
+            with torch.no_grad(), torch.autocast(device.type, dtype=dtype):
+                tv([im.to(device) for im in images], [{k: v.to(device) for k, v in t.items()} for t in targets])
         except RuntimeError as e:
             # torchvision 0.14's CPU nms has no bf16 kernel and no CPU autocast wrapper
             print("torchvision cannot train under %s autocast here (%s); it runs in float32" % (tv_amp, str(e)[:80]))
-            tv_amp, scaler = "off", None  # (the failed step changed no weight)
+            tv_amp, scaler = "off", None
 
     t_ours, t_tv, loss_ours, loss_tv = [], [], [], []
     for s in range(steps):

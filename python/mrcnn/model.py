@@ -142,14 +142,18 @@ class TrainResult(dict):
 
 
 def _pick_device(device):
+    """device, else $MRCNN_DEVICE, else the GPU when torch sees one and the CUDA kernels were built."""
+    device = device or os.environ.get("MRCNN_DEVICE") or None
+    kernels = dict(_C.build_info()).get("cuda kernels") == "on"
     if device is not None:
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device %r: torch sees no CUDA GPU here" % (str(device),))
+        if device.type == "cuda" and not kernels:
+            raise ValueError("device %r: this build of mrcnn has no CUDA kernels (rebuild with torch's CUDA and "
+                             "nvcc present, or MRCNN_CUDA=1)" % (str(device),))
         return device
-    if torch.cuda.is_available() and dict(_C.build_info()).get("cuda kernels") == "on":
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() and kernels else "cpu")
 
 
 class MaskRCNN:

@@ -2,6 +2,10 @@ import os
 
 import pytest
 
+# The tests assume the CPU unless they ask for a GPU (device="cuda"): on a machine with one, models
+# would otherwise go there by default.
+os.environ.setdefault("MRCNN_DEVICE", "cpu")
+
 SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
 
 

@@ -38,3 +38,16 @@ def test_errors_name_the_problem(tmp_path):
         evaluate(gt, perfect, "keypoints")
     with pytest.raises(FileNotFoundError, match="nowhere.json"):
         evaluate(str(tmp_path / "nowhere.json"), perfect, "bbox")
+
+
+def test_loadres_corner_cases_match_cocoeval():
+    """Ground truth of images not in 'images' is ignored without being read (COCOeval never looks
+    at it), and a result's empty "bbox" list counts as absent (area and box from its mask)."""
+    gt = {"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 20, "bbox": [0, 0, 4, 5], "iscrowd": 0,
+                           "segmentation": [[0, 0, 4, 0, 4, 5, 0, 5]]},
+                          {"id": 2, "image_id": 99, "category_id": 1, "bbox": "not read"}]}
+    rle = {"size": [10, 10], "counts": [0, 5, 5, 5, 5, 5, 5, 5, 65]}
+    dt = [{"image_id": 1, "category_id": 1, "segmentation": rle, "bbox": [], "score": 0.9}]
+    assert evaluate(gt, dt, "segm").stats[1] == pytest.approx(1.0)
+    assert evaluate(gt, dt, "bbox").stats[1] == pytest.approx(1.0)

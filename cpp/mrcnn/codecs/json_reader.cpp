@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <locale.h>
+#include <stdlib.h>
 #include <stdexcept>
 #include <utility>
 
@@ -143,8 +145,10 @@ class JsonParser {
       double d = 0;
       const auto r = std::from_chars(start, p_, d);
       if (r.ec == std::errc::result_out_of_range || r.ptr != p_) {
-        // overflow to +-inf or underflow to 0, as Python's float() gives
-        d = std::strtod(std::string(start, p_).c_str(), nullptr);
+        // overflow to +-inf or underflow to 0, as Python's float() gives; strtod in the C locale
+        // (the process's LC_NUMERIC may use a decimal comma)
+        static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", locale_t(0));
+        d = strtod_l(std::string(start, p_).c_str(), nullptr, c_locale);
       }
       node.number = d;
     }

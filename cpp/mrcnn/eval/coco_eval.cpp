@@ -91,11 +91,11 @@ codecs::Rle read_segmentation(const JsonValue& seg, int64_t image_id, const Imag
 bool read_gt(const JsonValue& a, bool segm, const ImageSizes& sizes, Ann& g) {
   g.id = a.at("id").integer();
   g.image_id = a.at("image_id").integer();
+  if (!sizes.count(g.image_id)) return false;  // nothing else of it is read, as in COCOeval
   g.category_id = a.at("category_id").integer();
   g.area = a.at("area").number();
   if (const auto c = a.find("iscrowd")) g.crowd = c->is_bool() ? c->boolean() : c->number() != 0;
   if (const auto b = a.find("bbox")) g.bbox = read_bbox(*b);
-  if (!sizes.count(g.image_id)) return false;
   if (segm) g.rle = read_segmentation(a.at("segmentation"), g.image_id, sizes);
   return true;
 }
@@ -123,8 +123,8 @@ void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, cons
   } else {
     d.rle = read_segmentation(a.at("segmentation"), d.image_id, sizes);
     d.area = static_cast<double>(codecs::rle_area(d.rle));
-    const auto b = a.find("bbox");
-    d.bbox = b ? read_bbox(*b) : codecs::rle_to_bbox(d.rle);
+    const auto b = a.find("bbox");  // an empty list counts as absent, as in loadRes
+    d.bbox = b && !(b->is_array() && b->size() == 0) ? read_bbox(*b) : codecs::rle_to_bbox(d.rle);
   }
 }
 

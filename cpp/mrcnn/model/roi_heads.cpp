@@ -67,7 +67,7 @@ torch::Tensor MaskPredictorImpl::forward_for_labels(const torch::Tensor& x, cons
   // output channel (ky * 2 + kx) * out + c of the 1x1 convolution is channel c at offset (ky, kx)
   const torch::Tensor w1x1 = w.permute({2, 3, 1, 0}).reshape({4 * out, in, 1, 1});
   torch::Tensor up = torch::conv2d(x.contiguous(torch::MemoryFormat::ChannelsLast), w1x1);  // [N, 4*out, H, W] NHWC
-  up = up.permute({0, 2, 3, 1}).view({n, h * wd * 4, out});  // (y, x, ky, kx) rows, channels last
+  up = up.permute({0, 2, 3, 1}).reshape({n, h * wd * 4, out});  // (y, x, ky, kx) rows; no copy when NHWC
   up.add_(conv5_mask->bias).relu_();
   const int64_t classes = mask_fcn_logits->weight.size(0);
   const torch::Tensor wl = mask_fcn_logits->weight.view({classes, out}).index_select(0, labels);  // [N, out]

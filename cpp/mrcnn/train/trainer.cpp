@@ -153,7 +153,8 @@ std::map<std::string, torch::Tensor> Trainer::batch_losses(const std::vector<dat
   for (const auto& [ours, theirs] : loss_names()) {
     auto it = raw.find(theirs);
     TORCH_CHECK(it != raw.end(), "train: the model returned no ", theirs);
-    out[ours] = it->second.to(torch::kFloat);  // summed and scaled in float32 under mixed precision
+    const auto type = it->second.scalar_type();  // summed and scaled in float32 under mixed precision
+    out[ours] = type == torch::kHalf || type == torch::kBFloat16 ? it->second.to(torch::kFloat) : it->second;
   }
   return out;
 }
@@ -188,9 +189,9 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
     std::vector<torch::Tensor> norms;
     for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
     const double norm = torch::stack(norms).norm(2).item<double>();
-    metrics["grad_norm"] = norm;
     if (!std::isfinite(norm) && loss_scale_ > 0) {
-      // the scaled gradients overflowed: skip this update and retry with half the scale
+      // the scaled gradients overflowed: skip this update and retry with half the scale (no
+      // grad_norm: an infinite one would make the epoch's average infinite)
       metrics["skipped"] = 1;
       loss_scale_ *= 0.5;
       good_steps_ = 0;
@@ -201,6 +202,7 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
       ++global_step_;
       return metrics;
     }
+    metrics["grad_norm"] = norm;
     if (!std::isfinite(norm)) throw NonFiniteLoss("the gradient norm is " + std::to_string(norm));
     if (options_.clip_norm > 0 && norm > options_.clip_norm) {
       const double scale = options_.clip_norm / (norm + 1e-6);
