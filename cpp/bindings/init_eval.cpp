@@ -61,6 +61,12 @@ void init_eval(py::module_& m) {
           {
             py::gil_scoped_release release;
             thread_local std::string gt_text, dt_text;
+            struct KeepSmall {  // buffers of large files are not kept between calls
+              ~KeepSmall() {
+                for (std::string* b : {&gt_text, &dt_text})
+                  if (b->capacity() > (size_t{64} << 20)) std::string().swap(*b);
+              }
+            } keep_small;
             read_into(gt_text, gt_path);
             read_into(dt_text, dt_path);
             r = mrcnn::eval::coco_evaluate(gt_text, dt_text, iou_type);

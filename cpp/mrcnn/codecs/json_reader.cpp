@@ -406,7 +406,8 @@ namespace {
 // Value storage freed by earlier documents on this thread, kept for the next ones. Fresh pages
 // cost more than the parse itself (a first parse of a 1 MB file is about 5x slower than a
 // repeated one), and evaluation reads two documents per call, so up to two sets are kept, of at
-// most 32 MB per array (larger documents are rare and their storage is given back).
+// most 8 MB per array (a few-MB file; larger documents give their storage back), so at most
+// 48 MB stay with a thread.
 template <typename T>
 struct Pool {
   std::vector<std::vector<T>> free;
@@ -417,7 +418,7 @@ struct Pool {
     return v;
   }
   void give(std::vector<T>&& v) {
-    if (v.capacity() == 0 || v.capacity() * sizeof(T) > (size_t{32} << 20) || free.size() >= 2) return;
+    if (v.capacity() == 0 || v.capacity() * sizeof(T) > (size_t{8} << 20) || free.size() >= 2) return;
     v.clear();
     free.push_back(std::move(v));
   }
