@@ -41,14 +41,6 @@ def build(min_size=800, max_size=1333):
     return tv, ours
 
 
-def bf16_autocast_works():
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return torch.nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
-    except Exception:  # noqa: BLE001 - no bf16 convolutions in this CPU / build
-        return False
-
-
 def targets_for(images):
     out = []
     for img in images:
@@ -86,7 +78,7 @@ def main():
 
         bench.compare("inference %dx%d, %d threads" % (h, w, mrcnn.get_num_threads()),
                       lambda: ours.detect([image], 0.5), run_tv, reference_name=TV)
-        if h == 800 and bf16_autocast_works():
+        if h == 800 and mrcnn.bf16_autocast_supported():
             # what a user gets from MIXED_PRECISION = "bf16" on a CPU with bf16 support; torchvision
             # 0.14 cannot run under CPU bf16 autocast (its nms has no bf16 kernel), so it stays float32
             def run_ours_bf16():

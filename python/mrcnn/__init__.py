@@ -3,6 +3,7 @@
 The Python API follows Matterport's Mask_RCNN (``from mrcnn.config import Config``,
 ``from mrcnn import utils, visualize``, ``import mrcnn.model as modellib``).
 """
+import functools as _functools
 import os as _os
 
 import torch as _torch  # loads libtorch before the extension that links against it
@@ -11,8 +12,8 @@ from . import _C
 
 __version__ = "0.1.0"
 
-__all__ = ["build_info", "set_num_threads", "get_num_threads", "set_cpu_cache", "release_cpu_cache",
-           "cpu_cache_stats", "__version__"]
+__all__ = ["build_info", "bf16_autocast_supported", "set_num_threads", "get_num_threads", "set_cpu_cache",
+           "release_cpu_cache", "cpu_cache_stats", "__version__"]
 
 
 def _available_cores():
@@ -99,6 +100,17 @@ def _blas_in_use():
         cfg = _torch.__config__.show()
         return "MKL (static)" if "USE_MKL=ON" in cfg or "MKL" in cfg.split("BLAS_INFO=")[-1][:20] else "unknown"
     return ", ".join(found)
+
+
+@_functools.lru_cache(maxsize=None)
+def bf16_autocast_supported():
+    """Whether this CPU and torch build run convolutions under bf16 autocast
+    (MIXED_PRECISION = "bf16" on the CPU)."""
+    try:
+        with _torch.autocast("cpu", dtype=_torch.bfloat16):
+            return _torch.nn.Conv2d(3, 4, 3)(_torch.randn(1, 3, 8, 8)).dtype == _torch.bfloat16
+    except Exception:  # noqa: BLE001 - a CPU or torch build without bf16 convolutions
+        return False
 
 
 def build_info():

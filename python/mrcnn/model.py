@@ -156,6 +156,19 @@ def _pick_device(device):
     return torch.device("cuda" if torch.cuda.is_available() and kernels else "cpu")
 
 
+def _check_precision(precision, device):
+    """Clear errors for an unknown mixed-precision mode, or one this device cannot run."""
+    if precision not in ("off", "bf16", "fp16"):
+        raise ValueError("MIXED_PRECISION must be None, 'bf16' or 'fp16', got %r" % (precision,))
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("MIXED_PRECISION='fp16' needs a CUDA device; on CPU use 'bf16'")
+    if precision == "bf16" and device.type == "cpu":
+        from . import bf16_autocast_supported
+        if not bf16_autocast_supported():
+            raise ValueError("MIXED_PRECISION='bf16': this CPU or torch build cannot run convolutions in bf16; "
+                             "use None (float32)")
+
+
 class MaskRCNN:
     """Mask R-CNN with Matterport's interface. mode: "training" or "inference"."""
 
@@ -356,6 +369,7 @@ class MaskRCNN:
             "warmup_steps": int(warmup_steps),
         }
         precision = mixed_precision or getattr(cfg, "MIXED_PRECISION", None) or "off"
+        _check_precision(precision, self.device)
         options["mixed_precision"] = str(precision)
         if loss_scale is None:
             loss_scale = 65536.0 if precision == "fp16" else 0.0
@@ -500,11 +514,8 @@ class MaskRCNN:
         self.net.eval()
         threshold = float(getattr(self.config, "DETECTION_MASK_THRESHOLD", 0.5))
         precision = getattr(self.config, "MIXED_PRECISION", None) or "off"
-        if precision not in ("off", "bf16", "fp16"):
-            raise ValueError("MIXED_PRECISION must be None, 'bf16' or 'fp16', got %r" % (precision,))
+        _check_precision(precision, self.device)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        if dtype == torch.float16 and self.device.type != "cuda":
-            raise ValueError("MIXED_PRECISION='fp16' needs a CUDA device; on CPU use 'bf16'")
         results = []
         batch = max(1, int(self.config.BATCH_SIZE))
         for start in range(0, len(tensors), batch):

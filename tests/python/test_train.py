@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import mrcnn
 from mrcnn import _C, utils
 from mrcnn import model as modellib
 from mrcnn.config import Config
@@ -214,7 +215,7 @@ def test_overfitting_four_images(tmp_path):
     assert np.mean(losses[-10:]) <= 0.2 * np.mean(losses[:10])
     found, total = _instances_found(model, train)
     assert found == total, "found %d of %d instances" % (found, total)
-    if _bf16_autocast_works():  # detection under bf16 autocast finds them too
+    if mrcnn.bf16_autocast_supported():  # detection under bf16 autocast finds them too
         model.config.MIXED_PRECISION = "bf16"
         found_bf16, _ = _instances_found(model, train)
         model.config.MIXED_PRECISION = None
@@ -225,15 +226,8 @@ def test_overfitting_four_images(tmp_path):
     assert len(result["detections"]) > 0 and len(result["ground_truth"]["annotations"]) == total
 
 
-def _bf16_autocast_works():
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return torch.nn.Conv2d(3, 4, 3)(torch.randn(1, 3, 8, 8)).dtype == torch.bfloat16
-    except Exception:  # noqa: BLE001 - a CPU or torch build without bf16 convolutions
-        return False
-
-
-needs_bf16 = pytest.mark.skipif(not _bf16_autocast_works(), reason="this CPU / torch build has no bf16 autocast")
+needs_bf16 = pytest.mark.skipif(not mrcnn.bf16_autocast_supported(),
+                                reason="this CPU / torch build has no bf16 autocast")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 

@@ -84,21 +84,29 @@ class JsonParser {
     return new_node(t);
   }
 
-  uint32_t number() {
-    const char* start = p_;
-    const bool negative = *p_ == '-';
-    if (negative) ++p_;
-    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
-    // The digits are read into a 64-bit mantissa as they are checked against the grammar.
+  // A number's text as the grammar reads it, with its digits in a 64-bit mantissa.
+  struct NumberText {
+    const char* start;
+    bool negative = false, integral = true;
     uint64_t mantissa = 0;
-    int digits = 0;  // significant digits in mantissa (leading zeros not counted)
+    int digits = 0;  // significant digits in mantissa (leading zeros not counted); 20 = too many
     int exp10 = 0;
+    size_t int_digits = 0;
+  };
+
+  // Checks a number against the grammar and leaves p_ after it.
+  NumberText scan_number() {
+    NumberText t;
+    t.start = p_;
+    t.negative = *p_ == '-';
+    if (t.negative) ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
     auto digit = [&](char c) {
-      if (digits < 19) {
-        mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
-        digits += mantissa != 0;
+      if (t.digits < 19) {
+        t.mantissa = t.mantissa * 10 + static_cast<uint64_t>(c - '0');
+        t.digits += t.mantissa != 0;
       } else {
-        digits = 20;  // too many for the fast paths
+        t.digits = 20;  // too many for the fast paths
       }
     };
     const char* int_begin = p_;
@@ -107,24 +115,33 @@ class JsonParser {
     } else {
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++);
     }
-    const size_t int_digits = static_cast<size_t>(p_ - int_begin);
-    bool integral = true;
+    t.int_digits = static_cast<size_t>(p_ - int_begin);
     if (p_ < end_ && *p_ == '.') {
-      integral = false;
+      t.integral = false;
       ++p_;
       if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit after the decimal point");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++), --exp10;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++), --t.exp10;
     }
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integral = false;
+      t.integral = false;
       ++p_;
       bool neg_exp = false;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) neg_exp = *p_++ == '-';
       if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit in the exponent");
       int e = 0;
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') e = std::min(e * 10 + (*p_++ - '0'), 100000);
-      exp10 += neg_exp ? -e : e;
+      t.exp10 += neg_exp ? -e : e;
     }
+    return t;
+  }
+
+  uint32_t number() {
+    const NumberText t = scan_number();
+    const char* start = t.start;
+    const bool negative = t.negative, integral = t.integral;
+    const uint64_t mantissa = t.mantissa;
+    const int digits = t.digits, exp10 = t.exp10;
+    const size_t int_digits = t.int_digits;
     const uint32_t n = new_node(JsonType::kNumber);
     JsonDocument::Node& node = doc_.nodes_[n];
     if (integral && int_digits <= 18) {
@@ -258,17 +275,18 @@ class JsonParser {
     stack_.resize(mark);
   }
 
-  // An array or an object, at its opening bracket.
-  uint32_t container(int depth, bool is_object) {
+  // An array or an object, at its opening bracket. With store = false (inside a skipped member)
+  // it is only checked, and 0 is returned.
+  uint32_t container(int depth, bool is_object, bool store = true) {
     if (depth >= kMaxDepth) fail("nesting deeper than 512 levels");
     const char close_char = is_object ? '}' : ']';
-    const uint32_t n = new_node(is_object ? JsonType::kObject : JsonType::kArray);
+    const uint32_t n = store ? new_node(is_object ? JsonType::kObject : JsonType::kArray) : 0;
     const size_t mark = stack_.size();
     ++p_;
     skip_ws();
     if (p_ < end_ && *p_ == close_char) {
       ++p_;
-      close(n, mark);
+      if (store) close(n, mark);
       return n;
     }
     while (true) {
@@ -276,14 +294,15 @@ class JsonParser {
       std::string_view key;
       if (is_object) {
         if (p_ == end_ || *p_ != '"') fail("expected a member name in quotes");
-        key = string();
+        if (store) key = string();
+        else skip_string();
         skip_ws();
         if (p_ == end_ || *p_ != ':') fail("expected ':' after a member name");
         ++p_;
         skip_ws();
       }
-      const uint32_t child = is_object && skipped(key) ? skip(depth + 1) : value(depth + 1);
-      stack_.emplace_back(key, child);
+      if (!store) skip_value(depth + 1);
+      else stack_.emplace_back(key, is_object && skipped(key) ? skip(depth + 1) : value(depth + 1));
       skip_ws();
       if (p_ == end_) fail(is_object ? "unterminated object: expected ',' or '}'" : "unterminated array: expected ',' or ']'");
       if (*p_ == ',') {
@@ -296,7 +315,7 @@ class JsonParser {
       }
       fail(is_object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
     }
-    close(n, mark);
+    if (store) close(n, mark);
     return n;
   }
 
@@ -320,48 +339,15 @@ class JsonParser {
     if (p_ == end_) fail("expected a value, found the end of the text");
     const char c = *p_;
     if (c == '{' || c == '[') {
-      if (depth >= kMaxDepth) fail("nesting deeper than 512 levels");
-      const char close_char = c == '{' ? '}' : ']';
-      ++p_;
-      skip_ws();
-      if (p_ < end_ && *p_ == close_char) {
-        ++p_;
-        return;
-      }
-      while (true) {
-        skip_ws();
-        if (c == '{') {
-          if (p_ == end_ || *p_ != '"') fail("expected a member name in quotes");
-          skip_string();
-          skip_ws();
-          if (p_ == end_ || *p_ != ':') fail("expected ':' after a member name");
-          ++p_;
-          skip_ws();
-        }
-        skip_value(depth + 1);
-        skip_ws();
-        if (p_ == end_) fail(c == '{' ? "unterminated object: expected ',' or '}'" : "unterminated array: expected ',' or ']'");
-        if (*p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (*p_ == close_char) {
-          ++p_;
-          return;
-        }
-        fail(c == '{' ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
-      }
-    }
-    if (c == '"') {
+      container(depth, c == '{', /*store=*/false);
+    } else if (c == '"') {
       skip_string();
-      return;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      scan_number();
+    } else {
+      value(depth);  // a literal (or an error)
+      doc_.nodes_.pop_back();
     }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      skip_number();
-      return;
-    }
-    value(depth);  // a literal (or an error)
-    doc_.nodes_.pop_back();
   }
 
   void skip_string() {
@@ -376,25 +362,6 @@ class JsonParser {
     const size_t kept = doc_.unescaped_.size();
     string();
     if (doc_.unescaped_.size() > kept) doc_.unescaped_.pop_back();
-  }
-
-  void skip_number() {
-    if (*p_ == '-') ++p_;
-    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
-    if (*p_ == '0') ++p_;
-    else
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    if (p_ < end_ && *p_ == '.') {
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit after the decimal point");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit in the exponent");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
   }
 
   std::vector<std::pair<std::string_view, uint32_t>> stack_;
