@@ -3,6 +3,7 @@
 Install with `pip install --no-build-isolation .` so the build sees the installed torch.
 Environment variables:
   MRCNN_CUDA=0/1        force the CUDA kernels off/on (default: on when torch has CUDA and nvcc exists)
+  MRCNN_DNNL=0/1        force the Winograd convolutions (system oneDNN 2.x) off/on (default: on when found)
   MRCNN_BUILD_TESTS=1   also build the GoogleTest suite (run with ctest in MRCNN_BUILD_DIR)
   MRCNN_BUILD_DIR       CMake build directory (default: build/cmake-<python tag>)
   MRCNN_JOBS            parallel compile jobs (default: number of cores)
@@ -39,10 +40,13 @@ class CMakeBuild(build_ext):
         os.makedirs(build_dir, exist_ok=True)
         cuda = os.environ.get("MRCNN_CUDA", "").strip().lower()
         cuda = {"1": "ON", "on": "ON", "true": "ON", "0": "OFF", "off": "OFF", "false": "OFF"}.get(cuda, "AUTO")
+        dnnl = os.environ.get("MRCNN_DNNL", "").strip().lower()
+        dnnl = {"1": "ON", "on": "ON", "true": "ON", "0": "OFF", "off": "OFF", "false": "OFF"}.get(dnnl, "AUTO")
         args = [
             "-DMRCNN_PYTHON_EXECUTABLE=" + sys.executable,
             "-DMRCNN_PYTHON_OUTPUT_DIR=" + out_dir,
             "-DMRCNN_CUDA=" + cuda,
+            "-DMRCNN_DNNL=" + dnnl,
             "-DMRCNN_BUILD_TESTS=" + ("ON" if os.environ.get("MRCNN_BUILD_TESTS") == "1" else "OFF"),
             "-DCMAKE_BUILD_TYPE=" + os.environ.get("MRCNN_BUILD_TYPE", "Release"),
         ]

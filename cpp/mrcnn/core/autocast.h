@@ -27,6 +27,15 @@ inline c10::ScalarType autocast_dtype(const std::string& mixed_precision) {
   throw std::invalid_argument("mixed_precision must be 'off', 'bf16' or 'fp16', got '" + mixed_precision + "'");
 }
 
+// Whether autocast is on for this device type in the calling thread.
+inline bool autocast_enabled(c10::DeviceType device) {
+#if MRCNN_AUTOCAST_BY_DEVICE_TYPE
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
 class AutocastGuard {
  public:
   // dtype Undefined: the guard does nothing.
@@ -48,13 +57,7 @@ class AutocastGuard {
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
-  bool enabled() const {
-#if MRCNN_AUTOCAST_BY_DEVICE_TYPE
-    return at::autocast::is_autocast_enabled(device_);
-#else
-    return device_ == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-#endif
-  }
+  bool enabled() const { return autocast_enabled(device_); }
   c10::ScalarType dtype_now() const {
 #if MRCNN_AUTOCAST_BY_DEVICE_TYPE
     return at::autocast::get_autocast_dtype(device_);

@@ -2,6 +2,7 @@
 #include "mrcnn/core/cpu_allocator.h"
 
 #include "mrcnn/codecs/parallel.h"
+#include "mrcnn/ops/conv3x3.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
@@ -54,6 +55,7 @@ std::vector<std::pair<std::string, std::string>> build_info() {
   info.emplace_back("cpu allocator", caching_cpu_allocator_enabled()
                                          ? "caching (limit " + std::to_string(cache.limit_bytes >> 20) + " MiB)"
                                          : "torch default");
+  info.emplace_back("winograd conv", ops::winograd_status());
   info.emplace_back("cores", std::to_string(available_cores()));
   info.emplace_back("parallel backend", at::get_parallel_info().find("OpenMP") != std::string::npos
                                             ? "OpenMP" : "native");

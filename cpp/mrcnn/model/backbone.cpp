@@ -1,5 +1,7 @@
 #include "mrcnn/model/backbone.h"
 
+#include "mrcnn/ops/conv3x3.h"
+
 namespace mrcnn::model {
 
 namespace F = torch::nn::functional;
@@ -48,21 +50,27 @@ BottleneckImpl::BottleneckImpl(int64_t in_channels, int64_t width, int64_t strid
 namespace {
 
 // All the backbone's convolutions pad k // 2 (7x7: 3, 3x3: 1, 1x1: 0), no dilation, no groups.
-torch::Tensor conv_bn(torch::nn::Conv2d conv, FrozenBatchNorm2d bn, const torch::Tensor& x, bool fold) {
-  if (!fold) return bn(conv(x));
+torch::Tensor conv_bn(torch::nn::Conv2d conv, FrozenBatchNorm2d bn, const torch::Tensor& x, bool fold,
+                      bool winograd) {
+  const auto stride = conv->options.stride();
+  const bool conv3x3 = conv->weight.size(-1) == 3 && stride->at(0) == 1 && stride->at(1) == 1;
+  if (!fold) {
+    return bn(conv3x3 ? ops::conv3x3(x, conv->weight, torch::Tensor(), winograd) : conv(x));
+  }
   // conv(x, W) * scale + shift == conv(x, W * scale) + shift: one pass over the output, not two
   const auto [scale, shift] = bn->scale_shift();
-  const int64_t pad = conv->weight.size(-1) / 2;
-  return torch::conv2d(x, conv->weight * scale.view({-1, 1, 1, 1}), shift, conv->options.stride(), pad);
+  const torch::Tensor w = conv->weight * scale.view({-1, 1, 1, 1});
+  if (conv3x3) return ops::conv3x3(x, w, shift, winograd);
+  return torch::conv2d(x, w, shift, stride, conv->weight.size(-1) / 2);
 }
 
 }  // namespace
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = conv_bn(conv1, bn1, x, fold_bn).relu_();
-  out = conv_bn(conv2, bn2, out, fold_bn).relu_();
-  out = conv_bn(conv3, bn3, out, fold_bn);
-  out += downsample ? conv_bn(down_conv, down_bn, x, fold_bn) : x;
+  torch::Tensor out = conv_bn(conv1, bn1, x, fold_bn, winograd).relu_();
+  out = conv_bn(conv2, bn2, out, fold_bn, winograd).relu_();
+  out = conv_bn(conv3, bn3, out, fold_bn, winograd);
+  out += downsample ? conv_bn(down_conv, down_bn, x, fold_bn, winograd) : x;
   return out.relu_();
 }
 
@@ -82,15 +90,16 @@ ResNetImpl::ResNetImpl(const std::vector<int64_t>& blocks, bool stride_in_1x1, d
   }
 }
 
-void ResNetImpl::set_fold_bn(bool fold) {
+void ResNetImpl::set_conv_options(bool fold, bool wino) {
   fold_bn = fold;
+  winograd = wino;
   for (auto* layer : {&layer1, &layer2, &layer3, &layer4})
     for (const auto& child : (*layer)->children())
-      if (auto block = std::dynamic_pointer_cast<BottleneckImpl>(child)) block->fold_bn = fold;
+      if (auto block = std::dynamic_pointer_cast<BottleneckImpl>(child)) block->fold_bn = fold, block->winograd = wino;
 }
 
 std::vector<torch::Tensor> ResNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = conv_bn(conv1, bn1, x, fold_bn).relu_();
+  torch::Tensor h = conv_bn(conv1, bn1, x, fold_bn, winograd).relu_();
   h = torch::max_pool2d(h, 3, 2, 1);
   std::vector<torch::Tensor> c;
   for (auto* layer : {&layer1, &layer2, &layer3, &layer4}) {
@@ -122,7 +131,10 @@ std::vector<torch::Tensor> FeaturePyramidImpl::forward(const std::vector<torch::
   const size_t n = c.size();
   std::vector<torch::Tensor> p(n);
   torch::Tensor last = inner[n - 1](c[n - 1]);
-  p[n - 1] = layer[n - 1](last);
+  auto output_conv = [&](size_t i, const torch::Tensor& t) {
+    return ops::conv3x3(t, layer[i]->weight, layer[i]->bias, winograd);
+  };
+  p[n - 1] = output_conv(n - 1, last);
   for (size_t i = n - 1; i-- > 0;) {
     const torch::Tensor lateral = inner[i](c[i]);
     const torch::Tensor top_down = F::interpolate(
@@ -130,7 +142,7 @@ std::vector<torch::Tensor> FeaturePyramidImpl::forward(const std::vector<torch::
                   .size(std::vector<int64_t>{lateral.size(-2), lateral.size(-1)})
                   .mode(torch::kNearest));
     last = lateral + top_down;
-    p[i] = layer[i](last);
+    p[i] = output_conv(i, last);
   }
   p.push_back(torch::max_pool2d(p[n - 1], 1, 2, 0));  // P6
   return p;

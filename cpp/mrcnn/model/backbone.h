@@ -31,7 +31,8 @@ struct BottleneckImpl : torch::nn::Module {
   torch::nn::Sequential downsample{nullptr};  // (conv, bn): keys downsample.0.*, downsample.1.*
   torch::nn::Conv2d down_conv{nullptr};
   FrozenBatchNorm2d down_bn{nullptr};
-  bool fold_bn = false;  // apply each frozen BatchNorm through its convolution's weights
+  bool fold_bn = false;   // apply each frozen BatchNorm through its convolution's weights
+  bool winograd = false;  // conv2, when it has stride 1, through ops::conv3x3's Winograd path
 };
 TORCH_MODULE(Bottleneck);
 
@@ -39,13 +40,14 @@ TORCH_MODULE(Bottleneck);
 struct ResNetImpl : torch::nn::Module {
   ResNetImpl(const std::vector<int64_t>& blocks, bool stride_in_1x1, double bn_eps);
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
-  // Fold every frozen BatchNorm into the convolution before it (W * scale, bias = shift): one
-  // pass less over each activation; the sums round differently from conv-then-BatchNorm.
-  void set_fold_bn(bool fold);
+  // fold_bn: fold every frozen BatchNorm into the convolution before it (W * scale, bias = shift):
+  // one pass less over each activation; the sums round differently from conv-then-BatchNorm.
+  // winograd: the 3x3 stride-1 convolutions through ops::conv3x3's Winograd path.
+  void set_conv_options(bool fold_bn, bool winograd);
   torch::nn::Conv2d conv1{nullptr};
   FrozenBatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
-  bool fold_bn = false;
+  bool fold_bn = false, winograd = false;
 };
 TORCH_MODULE(ResNet);
 
@@ -56,6 +58,7 @@ struct FeaturePyramidImpl : torch::nn::Module {
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& c);
   torch::nn::ModuleList inner_blocks{nullptr}, layer_blocks{nullptr};
   std::vector<torch::nn::Conv2d> inner, layer;  // the same convolutions, typed
+  bool winograd = false;  // the 3x3 output convs through ops::conv3x3's Winograd path
 };
 TORCH_MODULE(FeaturePyramid);
 

@@ -13,7 +13,8 @@ MaskRcnnImpl::MaskRcnnImpl(const Config& c) : config(c) {
   config.validate();
   backbone = register_module("backbone", Backbone(c.BACKBONE, c.TOP_DOWN_PYRAMID_SIZE, c.STRIDE_IN_1X1, c.BACKBONE_BN_EPS));
   backbone->channels_last = c.CHANNELS_LAST;
-  backbone->body->set_fold_bn(c.FOLD_FROZEN_BN);
+  backbone->body->set_conv_options(c.FOLD_FROZEN_BN, c.CONV_WINOGRAD);
+  backbone->fpn->winograd = c.CONV_WINOGRAD;
   rpn = register_module("rpn", Rpn(c));
   roi_heads = register_module("roi_heads", RoiHeads(c));
 }

@@ -2,6 +2,7 @@
 
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/box_coder.h"
+#include "mrcnn/ops/conv3x3.h"
 #include "mrcnn/ops/multiscale_roi_align.h"
 #include "mrcnn/ops/nms.h"
 #include "mrcnn/ops/roi_align.h"
@@ -88,6 +89,7 @@ RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
     torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
     torch::nn::init::zeros_(conv->bias);
     head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+    mask_convs.push_back(conv);
   }
   mask_head = register_module("mask_head", head);
   mask_predictor = register_module("mask_predictor", MaskPredictor(256, 256, c.NUM_CLASSES));
@@ -106,7 +108,13 @@ torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
                                         const std::vector<std::pair<int64_t, int64_t>>& image_sizes) {
   torch::Tensor pooled = pool(features, boxes, image_sizes, config.MASK_POOL_SIZE);
   if (config.CHANNELS_LAST) pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
-  return mask_predictor(mask_head->forward(pooled));
+  return mask_predictor(mask_features(pooled));
+}
+
+torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) const {
+  torch::Tensor h = pooled;
+  for (const auto& conv : mask_convs) h = ops::conv3x3(h, conv->weight, conv->bias, config.CONV_WINOGRAD).relu_();
+  return h;
 }
 
 namespace {
@@ -236,7 +244,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
   if (config.CHANNELS_LAST) {  // the fast path: only the predicted class's mask is computed
     torch::Tensor pooled = pool(features, kept_boxes, image_sizes, config.MASK_POOL_SIZE);
     pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
-    probs = mask_predictor->forward_for_labels(mask_head->forward(pooled), lab).unsqueeze(1);
+    probs = mask_predictor->forward_for_labels(mask_features(pooled), lab).unsqueeze(1);
   } else {
     const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
     probs = logits.index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);

@@ -70,8 +70,12 @@ struct RoiHeadsImpl : torch::nn::Module {
   BoxHead box_head{nullptr};
   BoxPredictor box_predictor{nullptr};
   torch::nn::Sequential mask_head{nullptr};
+  std::vector<torch::nn::Conv2d> mask_convs;  // mask_head's four 3x3 convs, typed
   MaskPredictor mask_predictor{nullptr};
   Config config;
+
+  // mask_head on pooled [K, C, 14, 14] features (its convs through ops::conv3x3)
+  torch::Tensor mask_features(const torch::Tensor& pooled) const;
 
   // RoIAlign over P2-P5 (P6 is for proposals only)
   torch::Tensor pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,

@@ -5,6 +5,7 @@
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/anchors.h"
 #include "mrcnn/ops/box_coder.h"
+#include "mrcnn/ops/conv3x3.h"
 #include "mrcnn/ops/nms.h"
 
 namespace mrcnn::model {
@@ -28,7 +29,7 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
     const std::vector<torch::Tensor>& x) {
   std::vector<torch::Tensor> logits, deltas;
   for (const torch::Tensor& f : x) {
-    const torch::Tensor t = torch::relu(conv0(f));
+    const torch::Tensor t = torch::relu(ops::conv3x3(f, conv0->weight, conv0->bias, winograd));
     logits.push_back(cls_logits(t));
     deltas.push_back(bbox_pred(t));
   }
@@ -38,6 +39,7 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
 RpnImpl::RpnImpl(const Config& c) : config(c) {
   const int64_t a = static_cast<int64_t>(c.RPN_ANCHOR_RATIOS.size());
   head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a, c.RPN_HEAD_CHANNELS));
+  head->winograd = c.CONV_WINOGRAD;
   for (double size : c.RPN_ANCHOR_SCALES) cell_anchors.push_back(ops::cell_anchors({size}, c.RPN_ANCHOR_RATIOS));
 }
 

@@ -1,0 +1,349 @@
+#include "mrcnn/ops/conv3x3.h"
+
+#include <torch/autograd.h>
+
+#include "mrcnn/core/autocast.h"
+
+#ifdef MRCNN_WITH_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+#endif
+
+namespace mrcnn::ops {
+
+namespace {
+
+at::Tensor torch_conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  return at::conv2d(x, weight, bias, {1, 1}, {1, 1});
+}
+
+#ifdef MRCNN_WITH_DNNL
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+enum class Pass { kForward, kBackwardData, kBackwardWeights };
+
+// What a primitive depends on. The activations' layout (NCHW or NHWC) is not part of it: the
+// primitives choose their own blocked layouts, and the tensors are reordered to and from them.
+struct Shape {
+  int64_t n, c, o, h, w;
+  bool bias;
+  Pass pass;
+  bool operator==(const Shape& s) const {
+    return std::tie(n, c, o, h, w, bias, pass) == std::tie(s.n, s.c, s.o, s.h, s.w, s.bias, s.pass);
+  }
+};
+
+struct ShapeHash {
+  size_t operator()(const Shape& s) const {
+    size_t h = static_cast<size_t>(s.pass) * 2 + s.bias;
+    for (int64_t v : {s.n, s.c, s.o, s.h, s.w}) h = h * 1000003u ^ std::hash<int64_t>()(v);
+    return h;
+  }
+};
+
+// One compiled primitive with the layouts it wants for each argument.
+struct Primitive {
+  dnnl::primitive prim;
+  memory::desc src, weights, bias, dst, scratchpad;  // backward: src/dst are diff_src/diff_dst as used
+  std::shared_ptr<dnnl::convolution_forward::primitive_desc> forward_pd;  // the hint the backward passes need
+};
+
+memory::dims dims(const Shape& s, bool output) { return {s.n, output ? s.o : s.c, s.h, s.w}; }
+
+dnnl::convolution_forward::desc forward_desc(const Shape& s) {
+  const memory::desc src(dims(s, false), memory::data_type::f32, Tag::any);
+  const memory::desc weights({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::any);
+  const memory::desc dst(dims(s, true), memory::data_type::f32, Tag::any);
+  // forward_training keeps the weights in a plain blocked layout and transforms them inside the
+  // kernel; forward_inference wants them pre-transformed, and that reorder is slower than the conv
+  if (s.bias)
+    return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, src, weights,
+            memory::desc({s.o}, memory::data_type::f32, Tag::any), dst, {1, 1}, {1, 1}, {1, 1}};
+  return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, src, weights, dst,
+          {1, 1}, {1, 1}, {1, 1}};
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // from torch's allocator, per call: thread-safe
+  return attr;
+}
+
+std::shared_ptr<const Primitive> make_primitive(const Shape& s);
+
+// Primitives by shape. A shape oneDNN has no Winograd implementation for is remembered as null.
+// Compiling one takes about a millisecond; the cache is cleared when it holds too many.
+std::shared_ptr<const Primitive> primitive(const Shape& s) {
+  static std::mutex mutex;
+  static std::unordered_map<Shape, std::shared_ptr<const Primitive>, ShapeHash> cache;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(s);
+    if (it != cache.end()) return it->second;
+  }
+  std::shared_ptr<const Primitive> p = make_primitive(s);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= 512) cache.clear();
+  cache.emplace(s, p);
+  return p;
+}
+
+std::shared_ptr<const Primitive> make_primitive(const Shape& s) {
+  try {
+    auto p = std::make_shared<Primitive>();
+    const dnnl::primitive_attr attr = user_scratchpad();
+    if (s.pass == Pass::kForward) {
+      auto pd = std::make_shared<dnnl::convolution_forward::primitive_desc>(forward_desc(s), attr, cpu_engine());
+      p->prim = dnnl::convolution_forward(*pd);
+      p->src = pd->src_desc(), p->weights = pd->weights_desc(), p->dst = pd->dst_desc();
+      if (s.bias) p->bias = pd->bias_desc();
+      p->scratchpad = pd->scratchpad_desc();
+      p->forward_pd = std::move(pd);
+      return p;
+    }
+    Shape fs = s;
+    fs.pass = Pass::kForward;
+    const std::shared_ptr<const Primitive> forward = primitive(fs);
+    if (!forward) return nullptr;
+    const memory::desc src(dims(s, false), memory::data_type::f32, Tag::any);
+    const memory::desc weights({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::any);
+    const memory::desc dst(dims(s, true), memory::data_type::f32, Tag::any);
+    if (s.pass == Pass::kBackwardData) {
+      const dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_winograd, src, weights, dst,
+                                                    {1, 1}, {1, 1}, {1, 1});
+      const dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpu_engine(), *forward->forward_pd);
+      p->prim = dnnl::convolution_backward_data(pd);
+      p->src = pd.diff_src_desc(), p->weights = pd.weights_desc(), p->dst = pd.diff_dst_desc();
+      p->scratchpad = pd.scratchpad_desc();
+      return p;
+    }
+    auto wd = s.bias ? dnnl::convolution_backward_weights::desc(
+                           dnnl::algorithm::convolution_winograd, src, weights,
+                           memory::desc({s.o}, memory::data_type::f32, Tag::any), dst, {1, 1}, {1, 1}, {1, 1})
+                     : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_winograd, src,
+                                                                weights, dst, {1, 1}, {1, 1}, {1, 1});
+    const dnnl::convolution_backward_weights::primitive_desc pd(wd, attr, cpu_engine(), *forward->forward_pd);
+    p->prim = dnnl::convolution_backward_weights(pd);
+    p->src = pd.src_desc(), p->weights = pd.diff_weights_desc(), p->dst = pd.diff_dst_desc();
+    if (s.bias) p->bias = pd.diff_bias_desc();
+    p->scratchpad = pd.scratchpad_desc();
+    return p;
+  } catch (const dnnl::error&) {
+    return nullptr;  // no Winograd implementation for this shape or CPU
+  }
+}
+
+// Reorders between the tensors' layouts and the primitives', compiled once per pair.
+dnnl::reorder reorder_between(const memory::desc& from, const memory::desc& to) {
+  static std::mutex mutex;
+  static std::vector<std::tuple<memory::desc, memory::desc, dnnl::reorder>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const auto& [f, t, r] : cache)
+    if (f == from && t == to) return r;
+  if (cache.size() >= 512) cache.clear();
+  dnnl::reorder r(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to));
+  cache.emplace_back(from, to, r);
+  return r;
+}
+
+// One execution: wraps tensors as oneDNN memory, converting layouts where the primitive wants
+// another one. Buffers come from torch's allocator and live until the call is done.
+class Call {
+ public:
+  Call() : stream_(cpu_engine()) {}
+
+  // `t` (in layout `user`) as the primitive reads it
+  memory in(const memory::desc& want, const memory::desc& user, const at::Tensor& t) {
+    memory m(user, cpu_engine(), t.data_ptr());
+    if (want == user) return m;
+    memory converted(want, cpu_engine(), buffer(want));
+    reorder_between(user, want).execute(stream_, m, converted);
+    return converted;
+  }
+
+  // where the primitive writes what ends in `t` (layout `user`); copied there by finish()
+  memory out(const memory::desc& want, const memory::desc& user, const at::Tensor& t) {
+    memory m(user, cpu_engine(), t.data_ptr());
+    if (want == user) return m;
+    memory staged(want, cpu_engine(), buffer(want));
+    pending_.emplace_back(staged, m);
+    return staged;
+  }
+
+  void run(const Primitive& p, std::unordered_map<int, memory> args) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad, cpu_engine(), buffer(p.scratchpad)));
+    p.prim.execute(stream_, args);
+    for (auto& [staged, user] : pending_) reorder_between(staged.get_desc(), user.get_desc()).execute(stream_, staged, user);
+    stream_.wait();
+  }
+
+ private:
+  void* buffer(const memory::desc& d) {
+    keep_.push_back(at::empty({static_cast<int64_t>(d.get_size())}, at::TensorOptions().dtype(at::kByte)));
+    return keep_.back().data_ptr();
+  }
+
+  dnnl::stream stream_;
+  std::vector<at::Tensor> keep_;
+  std::vector<std::pair<memory, memory>> pending_;
+};
+
+memory::desc activation_desc(const at::Tensor& t, bool nhwc) {
+  return memory::desc({t.size(0), t.size(1), t.size(2), t.size(3)}, memory::data_type::f32,
+                      nhwc ? Tag::nhwc : Tag::nchw);
+}
+
+memory::desc weight_desc(const Shape& s) {
+  return memory::desc({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::oihw);
+}
+
+memory::desc bias_desc(const Shape& s) { return memory::desc({s.o}, memory::data_type::f32, Tag::x); }
+
+at::MemoryFormat layout(bool nhwc) { return nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous; }
+
+Shape shape_of(const at::Tensor& x, const at::Tensor& w, bool bias, Pass pass) {
+  return {x.size(0), x.size(1), w.size(0), x.size(2), x.size(3), bias, pass};
+}
+
+// x, w (and b) contiguous in their layouts
+at::Tensor run_forward(const Primitive& p, const Shape& s, const at::Tensor& x, const at::Tensor& w,
+                   const at::Tensor& b, bool nhwc) {
+  at::Tensor y = at::empty({s.n, s.o, s.h, s.w}, x.options().memory_format(layout(nhwc)));
+  Call call;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, call.in(p.src, activation_desc(x, nhwc), x)},
+                                       {DNNL_ARG_WEIGHTS, call.in(p.weights, weight_desc(s), w)},
+                                       {DNNL_ARG_DST, call.out(p.dst, activation_desc(y, nhwc), y)}};
+  if (s.bias) args.emplace(DNNL_ARG_BIAS, call.in(p.bias, bias_desc(s), b));
+  call.run(p, std::move(args));
+  return y;
+}
+
+at::Tensor run_backward_data(const Primitive& p, const Shape& s, const at::Tensor& grad, const at::Tensor& w,
+                         bool nhwc) {
+  at::Tensor gx = at::empty({s.n, s.c, s.h, s.w}, grad.options().memory_format(layout(nhwc)));
+  Call call;
+  call.run(p, {{DNNL_ARG_DIFF_DST, call.in(p.dst, activation_desc(grad, nhwc), grad)},
+               {DNNL_ARG_WEIGHTS, call.in(p.weights, weight_desc(s), w)},
+               {DNNL_ARG_DIFF_SRC, call.out(p.src, activation_desc(gx, nhwc), gx)}});
+  return gx;
+}
+
+std::pair<at::Tensor, at::Tensor> run_backward_weights(const Primitive& p, const Shape& s, const at::Tensor& x,
+                                                   const at::Tensor& grad, bool nhwc) {
+  at::Tensor gw = at::empty({s.o, s.c, 3, 3}, x.options());
+  at::Tensor gb = s.bias ? at::empty({s.o}, x.options()) : at::Tensor();
+  Call call;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, call.in(p.src, activation_desc(x, nhwc), x)},
+                                       {DNNL_ARG_DIFF_DST, call.in(p.dst, activation_desc(grad, nhwc), grad)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, call.out(p.weights, weight_desc(s), gw)}};
+  if (s.bias) args.emplace(DNNL_ARG_DIFF_BIAS, call.out(p.bias, bias_desc(s), gb));
+  call.run(p, std::move(args));
+  return {gw, gb};
+}
+
+class WinogradConv : public torch::autograd::Function<WinogradConv> {
+ public:
+  // x, weight (and bias) contiguous in their layouts; the forward primitive exists
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, bool nhwc) {
+    const bool has_bias = bias.numel() > 0;
+    const Shape s = shape_of(x, weight, has_bias, Pass::kForward);
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["nhwc"] = nhwc;
+    ctx->saved_data["bias"] = has_bias;
+    return run_forward(*primitive(s), s, x, weight, has_bias ? bias : at::Tensor(), nhwc);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 const torch::autograd::variable_list& grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1];
+    const bool nhwc = ctx->saved_data["nhwc"].toBool(), has_bias = ctx->saved_data["bias"].toBool();
+    const bool need_x = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
+    const bool need_b = has_bias && ctx->needs_input_grad(2);
+    at::Tensor gx, gw, gb;
+    if (!grads[0].defined()) return {gx, gw, gb, at::Tensor()};
+    const at::Tensor g = grads[0].contiguous(layout(nhwc));
+    if (need_x) {
+      const Shape s = shape_of(x, w, has_bias, Pass::kBackwardData);
+      if (auto p = primitive(s)) gx = run_backward_data(*p, s, g, w, nhwc);
+    }
+    if (need_w || need_b) {
+      const Shape s = shape_of(x, w, need_b, Pass::kBackwardWeights);
+      if (auto p = primitive(s)) std::tie(gw, gb) = run_backward_weights(*p, s, x, g, nhwc);
+    }
+    // a pass oneDNN has no Winograd implementation for: the direct convolution's backward
+    if ((need_x && !gx.defined()) || ((need_w || need_b) && !gw.defined())) {
+      const std::vector<int64_t> bias_size{w.size(0)};
+      const auto [dx, dw, db] = at::convolution_backward(
+          g, x, w, has_bias ? c10::OptionalIntArrayRef(bias_size) : c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false,
+          {0, 0}, 1, {need_x && !gx.defined(), need_w || need_b, need_b});
+      if (need_x && !gx.defined()) gx = dx;
+      if (need_w || need_b) gw = dw, gb = db;
+    }
+    if (!need_w) gw = at::Tensor();
+    return {gx, gw, need_b ? gb : at::Tensor(), at::Tensor()};
+  }
+};
+
+bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  auto plain_float_cpu = [](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided;
+  };
+  if (!plain_float_cpu(x) || !plain_float_cpu(w) || (b.defined() && !plain_float_cpu(b))) return false;
+  if (x.dim() != 4 || w.dim() != 4 || w.size(2) != 3 || w.size(3) != 3 || x.size(1) != w.size(1)) return false;
+  if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0))) return false;
+  if (x.numel() == 0 || w.size(0) % 16 != 0 || w.size(1) % 16 != 0) return false;
+  return !autocast_enabled(c10::DeviceType::CPU);  // autocast would run it in bf16
+}
+
+#endif  // MRCNN_WITH_DNNL
+
+}  // namespace
+
+at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd) {
+#ifdef MRCNN_WITH_DNNL
+  if (winograd && winograd_applies(x, weight, bias)) {
+    const bool nhwc = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+    const at::Tensor xc = x.contiguous(layout(nhwc)), wc = weight.contiguous();
+    const at::Tensor bc = bias.defined() ? bias.contiguous() : bias;
+    const Shape s = shape_of(xc, wc, bc.defined(), Pass::kForward);
+    if (auto p = primitive(s)) {
+      const bool grad = at::GradMode::is_enabled() &&
+                        (xc.requires_grad() || wc.requires_grad() || (bc.defined() && bc.requires_grad()));
+      if (!grad) return run_forward(*p, s, xc, wc, bc, nhwc);
+      // autograd functions take no undefined tensor: no bias is an empty one (has_bias from its size)
+      return WinogradConv::apply(xc, wc, bc.defined() ? bc : at::empty({0}, xc.options()), nhwc);
+    }
+  }
+#endif
+  return torch_conv3x3(x, weight, bias);
+}
+
+std::string winograd_status() {
+#ifdef MRCNN_WITH_DNNL
+  const dnnl_version_t* v = dnnl_version();
+  const std::string version = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                              std::to_string(v->patch);
+  if (!primitive({1, 16, 16, 8, 8, true, Pass::kForward})) return "off (" + version + " has none for this CPU)";
+  return version;
+#else
+  return "off (built without oneDNN headers)";
+#endif
+}
+
+}  // namespace mrcnn::ops
