@@ -12,7 +12,7 @@ ROOT=$(pwd)
 DEB_PACKAGES="cmake ninja-build ccache g++ python3-dev python3-venv python3-pip python3-setuptools
   python3-wheel python3-numpy python3-pytest libtorch-dev python3-torch python3-torchvision
   libopencv-dev python3-opencv pybind11-dev python3-pybind11 libopenblas0-openmp libgtest-dev
-  nlohmann-json3-dev python3-matplotlib python3-tqdm python3-pandas python3-h5py"
+  nlohmann-json3-dev libdnnl-dev python3-matplotlib python3-tqdm python3-pandas python3-h5py"
 OPENBLAS_OPENMP=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 
 install_packages() {

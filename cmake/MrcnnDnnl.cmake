@@ -1,4 +1,4 @@
-# oneDNN's Winograd convolution (cpp/mrcnn/ops/conv3x3.cpp).
+# oneDNN's Winograd convolution (cpp/mrcnn/ops/onednn.cpp).
 #   MRCNN_WITH_DNNL: the system oneDNN 2.x (Debian: libdnnl-dev, the library Debian's torch itself
 #   links) is found; mrcnn_core is compiled with MRCNN_WITH_DNNL and links it. Otherwise 3x3
 #   convolutions go to torch::conv2d. oneDNN 3 changed the primitive API and is not used.

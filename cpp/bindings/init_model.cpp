@@ -8,7 +8,7 @@
 #include "mrcnn/model/checkpoint.h"
 #include "mrcnn/model/mask_rcnn.h"
 #include "mrcnn/model/weights.h"
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 
 namespace py = pybind11;
 using mrcnn::model::Config;
@@ -54,6 +54,13 @@ void init_model(py::module_& m) {
         },
         py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("winograd") = true,
         "3x3 stride-1 padding-1 convolution, through oneDNN's Winograd algorithm where it applies");
+  m.def("linear",
+        [](const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, bool onednn) {
+          return mrcnn::ops::linear(x, weight, bias.value_or(at::Tensor()), onednn);
+        },
+        py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("onednn") = true,
+        "x @ weight.T + bias, through oneDNN's matmul where it applies");
+  m.def("onednn_available", &mrcnn::ops::onednn_available);
   m.def("winograd_status", &mrcnn::ops::winograd_status);
   m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");

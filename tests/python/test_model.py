@@ -43,10 +43,10 @@ def torchvision_model(depth="resnet50", num_classes=91, seed=0):
 
 def our_model(tv, depth="resnet50", num_classes=91):
     cfg = json.loads(_C.model.torchvision_config(num_classes))
-    # NCHW convolutions: the same oneDNN arithmetic as torchvision's, so results match bit for bit
-    # (channels-last is compared separately below)
+    # NCHW direct convolutions: the same oneDNN arithmetic as torchvision's, so results match bit for
+    # bit (the fast path, channels-last with Winograd convolutions, is compared separately below)
     cfg.update(BACKBONE=depth, BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0, CHANNELS_LAST=False,
-               FOLD_FROZEN_BN=False)
+               FOLD_FROZEN_BN=False, CONV_WINOGRAD=False)
     model = _C.model.MaskRCNN(json.dumps(cfg))
     report = model.load_state_dict(tv.state_dict(), [])
     # BatchNorm's num_batches_tracked is the only thing the frozen model has no place for
@@ -103,12 +103,13 @@ def test_resnet101_matches_torchvision():
 
 
 def test_fast_path_features_match_exact_path():
-    """CHANNELS_LAST and FOLD_FROZEN_BN (the defaults) change only the rounding."""
+    """CHANNELS_LAST, FOLD_FROZEN_BN and CONV_WINOGRAD (the defaults) change only the rounding."""
     tv = torchvision_model(num_classes=3, seed=13)
     nchw = our_model(tv, num_classes=3)
     cfg = json.loads(nchw.config_json())
     cfg["CHANNELS_LAST"] = True
     cfg["FOLD_FROZEN_BN"] = True
+    cfg["CONV_WINOGRAD"] = True
     cl = _C.model.MaskRCNN(json.dumps(cfg))
     cl.load_state_dict(tv.state_dict(), [])
     cl.eval()

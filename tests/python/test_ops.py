@@ -419,3 +419,99 @@ def test_caching_cpu_allocator_keeps_the_latest_buffers_when_full():
         assert mrcnn.cpu_cache_stats()["cached_bytes"] <= 64 << 20
     finally:
         mrcnn.set_cpu_cache(True, limit_mb=limit >> 20)
+
+
+# ---- oneDNN kernels: Winograd 3x3 convolutions and matmuls (the model's fast path on CPU) ----
+
+from mrcnn import _C  # noqa: E402
+
+winograd = _C.model.winograd_status().startswith("oneDNN")
+needs_winograd = pytest.mark.skipif(not winograd, reason="Winograd convolutions: " + _C.model.winograd_status())
+
+
+def close_to_reference(ours, ref, rel=2e-5):
+    # Winograd's and the matmul's sums round differently from the direct ones: compare relative to
+    # the result's scale (the measured differences are ~2e-6)
+    assert ours.shape == ref.shape and ours.dtype == ref.dtype
+    assert (ours - ref).abs().max().item() <= rel * ref.abs().max().item()
+
+
+@needs_winograd
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", [(2, 32, 17, 23, 48), (1, 64, 40, 9, 16), (3, 16, 1, 1, 32)])
+def test_winograd_conv3x3_forward_and_backward_match_torch(channels_last, bias, shape):
+    n, c, h, w, o = shape
+    g = torch.Generator().manual_seed(h * w + c)
+    x = torch.randn(n, c, h, w, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(o, c, 3, 3, generator=g) * 0.1
+    b = torch.randn(o, generator=g) if bias else None
+    ours = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
+    ref = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
+    y = _C.model.conv3x3(ours[0], ours[1], ours[2] if bias else None, True)
+    y_ref = torch.conv2d(ref[0], ref[1], ref[2] if bias else None, padding=1)
+    assert "WinogradConv" in y.grad_fn.name()  # the oneDNN path ran, not the fallback
+    assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    close_to_reference(y, y_ref)
+    grad = torch.randn(y_ref.shape, generator=g)
+    (y * grad).sum().backward()
+    (y_ref * grad).sum().backward()
+    for a, r in zip(ours, ref):
+        close_to_reference(a.grad, r.grad)
+    with torch.no_grad():  # inference: no autograd node, same numbers
+        close_to_reference(_C.model.conv3x3(x, weight, b, True), y_ref.detach())
+
+
+@needs_winograd
+def test_winograd_conv3x3_frozen_input_and_weight_grads_only():
+    x = torch.rand(1, 32, 12, 12)  # a frozen layer's output: no gradient wanted
+    weight = (torch.randn(32, 32, 3, 3) * 0.1).requires_grad_()
+    b = torch.zeros(32)  # a buffer (folded BatchNorm shift)
+    y = _C.model.conv3x3(x, weight, b, True)
+    y.sum().backward()
+    ref = weight.detach().clone().requires_grad_()
+    torch.conv2d(x, ref, b, padding=1).sum().backward()
+    close_to_reference(weight.grad, ref.grad)
+
+
+def test_conv3x3_falls_back_to_torch_where_winograd_does_not_apply():
+    g = torch.Generator().manual_seed(3)
+    cases = [
+        (torch.randn(1, 3, 9, 9, generator=g), torch.randn(8, 3, 3, 3, generator=g)),  # channels not x16
+        (torch.randn(1, 16, 9, 9, generator=g).double(), torch.randn(16, 16, 3, 3, generator=g).double()),
+        (torch.randn(0, 16, 9, 9), torch.randn(16, 16, 3, 3)),  # empty batch
+    ]
+    for x, weight in cases:
+        assert torch.equal(_C.model.conv3x3(x, weight, None, True), torch.conv2d(x, weight, padding=1))
+    x, weight = torch.randn(1, 16, 9, 9, generator=g), torch.randn(16, 16, 3, 3, generator=g)
+    assert torch.equal(_C.model.conv3x3(x, weight, None, False), torch.conv2d(x, weight, padding=1))
+    if mrcnn.bf16_autocast_supported():
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast decides the precision, as for torch
+            assert _C.model.conv3x3(x, weight, None, True).dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(not _C.model.onednn_available(), reason="built without oneDNN")
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_onednn_linear_forward_and_backward_match_torch(transposed, bias):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(300, 37, generator=g).t() if transposed else torch.randn(37, 300, generator=g)
+    weight = torch.randn(64, 300, generator=g) * 0.05
+    b = torch.randn(64, generator=g) if bias else None
+    ours = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
+    ref = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
+    y = _C.model.linear(ours[0], ours[1], ours[2] if bias else None, True)
+    y_ref = torch.nn.functional.linear(ref[0], ref[1], ref[2] if bias else None)
+    assert "OneDnnLinear" in y.grad_fn.name()
+    close_to_reference(y, y_ref)
+    grad = torch.randn(y_ref.shape, generator=g)
+    (y * grad).sum().backward()
+    (y_ref * grad).sum().backward()
+    for a, r in zip(ours, ref):
+        close_to_reference(a.grad, r.grad)
+    with torch.no_grad():
+        close_to_reference(_C.model.linear(x, weight, b, True), y_ref.detach())
+    empty = torch.zeros(0, 300)
+    assert _C.model.linear(empty, weight, b, True).shape == (0, 64)

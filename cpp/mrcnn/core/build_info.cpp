@@ -2,7 +2,7 @@
 #include "mrcnn/core/cpu_allocator.h"
 
 #include "mrcnn/codecs/parallel.h"
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>

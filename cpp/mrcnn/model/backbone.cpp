@@ -1,6 +1,6 @@
 #include "mrcnn/model/backbone.h"
 
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 
 namespace mrcnn::model {
 

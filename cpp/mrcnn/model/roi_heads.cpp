@@ -2,7 +2,7 @@
 
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/box_coder.h"
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 #include "mrcnn/ops/multiscale_roi_align.h"
 #include "mrcnn/ops/nms.h"
 #include "mrcnn/ops/roi_align.h"
@@ -17,8 +17,12 @@ BoxHeadImpl::BoxHeadImpl(int64_t in_features, int64_t hidden) {
 }
 
 torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
+  if (fast_path && ops::onednn_available()) {
+    const torch::Tensor h = torch::relu(ops::linear(x.flatten(1), fc6->weight, fc6->bias, true));
+    return torch::relu(ops::linear(h, fc7->weight, fc7->bias, true));
+  }
   torch::Tensor h;
-  if (fc6_as_conv && x.dim() == 4) {
+  if (fast_path && x.dim() == 4) {
     // fc6 on [K, C, 7, 7] features is a 7x7 convolution without padding (same weights, viewed as
     // [out, C, 7, 7]); oneDNN runs it about 1.6x faster than the BLAS matrix product on CPU.
     h = torch::conv2d(x, fc6->weight.view({fc6->weight.size(0), x.size(1), x.size(2), x.size(3)}), fc6->bias)
@@ -80,7 +84,7 @@ torch::Tensor MaskPredictorImpl::forward_for_labels(const torch::Tensor& x, cons
 RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
   box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
-  box_head->fc6_as_conv = c.CHANNELS_LAST;
+  box_head->fast_path = c.CHANNELS_LAST;
   box_predictor = register_module("box_predictor", BoxPredictor(c.FPN_CLASSIF_FC_LAYERS_SIZE, c.NUM_CLASSES));
   // mask_head.{0..3}.0: 3x3 convs with ReLU (torchvision's MaskRCNNHeads)
   torch::nn::Sequential head;

@@ -17,7 +17,9 @@ struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
   BoxHeadImpl(int64_t in_features, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc6{nullptr}, fc7{nullptr};
-  bool fc6_as_conv = false;  // compute fc6 as a 7x7 convolution (faster with oneDNN; rounds differently)
+  // fc6 and fc7 as oneDNN matmuls where the build has them, otherwise fc6 as a 7x7 convolution
+  // (faster than the BLAS product on CPU either way; rounds differently from torch::linear)
+  bool fast_path = false;
 };
 TORCH_MODULE(BoxHead);
 

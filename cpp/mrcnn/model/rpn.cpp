@@ -5,7 +5,7 @@
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/anchors.h"
 #include "mrcnn/ops/box_coder.h"
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 #include "mrcnn/ops/nms.h"
 
 namespace mrcnn::model {

@@ -17,6 +17,15 @@ namespace mrcnn::ops {
 // differ from it by rounding (~2e-6 relative). Everything else goes to torch::conv2d.
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd);
 
+// y = x @ weight^T + bias, as torch::linear, for 2-D x [M, K] and weight [N, K] (any strides).
+// With onednn true, float32 CPU tensors outside autocast go through oneDNN's matmul (about twice
+// the speed of the BLAS product torch calls on AVX-512 CPUs), its backward too; otherwise
+// at::linear. Results differ from at::linear by rounding.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool onednn);
+
+// Whether this build calls oneDNN directly (conv3x3's Winograd path, linear's matmul).
+bool onednn_available();
+
 // "oneDNN <version>" when the Winograd path is compiled in and this CPU runs it, otherwise why not.
 std::string winograd_status();
 

@@ -1,4 +1,4 @@
-#include "mrcnn/ops/conv3x3.h"
+#include "mrcnn/ops/onednn.h"
 
 #include <torch/autograd.h>
 
@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
@@ -311,9 +312,126 @@ bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor
   return !autocast_enabled(c10::DeviceType::CPU);  // autocast would run it in bf16
 }
 
+// ---- matrix products ----
+
+memory::desc strided_desc(const at::Tensor& t) {
+  return memory::desc({t.size(0), t.size(1)}, memory::data_type::f32, memory::dims{t.stride(0), t.stride(1)});
+}
+
+// Matmul primitives by operand sizes and strides (transposed operands are strides, not copies).
+std::shared_ptr<const Primitive> matmul_primitive(const at::Tensor& a, const at::Tensor& b, bool bias) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::shared_ptr<const Primitive>> cache;
+  std::string key = bias ? "b" : "-";
+  for (int64_t v : {a.size(0), a.size(1), a.stride(0), a.stride(1), b.size(1), b.stride(0), b.stride(1)})
+    key += std::to_string(v) + ",";
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  std::shared_ptr<Primitive> p;
+  try {
+    p = std::make_shared<Primitive>();
+    p->src = strided_desc(a), p->weights = strided_desc(b);
+    p->dst = memory::desc({a.size(0), b.size(1)}, memory::data_type::f32, Tag::ab);
+    if (bias) p->bias = memory::desc({1, b.size(1)}, memory::data_type::f32, Tag::ab);
+    const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(p->src, p->weights, p->bias, p->dst)
+                                      : dnnl::matmul::desc(p->src, p->weights, p->dst);
+    const dnnl::matmul::primitive_desc pd(d, user_scratchpad(), cpu_engine());
+    p->prim = dnnl::matmul(pd);
+    p->scratchpad = pd.scratchpad_desc();
+  } catch (const dnnl::error&) {
+    p = nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= 512) cache.clear();
+  cache.emplace(key, p);
+  return p;
+}
+
+// a [M, K] @ b [K, N] (+ bias [N]) as a new row-major [M, N]; a and b float32 with any strides.
+// Undefined when oneDNN has no implementation for these operands.
+at::Tensor onednn_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
+  const auto p = matmul_primitive(a, b, bias.defined());
+  if (!p) return at::Tensor();
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options().memory_format(at::MemoryFormat::Contiguous));
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p->src, cpu_engine(), a.data_ptr())},
+                                       {DNNL_ARG_WEIGHTS, memory(p->weights, cpu_engine(), b.data_ptr())},
+                                       {DNNL_ARG_DST, memory(p->dst, cpu_engine(), c.data_ptr())}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p->bias, cpu_engine(), bias.data_ptr()));
+  Call call;
+  call.run(*p, std::move(args));
+  return c;
+}
+
+at::Tensor mm_or_blas(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor c = onednn_mm(a, b, at::Tensor());
+  return c.defined() ? c : at::mm(a, b);
+}
+
+class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
+ public:
+  // bias: [N] or empty
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+    ctx->save_for_backward({x, weight});
+    const at::Tensor b = bias.numel() > 0 ? bias : at::Tensor();
+    at::Tensor y = onednn_mm(x, weight.t(), b);
+    return y.defined() ? y : at::linear(x, weight, b);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 const torch::autograd::variable_list& grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1];
+    at::Tensor gx, gw, gb;
+    const at::Tensor& g = grads[0];
+    if (!g.defined()) return {gx, gw, gb};
+    if (ctx->needs_input_grad(0)) gx = mm_or_blas(g, w);      // [M, N] @ [N, K]
+    if (ctx->needs_input_grad(1)) gw = mm_or_blas(g.t(), x);  // [N, M] @ [M, K]
+    if (ctx->needs_input_grad(2)) gb = g.sum(0);
+    return {gx, gw, gb};
+  }
+};
+
+bool linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  auto plain_float_cpu = [](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided;
+  };
+  if (!plain_float_cpu(x) || !plain_float_cpu(w) || (b.defined() && !plain_float_cpu(b))) return false;
+  if (x.dim() != 2 || w.dim() != 2 || x.size(1) != w.size(1) || x.numel() == 0 || w.numel() == 0) return false;
+  if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0) || !b.is_contiguous())) return false;
+  return !autocast_enabled(c10::DeviceType::CPU);
+}
+
 #endif  // MRCNN_WITH_DNNL
 
 }  // namespace
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool onednn) {
+#ifdef MRCNN_WITH_DNNL
+  if (onednn && linear_applies(x, weight, bias)) {
+    const bool grad = at::GradMode::is_enabled() &&
+                      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+    if (!grad) {
+      at::Tensor y = onednn_mm(x, weight.t(), bias);
+      if (y.defined()) return y;
+    } else {
+      return OneDnnLinear::apply(x, weight, bias.defined() ? bias : at::empty({0}, x.options()));
+    }
+  }
+#endif
+  return at::linear(x, weight, bias);
+}
+
+bool onednn_available() {
+#ifdef MRCNN_WITH_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
 
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd) {
 #ifdef MRCNN_WITH_DNNL
