@@ -50,7 +50,7 @@ def set_cpu_cache(enabled=True, limit_mb=None):
     in again on the next forward pass; new ones ask for transparent huge pages. On virtual
     machines, where page faults are slow, this alone makes Mask R-CNN inference several times
     faster. It applies to every CPU tensor of the process, torchvision's included. limit_mb caps
-    the memory kept cached (default: an eighth of RAM, at most 2 GiB). Importing mrcnn turns it
+    the memory kept cached (default: a quarter of RAM, at most 8 GiB). Importing mrcnn turns it
     on unless the environment sets MRCNN_CPU_CACHE=0.
     """
     _C.set_caching_cpu_allocator(bool(enabled))

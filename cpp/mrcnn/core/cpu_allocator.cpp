@@ -26,7 +26,8 @@ size_t block_size(size_t n) { return n >= kHugeFrom ? round_up(n, kHugePage) : r
 uint64_t default_limit() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   const uint64_t ram = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
-  return std::min<uint64_t>(ram / 8, uint64_t(2) << 30);
+  // a training step at 800x1333 reuses about 4.5 GB of large buffers; less makes it page-fault
+  return std::min<uint64_t>(ram / 4, uint64_t(8) << 30);
 }
 
 class CachingCpuAllocator final : public c10::Allocator {

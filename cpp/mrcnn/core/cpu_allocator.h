@@ -26,7 +26,7 @@ struct CpuCacheStats {
 void set_caching_cpu_allocator(bool on);
 bool caching_cpu_allocator_enabled();
 
-// Most bytes of freed blocks kept for reuse (default: an eighth of physical memory, at most 2 GiB).
+// Most bytes of freed blocks kept for reuse (default: a quarter of physical memory, at most 8 GiB).
 void set_cpu_cache_limit(uint64_t bytes);
 
 // Returns every cached block to the system.
