@@ -1,6 +1,7 @@
 #include "mrcnn/codecs/json_reader.h"
 
 #include <algorithm>
+#include <mutex>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -370,22 +371,34 @@ class JsonParser {
 
 namespace {
 
-// Value storage freed by earlier documents on this thread, kept for the next ones. Fresh pages
-// cost more than the parse itself (a first parse of a 1 MB file is about 5x slower than a
-// repeated one), and evaluation reads two documents per call, so up to two sets are kept, of at
-// most 8 MB per array (a few-MB file; larger documents give their storage back), so at most
-// 48 MB stay with a thread.
+// Value storage freed by earlier documents, kept for the next ones. Fresh pages cost more than
+// the parse itself (a first parse of a 1 MB file is about 5x slower than a repeated one).
+// Evaluation parses two documents at a time, possibly on two threads, and frees them on a third,
+// so the storage is shared by the process: up to two arrays of each kind, of at most 8 MB each
+// (a few-MB file; larger documents give their storage back), so at most 48 MB stay.
 template <typename T>
 struct Pool {
   std::vector<std::vector<T>> free;
-  std::vector<T> take() {
+  // the smallest array holding at least `want` elements, otherwise the largest
+  std::vector<T> take(size_t want) {
     if (free.empty()) return {};
-    std::vector<T> v = std::move(free.back());
-    free.pop_back();
+    size_t pick = 0;
+    for (size_t i = 1; i < free.size(); ++i) {
+      const size_t c = free[i].capacity(), best = free[pick].capacity();
+      if (best >= want ? (c >= want && c < best) : c > best) pick = i;
+    }
+    std::vector<T> v = std::move(free[pick]);
+    free.erase(free.begin() + static_cast<std::ptrdiff_t>(pick));
     return v;
   }
   void give(std::vector<T>&& v) {
-    if (v.capacity() == 0 || v.capacity() * sizeof(T) > (size_t{8} << 20) || free.size() >= 2) return;
+    if (v.capacity() == 0 || v.capacity() * sizeof(T) > (size_t{8} << 20)) return;
+    if (free.size() >= 2) {  // keep the two largest
+      auto smallest = std::min_element(free.begin(), free.end(),
+                                       [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+      if (smallest->capacity() >= v.capacity()) return;
+      free.erase(smallest);
+    }
     v.clear();
     free.push_back(std::move(v));
   }
@@ -394,26 +407,32 @@ struct Pool {
 }  // namespace
 
 struct JsonStoragePools {
+  std::mutex mutex;
   Pool<JsonDocument::Node> nodes;
   Pool<uint32_t> kids;
   Pool<std::string_view> keys;
-  static JsonStoragePools& local() {
-    thread_local JsonStoragePools pools;
-    return pools;
+  static JsonStoragePools& shared() {
+    static JsonStoragePools* pools = new JsonStoragePools();  // never destroyed: documents may outlive statics
+    return *pools;
   }
 };
 
 JsonDocument::JsonDocument(std::string_view text, const std::vector<std::string_view>& skip_keys) {
-  auto& pools = JsonStoragePools::local();
-  nodes_ = pools.nodes.take();
-  kids_ = pools.kids.take();
-  keys_ = pools.keys.take();
+  {
+    auto& pools = JsonStoragePools::shared();
+    std::lock_guard<std::mutex> lock(pools.mutex);
+    const size_t want = text.size() / 8;  // about one value per 8 characters in annotation files
+    nodes_ = pools.nodes.take(want);
+    kids_ = pools.kids.take(want);
+    keys_ = pools.keys.take(want / 4);
+  }
   JsonParser parser(*this, text, skip_keys);
   parser.parse();
 }
 
 JsonDocument::~JsonDocument() {
-  auto& pools = JsonStoragePools::local();
+  auto& pools = JsonStoragePools::shared();
+  std::lock_guard<std::mutex> lock(pools.mutex);
   pools.nodes.give(std::move(nodes_));
   pools.kids.give(std::move(kids_));
   pools.keys.give(std::move(keys_));

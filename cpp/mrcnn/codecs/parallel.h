@@ -1,10 +1,11 @@
-// A minimal parallel loop for the torch-free codecs: contiguous chunks on std::threads.
+// A minimal parallel loop for the torch-free codecs, on a pool of threads that persists between
+// calls (their thread-local scratch, such as the JSON reader's storage, stays warm).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <exception>
-#include <thread>
+#include <functional>
 #include <vector>
 
 namespace mrcnn::codecs {
@@ -13,8 +14,13 @@ namespace mrcnn::codecs {
 void set_codec_threads(int n);
 int codec_threads();
 
+// Runs task(0) .. task(count - 1), task(count - 1) on the calling thread and the others on the
+// pool, and returns when all are done. Called from a pool thread (nested), it runs them in turn.
+void run_on_pool(size_t count, const std::function<void(size_t)>& task);
+
 // Calls f(begin, end) over [0, n) split into at most codec_threads() chunks of at least
-// `grain` items. The first exception thrown by any chunk is rethrown here.
+// `grain` items; the calling thread runs the last chunk. The first exception thrown by any
+// chunk (in chunk order) is rethrown here.
 template <class F>
 void parallel_for(size_t n, size_t grain, F&& f) {
   const size_t threads = std::min<size_t>(static_cast<size_t>(codec_threads()),
@@ -23,21 +29,15 @@ void parallel_for(size_t n, size_t grain, F&& f) {
     if (n > 0) f(size_t{0}, n);
     return;
   }
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(threads);
-  const size_t chunk = (n + threads - 1) / threads;
-  for (size_t t = 0; t < threads; ++t) {
-    const size_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    pool.emplace_back([&, t, b, e] {
-      try {
-        f(b, e);
-      } catch (...) {
-        errors[t] = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
+  const size_t chunk = (n + threads - 1) / threads, chunks = (n + chunk - 1) / chunk;
+  std::vector<std::exception_ptr> errors(chunks);
+  run_on_pool(chunks, [&](size_t t) {
+    try {
+      f(t * chunk, std::min(n, (t + 1) * chunk));
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  });
   for (auto& err : errors)
     if (err) std::rethrow_exception(err);
 }

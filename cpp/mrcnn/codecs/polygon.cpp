@@ -47,6 +47,15 @@ void boundaries_to_counts(std::vector<uint32_t>& a, std::vector<uint32_t>& count
 
 }  // namespace
 
+namespace {
+
+struct PolygonScratch {
+  std::vector<uint32_t> cols, rows;        // boundary crossings
+  std::vector<uint32_t> start, fill, sorted;  // the counting sort by column
+};
+
+}  // namespace
+
 Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   if (k < 3) fail("rle_from_polygon: a polygon needs at least 3 points, got " + std::to_string(k));
   if (static_cast<uint64_t>(h) * w > UINT32_MAX) fail("rle_from_polygon: mask too large");
@@ -63,7 +72,11 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   // 5x row v of the step, clamped to [0, h]. Evaluating that in integers visits only the
   // crossings instead of every traced point, and gives the same boundary list.
   constexpr int scale = 5;
-  thread_local std::vector<uint32_t> cols, rows;
+  // scratch reused between calls; one thread-local lookup (each access to a thread_local in a
+  // shared library is a call)
+  thread_local PolygonScratch scratch;
+  PolygonScratch& tls = scratch;
+  std::vector<uint32_t>&cols = tls.cols, &rows = tls.rows, &start = tls.start, &a = tls.sorted, &fill = tls.fill;
   cols.clear();
   rows.clear();
   const auto push_crossing = [&](int64_t u_lo, int64_t v_lo) {
@@ -122,16 +135,12 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   uint32_t c_lo = w, c_hi = 0;
   for (uint32_t c : cols) c_lo = std::min(c_lo, c), c_hi = std::max(c_hi, c);
   const uint32_t span = cols.empty() ? 0 : c_hi - c_lo + 1;
-  thread_local std::vector<uint32_t> start, a;
   start.assign(static_cast<size_t>(span) + 1, 0);
   for (uint32_t c : cols) ++start[c - c_lo + 1];
   for (uint32_t c = 0; c < span; ++c) start[c + 1] += start[c];
   a.resize(cols.size() + 1);
-  {
-    thread_local std::vector<uint32_t> fill;
-    fill.assign(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i] - c_lo]++] = rows[i];
-  }
+  fill.assign(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i] - c_lo]++] = rows[i];
   for (uint32_t c = 0; c < span; ++c) {
     const auto b = a.begin() + start[c], e = a.begin() + start[c + 1];
     if (e - b > 1) std::sort(b, e);

@@ -376,7 +376,12 @@ void rle_iou(const Rle* const* dt, size_t m, const Rle* const* gt, size_t n, con
     const auto b = rle_to_bbox(*gt[g]);
     std::copy(b.begin(), b.end(), gb.begin() + 4 * g);
   }
-  bbox_iou(db.data(), m, gb.data(), n, iscrowd, out);
+  rle_iou(dt, db.data(), m, gt, gb.data(), n, iscrowd, out);
+}
+
+void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t m, const Rle* const* gt, const double* gt_boxes,
+             size_t n, const uint8_t* iscrowd, double* out) {
+  bbox_iou(dt_boxes, m, gt_boxes, n, iscrowd, out);
   for (size_t d = 0; d < m; ++d) {
     for (size_t g = 0; g < n; ++g) {
       double& o = out[d * n + g];

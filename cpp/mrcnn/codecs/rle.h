@@ -70,6 +70,10 @@ void rle_iou(const Rle* dt, size_t dt_count, const Rle* gt, size_t gt_count,
 // The same over arrays of pointers (masks held elsewhere, not copied).
 void rle_iou(const Rle* const* dt, size_t dt_count, const Rle* const* gt, size_t gt_count,
              const uint8_t* iscrowd, double* out);
+// The same with each mask's rle_to_bbox given ([x, y, w, h] per mask, in order), for masks
+// already checked with rle_validate: for callers that compare each mask in several calls.
+void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t dt_count, const Rle* const* gt,
+             const double* gt_boxes, size_t gt_count, const uint8_t* iscrowd, double* out);
 
 // IoU matrix out[d * gt_count + g] between [x, y, width, height] boxes, same crowd rule.
 void bbox_iou(const double* dt, size_t dt_count, const double* gt, size_t gt_count,

@@ -28,6 +28,7 @@ struct Ann {
   bool crowd = false;
   std::array<double, 4> bbox{0, 0, 0, 0};  // x, y, w, h
   codecs::Rle rle;
+  std::array<double, 4> mask_box{0, 0, 0, 0};  // segm: the mask's tight box, for rle_iou
 };
 
 // One (image, category, area range) evaluation, as COCOeval.evaluateImg returns it.
@@ -96,7 +97,11 @@ bool read_gt(const JsonValue& a, bool segm, const ImageSizes& sizes, Ann& g) {
   g.area = a.at("area").number();
   if (const auto c = a.find("iscrowd")) g.crowd = c->is_bool() ? c->boolean() : c->number() != 0;
   if (const auto b = a.find("bbox")) g.bbox = read_bbox(*b);
-  if (segm) g.rle = read_segmentation(a.at("segmentation"), g.image_id, sizes);
+  if (segm) {
+    g.rle = read_segmentation(a.at("segmentation"), g.image_id, sizes);
+    codecs::rle_validate(g.rle, "segmentation");
+    g.mask_box = codecs::rle_to_bbox(g.rle);
+  }
   return true;
 }
 
@@ -123,8 +128,13 @@ void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, cons
   } else {
     d.rle = read_segmentation(a.at("segmentation"), d.image_id, sizes);
     d.area = static_cast<double>(codecs::rle_area(d.rle));
+    d.mask_box = codecs::rle_to_bbox(d.rle);
     const auto b = a.find("bbox");  // an empty list counts as absent, as in loadRes
-    d.bbox = b && !(b->is_array() && b->size() == 0) ? read_bbox(*b) : codecs::rle_to_bbox(d.rle);
+    d.bbox = b && !(b->is_array() && b->size() == 0) ? read_bbox(*b) : d.mask_box;
+  }
+  if (segm) {
+    codecs::rle_validate(d.rle, "segmentation");
+    if (box_results) d.mask_box = codecs::rle_to_bbox(d.rle);
   }
 }
 
@@ -166,8 +176,17 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   // box: their coordinates are checked for syntax, not converted.
   const std::vector<std::string_view> skip = segm ? std::vector<std::string_view>{} : std::vector<std::string_view>{"segmentation"};
   std::optional<JsonDocument> gt_doc_, dt_doc_;
-  parse(gt_doc_, gt_text, "the ground truth", skip);
-  parse(dt_doc_, dt_text, "the detections", skip);
+  // the two files are parsed at the same time when masks make the rest worth the threads
+  const auto parse_file = [&](size_t k) {
+    if (k == 0) parse(gt_doc_, gt_text, "the ground truth", skip);
+    else parse(dt_doc_, dt_text, "the detections", skip);
+  };
+  if (segm) {
+    codecs::parallel_for(2, 1, [&](size_t b, size_t e) { for (size_t k = b; k < e; ++k) parse_file(k); });
+  } else {
+    parse_file(0);
+    parse_file(1);
+  }
   const JsonValue gt_doc = gt_doc_->root();
   if (!segm && !has_boxes(dt_doc_->root())) parse(dt_doc_, dt_text, "the detections");  // boxes come from the masks
   const JsonValue dt_doc = dt_doc_->root();
@@ -277,9 +296,11 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
         if (segm) {
           dr.clear();
           gr.clear();
-          for (const Ann* d : d_sorted) dr.push_back(&d->rle);
-          for (const Ann* g : g_all) gr.push_back(&g->rle);
-          codecs::rle_iou(dr.data(), D, gr.data(), G, crowd.data(), ious.data());
+          db.clear();
+          gb.clear();
+          for (const Ann* d : d_sorted) dr.push_back(&d->rle), db.insert(db.end(), d->mask_box.begin(), d->mask_box.end());
+          for (const Ann* g : g_all) gr.push_back(&g->rle), gb.insert(gb.end(), g->mask_box.begin(), g->mask_box.end());
+          codecs::rle_iou(dr.data(), db.data(), D, gr.data(), gb.data(), G, crowd.data(), ious.data());
         } else {
           db.clear();
           gb.clear();
