@@ -93,6 +93,38 @@ def run(bench, device, label):
                   timed(lambda: coder.decode(deltas, [proposals])), reference_name=TV, number=5)
 
 
+def run_onednn_layers(bench, label):
+    """The layers ops/onednn.cpp runs through oneDNN itself, against torch's own (the model's P2
+    3x3 convolution at 800x1066, and the box head's fc6 on 1000 RoIs), forward and backward."""
+    from mrcnn import _C
+    if not _C.model.winograd_status().startswith("oneDNN"):
+        print("oneDNN layers: " + _C.model.winograd_status())
+        return
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 256, 200, 272, generator=g).contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(256, 256, 3, 3, generator=g) * 0.02, torch.zeros(256)
+    bench.compare("3x3 conv 256->256 on 200x272 (P2), channels-last, Winograd vs direct %s" % label,
+                  lambda: _C.model.conv3x3(x, w, b, True), lambda: torch.conv2d(x, w, b, padding=1),
+                  reference_name="torch %s conv2d" % torch.__version__)
+    xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+
+    def train_step(conv):
+        def step():
+            xg.grad = wg.grad = None
+            conv().sum().backward()
+        return step
+    bench.compare("3x3 conv 256->256 on 200x272 (P2), forward + backward %s" % label,
+                  train_step(lambda: _C.model.conv3x3(xg, wg, b, True)),
+                  train_step(lambda: torch.conv2d(xg, wg, b, padding=1)),
+                  reference_name="torch %s conv2d" % torch.__version__)
+    feats, fc6 = torch.randn(1000, 12544, generator=g), torch.randn(1024, 12544, generator=g) * 0.01
+    bias = torch.zeros(1024)
+    bench.compare("box head fc6 1000 x 12544 -> 1024, oneDNN matmul vs BLAS %s" % label,
+                  lambda: _C.model.linear(feats, fc6, bias, True),
+                  lambda: torch.nn.functional.linear(feats, fc6, bias),
+                  reference_name="torch %s linear" % torch.__version__)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=None)
@@ -105,6 +137,7 @@ def main():
     bench = Bench("detection ops, mrcnn vs torchvision (cpu cache %s)" % ("off" if args.no_cpu_cache else "on"),
                   repeat=7, warmup=2)
     run(bench, "cpu", "cpu %d threads" % mrcnn.get_num_threads())
+    run_onednn_layers(bench, "cpu %d threads" % mrcnn.get_num_threads())
     if torch.cuda.is_available():
         run(bench, "cuda", "cuda " + torch.cuda.get_device_name(0))
     bench.report()
