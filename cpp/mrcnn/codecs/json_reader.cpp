@@ -1,11 +1,11 @@
 #include "mrcnn/codecs/json_reader.h"
 
 #include <algorithm>
-#include <mutex>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <locale.h>
+#include <mutex>
 #include <stdlib.h>
 #include <stdexcept>
 #include <utility>

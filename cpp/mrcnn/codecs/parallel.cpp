@@ -26,6 +26,7 @@ struct Batch {
   size_t count;           // tasks given to the pool: 0 .. count - 1
   size_t next = 0;        // under Pool::mutex
   size_t done = 0;        // under Pool::mutex
+  std::exception_ptr error;  // the first a pool task threw, under Pool::mutex
   std::condition_variable finished;
 };
 
@@ -54,9 +55,16 @@ class Pool {
       queue_.push_back(&batch);
     }
     wake_.notify_all();
-    own();  // does not throw: parallel_for's tasks keep their exceptions
-    std::unique_lock<std::mutex> lock(mutex_);
+    std::exception_ptr own_error;
+    try {
+      own();
+    } catch (...) {
+      own_error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> lock(mutex_);  // the batch lives on this stack: wait for all of it
     batch.finished.wait(lock, [&] { return batch.done == batch.count; });
+    if (own_error) std::rethrow_exception(own_error);
+    if (batch.error) std::rethrow_exception(batch.error);
   }
 
  private:
@@ -71,8 +79,14 @@ class Pool {
       const size_t i = b->next++;
       if (b->next == b->count) queue_.pop_front();
       lock.unlock();
-      (*b->task)(i);
+      std::exception_ptr error;
+      try {
+        (*b->task)(i);
+      } catch (...) {
+        error = std::current_exception();
+      }
       lock.lock();
+      if (error && !b->error) b->error = error;
       if (++b->done == b->count) b->finished.notify_all();
     }
   }

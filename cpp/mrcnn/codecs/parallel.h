@@ -1,5 +1,5 @@
 // A minimal parallel loop for the torch-free codecs, on a pool of threads that persists between
-// calls (their thread-local scratch, such as the JSON reader's storage, stays warm).
+// calls (no thread start per call, and their thread-local scratch stays allocated).
 #pragma once
 
 #include <algorithm>
@@ -15,7 +15,8 @@ void set_codec_threads(int n);
 int codec_threads();
 
 // Runs task(0) .. task(count - 1), task(count - 1) on the calling thread and the others on the
-// pool, and returns when all are done. Called from a pool thread (nested), it runs them in turn.
+// pool, and returns when all are done; then rethrows the first exception a task threw (the
+// caller's first). Called from a pool thread (nested), it runs them in turn.
 void run_on_pool(size_t count, const std::function<void(size_t)>& task);
 
 // Calls f(begin, end) over [0, n) split into at most codec_threads() chunks of at least

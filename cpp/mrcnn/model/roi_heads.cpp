@@ -17,7 +17,7 @@ BoxHeadImpl::BoxHeadImpl(int64_t in_features, int64_t hidden) {
 }
 
 torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
-  if (fast_path && ops::onednn_available()) {
+  if (fast_path && ops::onednn_applies(x)) {
     const torch::Tensor h = torch::relu(ops::linear(x.flatten(1), fc6->weight, fc6->bias, true));
     return torch::relu(ops::linear(h, fc7->weight, fc7->bias, true));
   }

@@ -17,8 +17,8 @@ struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
   BoxHeadImpl(int64_t in_features, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc6{nullptr}, fc7{nullptr};
-  // fc6 and fc7 as oneDNN matmuls where the build has them, otherwise fc6 as a 7x7 convolution
-  // (faster than the BLAS product on CPU either way; rounds differently from torch::linear)
+  // fc6 and fc7 as oneDNN matmuls where they apply (ops::onednn_applies), otherwise fc6 as a 7x7
+  // convolution (faster than the BLAS product with oneDNN and cuDNN; rounds differently)
   bool fast_path = false;
 };
 TORCH_MODULE(BoxHead);

@@ -148,15 +148,23 @@ std::shared_ptr<const Primitive> make_primitive(const Shape& s) {
   }
 }
 
+// A reorder and the scratchpad it needs (user-provided, like the convolutions': primitives that
+// share the library's scratchpad must not run concurrently).
+struct Reorder {
+  dnnl::reorder prim;
+  memory::desc scratchpad;
+};
+
 // Reorders between the tensors' layouts and the primitives', compiled once per pair.
-dnnl::reorder reorder_between(const memory::desc& from, const memory::desc& to) {
+Reorder reorder_between(const memory::desc& from, const memory::desc& to) {
   static std::mutex mutex;
-  static std::vector<std::tuple<memory::desc, memory::desc, dnnl::reorder>> cache;
+  static std::vector<std::tuple<memory::desc, memory::desc, Reorder>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   for (const auto& [f, t, r] : cache)
     if (f == from && t == to) return r;
   if (cache.size() >= 512) cache.clear();
-  dnnl::reorder r(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to));
+  const dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, user_scratchpad());
+  Reorder r{dnnl::reorder(pd), pd.scratchpad_desc()};
   cache.emplace_back(from, to, r);
   return r;
 }
@@ -172,7 +180,7 @@ class Call {
     memory m(user, cpu_engine(), t.data_ptr());
     if (want == user) return m;
     memory converted(want, cpu_engine(), buffer(want));
-    reorder_between(user, want).execute(stream_, m, converted);
+    convert(m, converted);
     return converted;
   }
 
@@ -188,11 +196,19 @@ class Call {
   void run(const Primitive& p, std::unordered_map<int, memory> args) {
     args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad, cpu_engine(), buffer(p.scratchpad)));
     p.prim.execute(stream_, args);
-    for (auto& [staged, user] : pending_) reorder_between(staged.get_desc(), user.get_desc()).execute(stream_, staged, user);
+    for (auto& [staged, user] : pending_) convert(staged, user);
     stream_.wait();
   }
 
  private:
+  void convert(const memory& from, const memory& to) {
+    const Reorder r = reorder_between(from.get_desc(), to.get_desc());
+    std::unordered_map<int, memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    if (r.scratchpad.get_size() > 0)
+      args.emplace(DNNL_ARG_SCRATCHPAD, memory(r.scratchpad, cpu_engine(), buffer(r.scratchpad)));
+    r.prim.execute(stream_, args);
+  }
+
   void* buffer(const memory::desc& d) {
     keep_.push_back(at::empty({static_cast<int64_t>(d.get_size())}, at::TensorOptions().dtype(at::kByte)));
     return keep_.back().data_ptr();
@@ -292,9 +308,9 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
       const std::vector<int64_t> bias_size{w.size(0)};
       const auto [dx, dw, db] = at::convolution_backward(
           g, x, w, has_bias ? c10::OptionalIntArrayRef(bias_size) : c10::nullopt, {1, 1}, {1, 1}, {1, 1}, false,
-          {0, 0}, 1, {need_x && !gx.defined(), need_w || need_b, need_b});
+          {0, 0}, 1, {need_x && !gx.defined(), (need_w || need_b) && !gw.defined(), need_b && !gw.defined()});
       if (need_x && !gx.defined()) gx = dx;
-      if (need_w || need_b) gw = dw, gb = db;
+      if ((need_w || need_b) && !gw.defined()) gw = dw, gb = db;
     }
     if (!need_w) gw = at::Tensor();
     return {gx, gw, need_b ? gb : at::Tensor(), at::Tensor()};
@@ -308,7 +324,7 @@ bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor
   if (!plain_float_cpu(x) || !plain_float_cpu(w) || (b.defined() && !plain_float_cpu(b))) return false;
   if (x.dim() != 4 || w.dim() != 4 || w.size(2) != 3 || w.size(3) != 3 || x.size(1) != w.size(1)) return false;
   if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0))) return false;
-  if (x.numel() == 0 || w.size(0) % 16 != 0 || w.size(1) % 16 != 0) return false;
+  if (x.numel() == 0 || w.numel() == 0 || w.size(0) % 16 != 0 || w.size(1) % 16 != 0) return false;
   return !autocast_enabled(c10::DeviceType::CPU);  // autocast would run it in bf16
 }
 
@@ -431,6 +447,11 @@ bool onednn_available() {
 #else
   return false;
 #endif
+}
+
+bool onednn_applies(const at::Tensor& x) {
+  return onednn_available() && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
+         x.layout() == at::kStrided && !autocast_enabled(c10::DeviceType::CPU);
 }
 
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd) {

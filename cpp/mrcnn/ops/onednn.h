@@ -26,6 +26,10 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 // Whether this build calls oneDNN directly (conv3x3's Winograd path, linear's matmul).
 bool onednn_available();
 
+// Whether layers on x would run through oneDNN: the build has it, and x is a float32 CPU tensor
+// outside autocast (CUDA tensors and autocast go to torch).
+bool onednn_applies(const at::Tensor& x);
+
 // "oneDNN <version>" when the Winograd path is compiled in and this CPU runs it, otherwise why not.
 std::string winograd_status();
 
