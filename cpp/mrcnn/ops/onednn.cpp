@@ -9,8 +9,8 @@
 
 #include <functional>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <string>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
