@@ -436,6 +436,25 @@ def close_to_reference(ours, ref, rel=2e-5):
     assert (ours - ref).abs().max().item() <= rel * ref.abs().max().item()
 
 
+def check_layer_against_torch(ours_fn, ref_fn, inputs, node, g):
+    """ours_fn(*inputs) against ref_fn(*inputs): the output, every input's gradient, and the
+    output again without autograd; `node` names our autograd function (the oneDNN path ran)."""
+    ours = [None if t is None else t.clone().requires_grad_() for t in inputs]
+    ref = [None if t is None else t.clone().requires_grad_() for t in inputs]
+    y, y_ref = ours_fn(*ours), ref_fn(*ref)
+    assert node in y.grad_fn.name()
+    close_to_reference(y, y_ref)
+    grad = torch.randn(y_ref.shape, generator=g)
+    (y * grad).sum().backward()
+    (y_ref * grad).sum().backward()
+    for a, r in zip(ours, ref):
+        if a is not None:
+            close_to_reference(a.grad, r.grad)
+    with torch.no_grad():  # inference: no autograd node, same numbers
+        close_to_reference(ours_fn(*inputs), y_ref.detach())
+    return y
+
+
 @needs_winograd
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("bias", [False, True])
@@ -448,20 +467,9 @@ def test_winograd_conv3x3_forward_and_backward_match_torch(channels_last, bias, 
         x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(o, c, 3, 3, generator=g) * 0.1
     b = torch.randn(o, generator=g) if bias else None
-    ours = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
-    ref = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
-    y = _C.model.conv3x3(ours[0], ours[1], ours[2] if bias else None, True)
-    y_ref = torch.conv2d(ref[0], ref[1], ref[2] if bias else None, padding=1)
-    assert "WinogradConv" in y.grad_fn.name()  # the oneDNN path ran, not the fallback
+    y = check_layer_against_torch(lambda x, w, b: _C.model.conv3x3(x, w, b, True),
+                                  lambda x, w, b: torch.conv2d(x, w, b, padding=1), [x, weight, b], "WinogradConv", g)
     assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    close_to_reference(y, y_ref)
-    grad = torch.randn(y_ref.shape, generator=g)
-    (y * grad).sum().backward()
-    (y_ref * grad).sum().backward()
-    for a, r in zip(ours, ref):
-        close_to_reference(a.grad, r.grad)
-    with torch.no_grad():  # inference: no autograd node, same numbers
-        close_to_reference(_C.model.conv3x3(x, weight, b, True), y_ref.detach())
 
 
 @needs_winograd
@@ -500,18 +508,7 @@ def test_onednn_linear_forward_and_backward_match_torch(transposed, bias):
     x = torch.randn(300, 37, generator=g).t() if transposed else torch.randn(37, 300, generator=g)
     weight = torch.randn(64, 300, generator=g) * 0.05
     b = torch.randn(64, generator=g) if bias else None
-    ours = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
-    ref = [t.clone().requires_grad_() for t in [x, weight] + ([b] if bias else [])]
-    y = _C.model.linear(ours[0], ours[1], ours[2] if bias else None, True)
-    y_ref = torch.nn.functional.linear(ref[0], ref[1], ref[2] if bias else None)
-    assert "OneDnnLinear" in y.grad_fn.name()
-    close_to_reference(y, y_ref)
-    grad = torch.randn(y_ref.shape, generator=g)
-    (y * grad).sum().backward()
-    (y_ref * grad).sum().backward()
-    for a, r in zip(ours, ref):
-        close_to_reference(a.grad, r.grad)
-    with torch.no_grad():
-        close_to_reference(_C.model.linear(x, weight, b, True), y_ref.detach())
+    check_layer_against_torch(lambda x, w, b: _C.model.linear(x, w, b, True), torch.nn.functional.linear,
+                              [x, weight, b], "OneDnnLinear", g)
     empty = torch.zeros(0, 300)
     assert _C.model.linear(empty, weight, b, True).shape == (0, 64)

@@ -98,8 +98,7 @@ bool read_gt(const JsonValue& a, bool segm, const ImageSizes& sizes, Ann& g) {
   if (const auto c = a.find("iscrowd")) g.crowd = c->is_bool() ? c->boolean() : c->number() != 0;
   if (const auto b = a.find("bbox")) g.bbox = read_bbox(*b);
   if (segm) {
-    g.rle = read_segmentation(a.at("segmentation"), g.image_id, sizes);
-    codecs::rle_validate(g.rle, "segmentation");
+    g.rle = read_segmentation(a.at("segmentation"), g.image_id, sizes);  // checked by its decoder
     g.mask_box = codecs::rle_to_bbox(g.rle);
   }
   return true;
@@ -132,10 +131,7 @@ void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, cons
     const auto b = a.find("bbox");  // an empty list counts as absent, as in loadRes
     d.bbox = b && !(b->is_array() && b->size() == 0) ? read_bbox(*b) : d.mask_box;
   }
-  if (segm) {
-    codecs::rle_validate(d.rle, "segmentation");
-    if (box_results) d.mask_box = codecs::rle_to_bbox(d.rle);
-  }
+  if (segm && box_results) d.mask_box = codecs::rle_to_bbox(d.rle);
 }
 
 // Runs worker() on the codec threads (each pulls items from a shared counter) when the work

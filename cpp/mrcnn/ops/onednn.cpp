@@ -43,16 +43,10 @@ struct Shape {
   int64_t n, c, o, h, w;
   bool bias;
   Pass pass;
-  bool operator==(const Shape& s) const {
-    return std::tie(n, c, o, h, w, bias, pass) == std::tie(s.n, s.c, s.o, s.h, s.w, s.bias, s.pass);
-  }
-};
-
-struct ShapeHash {
-  size_t operator()(const Shape& s) const {
-    size_t h = static_cast<size_t>(s.pass) * 2 + s.bias;
-    for (int64_t v : {s.n, s.c, s.o, s.h, s.w}) h = h * 1000003u ^ std::hash<int64_t>()(v);
-    return h;
+  std::string key() const {
+    std::string k = "conv" + std::to_string(static_cast<int>(pass)) + (bias ? "b" : "-");
+    for (int64_t v : {n, c, o, h, w}) k += std::to_string(v) + ",";
+    return k;
   }
 };
 
@@ -63,18 +57,24 @@ struct Primitive {
   std::shared_ptr<dnnl::convolution_forward::primitive_desc> forward_pd;  // the hint the backward passes need
 };
 
-memory::dims dims(const Shape& s, bool output) { return {s.n, output ? s.o : s.c, s.h, s.w}; }
+// The convolution's tensors with the layouts left to the primitive.
+struct AnyDescs {
+  memory::desc src, weights, bias, dst;
+  explicit AnyDescs(const Shape& s)
+      : src({s.n, s.c, s.h, s.w}, memory::data_type::f32, Tag::any),
+        weights({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::any),
+        bias({s.o}, memory::data_type::f32, Tag::any),
+        dst({s.n, s.o, s.h, s.w}, memory::data_type::f32, Tag::any) {}
+};
 
 dnnl::convolution_forward::desc forward_desc(const Shape& s) {
-  const memory::desc src(dims(s, false), memory::data_type::f32, Tag::any);
-  const memory::desc weights({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::any);
-  const memory::desc dst(dims(s, true), memory::data_type::f32, Tag::any);
+  const AnyDescs d(s);
   // forward_training keeps the weights in a plain blocked layout and transforms them inside the
   // kernel; forward_inference wants them pre-transformed, and that reorder is slower than the conv
   if (s.bias)
-    return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, src, weights,
-            memory::desc({s.o}, memory::data_type::f32, Tag::any), dst, {1, 1}, {1, 1}, {1, 1}};
-  return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, src, weights, dst,
+    return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, d.src, d.weights, d.bias,
+            d.dst, {1, 1}, {1, 1}, {1, 1}};
+  return {dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_winograd, d.src, d.weights, d.dst,
           {1, 1}, {1, 1}, {1, 1}};
 }
 
@@ -84,68 +84,74 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-std::shared_ptr<const Primitive> make_primitive(const Shape& s);
-
-// Primitives by shape. A shape oneDNN has no Winograd implementation for is remembered as null.
-// Compiling one takes about a millisecond; the cache is cleared when it holds too many.
-std::shared_ptr<const Primitive> primitive(const Shape& s) {
+// Compiled primitives (convolutions and matmuls) by a key naming their shapes. make() returns
+// null where oneDNN has no implementation, and that is remembered too. Compiling one takes about
+// a millisecond; the cache is cleared when it holds too many.
+template <class Make>
+std::shared_ptr<const Primitive> cached(const std::string& key, Make&& make) {
   static std::mutex mutex;
-  static std::unordered_map<Shape, std::shared_ptr<const Primitive>, ShapeHash> cache;
+  static std::unordered_map<std::string, std::shared_ptr<const Primitive>> cache;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(s);
+    auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  std::shared_ptr<const Primitive> p = make_primitive(s);
+  std::shared_ptr<const Primitive> p;
+  try {
+    p = make();
+  } catch (const dnnl::error&) {
+    p = nullptr;  // no implementation for these shapes on this CPU
+  }
   std::lock_guard<std::mutex> lock(mutex);
   if (cache.size() >= 512) cache.clear();
-  cache.emplace(s, p);
+  cache.emplace(key, p);
   return p;
 }
 
+std::shared_ptr<const Primitive> make_primitive(const Shape& s);
+
+// The Winograd primitive for a shape and pass; null where oneDNN has none.
+std::shared_ptr<const Primitive> primitive(const Shape& s) {
+  return cached(s.key(), [&] { return make_primitive(s); });
+}
+
 std::shared_ptr<const Primitive> make_primitive(const Shape& s) {
-  try {
-    auto p = std::make_shared<Primitive>();
-    const dnnl::primitive_attr attr = user_scratchpad();
-    if (s.pass == Pass::kForward) {
-      auto pd = std::make_shared<dnnl::convolution_forward::primitive_desc>(forward_desc(s), attr, cpu_engine());
-      p->prim = dnnl::convolution_forward(*pd);
-      p->src = pd->src_desc(), p->weights = pd->weights_desc(), p->dst = pd->dst_desc();
-      if (s.bias) p->bias = pd->bias_desc();
-      p->scratchpad = pd->scratchpad_desc();
-      p->forward_pd = std::move(pd);
-      return p;
-    }
-    Shape fs = s;
-    fs.pass = Pass::kForward;
-    const std::shared_ptr<const Primitive> forward = primitive(fs);
-    if (!forward) return nullptr;
-    const memory::desc src(dims(s, false), memory::data_type::f32, Tag::any);
-    const memory::desc weights({s.o, s.c, 3, 3}, memory::data_type::f32, Tag::any);
-    const memory::desc dst(dims(s, true), memory::data_type::f32, Tag::any);
-    if (s.pass == Pass::kBackwardData) {
-      const dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_winograd, src, weights, dst,
-                                                    {1, 1}, {1, 1}, {1, 1});
-      const dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpu_engine(), *forward->forward_pd);
-      p->prim = dnnl::convolution_backward_data(pd);
-      p->src = pd.diff_src_desc(), p->weights = pd.weights_desc(), p->dst = pd.diff_dst_desc();
-      p->scratchpad = pd.scratchpad_desc();
-      return p;
-    }
-    auto wd = s.bias ? dnnl::convolution_backward_weights::desc(
-                           dnnl::algorithm::convolution_winograd, src, weights,
-                           memory::desc({s.o}, memory::data_type::f32, Tag::any), dst, {1, 1}, {1, 1}, {1, 1})
-                     : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_winograd, src,
-                                                                weights, dst, {1, 1}, {1, 1}, {1, 1});
-    const dnnl::convolution_backward_weights::primitive_desc pd(wd, attr, cpu_engine(), *forward->forward_pd);
-    p->prim = dnnl::convolution_backward_weights(pd);
-    p->src = pd.src_desc(), p->weights = pd.diff_weights_desc(), p->dst = pd.diff_dst_desc();
-    if (s.bias) p->bias = pd.diff_bias_desc();
+  auto p = std::make_shared<Primitive>();
+  const dnnl::primitive_attr attr = user_scratchpad();
+  if (s.pass == Pass::kForward) {
+    auto pd = std::make_shared<dnnl::convolution_forward::primitive_desc>(forward_desc(s), attr, cpu_engine());
+    p->prim = dnnl::convolution_forward(*pd);
+    p->src = pd->src_desc(), p->weights = pd->weights_desc(), p->dst = pd->dst_desc();
+    if (s.bias) p->bias = pd->bias_desc();
+    p->scratchpad = pd->scratchpad_desc();
+    p->forward_pd = std::move(pd);
+    return p;
+  }
+  Shape fs = s;
+  fs.pass = Pass::kForward;
+  const std::shared_ptr<const Primitive> forward = primitive(fs);
+  if (!forward) return nullptr;
+  const AnyDescs any(s);
+  if (s.pass == Pass::kBackwardData) {
+    const dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_winograd, any.src, any.weights,
+                                                  any.dst, {1, 1}, {1, 1}, {1, 1});
+    const dnnl::convolution_backward_data::primitive_desc pd(d, attr, cpu_engine(), *forward->forward_pd);
+    p->prim = dnnl::convolution_backward_data(pd);
+    p->src = pd.diff_src_desc(), p->weights = pd.weights_desc(), p->dst = pd.diff_dst_desc();
     p->scratchpad = pd.scratchpad_desc();
     return p;
-  } catch (const dnnl::error&) {
-    return nullptr;  // no Winograd implementation for this shape or CPU
   }
+  auto wd = s.bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_winograd, any.src,
+                                                              any.weights, any.bias, any.dst, {1, 1}, {1, 1},
+                                                              {1, 1})
+                   : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_winograd, any.src,
+                                                              any.weights, any.dst, {1, 1}, {1, 1}, {1, 1});
+  const dnnl::convolution_backward_weights::primitive_desc pd(wd, attr, cpu_engine(), *forward->forward_pd);
+  p->prim = dnnl::convolution_backward_weights(pd);
+  p->src = pd.src_desc(), p->weights = pd.diff_weights_desc(), p->dst = pd.diff_dst_desc();
+  if (s.bias) p->bias = pd.diff_bias_desc();
+  p->scratchpad = pd.scratchpad_desc();
+  return p;
 }
 
 // A reorder and the scratchpad it needs (user-provided, like the convolutions': primitives that
@@ -317,15 +323,24 @@ class WinogradConv : public torch::autograd::Function<WinogradConv> {
   }
 };
 
-bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+#endif  // MRCNN_WITH_DNNL
+
+// float32 strided CPU tensors (b may be undefined) outside autocast, which would want bf16
+bool float_cpu_operands(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   auto plain_float_cpu = [](const at::Tensor& t) {
     return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided;
   };
-  if (!plain_float_cpu(x) || !plain_float_cpu(w) || (b.defined() && !plain_float_cpu(b))) return false;
+  return plain_float_cpu(x) && plain_float_cpu(w) && (!b.defined() || plain_float_cpu(b)) &&
+         !autocast_enabled(c10::DeviceType::CPU);
+}
+
+#ifdef MRCNN_WITH_DNNL
+
+bool winograd_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (!float_cpu_operands(x, w, b)) return false;
   if (x.dim() != 4 || w.dim() != 4 || w.size(2) != 3 || w.size(3) != 3 || x.size(1) != w.size(1)) return false;
   if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0))) return false;
-  if (x.numel() == 0 || w.numel() == 0 || w.size(0) % 16 != 0 || w.size(1) % 16 != 0) return false;
-  return !autocast_enabled(c10::DeviceType::CPU);  // autocast would run it in bf16
+  return x.numel() > 0 && w.numel() > 0 && w.size(0) % 16 == 0 && w.size(1) % 16 == 0;
 }
 
 // ---- matrix products ----
@@ -336,19 +351,11 @@ memory::desc strided_desc(const at::Tensor& t) {
 
 // Matmul primitives by operand sizes and strides (transposed operands are strides, not copies).
 std::shared_ptr<const Primitive> matmul_primitive(const at::Tensor& a, const at::Tensor& b, bool bias) {
-  static std::mutex mutex;
-  static std::unordered_map<std::string, std::shared_ptr<const Primitive>> cache;
-  std::string key = bias ? "b" : "-";
+  std::string key = bias ? "mm b" : "mm -";
   for (int64_t v : {a.size(0), a.size(1), a.stride(0), a.stride(1), b.size(1), b.stride(0), b.stride(1)})
     key += std::to_string(v) + ",";
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  std::shared_ptr<Primitive> p;
-  try {
-    p = std::make_shared<Primitive>();
+  return cached(key, [&] {
+    auto p = std::make_shared<Primitive>();
     p->src = strided_desc(a), p->weights = strided_desc(b);
     p->dst = memory::desc({a.size(0), b.size(1)}, memory::data_type::f32, Tag::ab);
     if (bias) p->bias = memory::desc({1, b.size(1)}, memory::data_type::f32, Tag::ab);
@@ -357,13 +364,8 @@ std::shared_ptr<const Primitive> matmul_primitive(const at::Tensor& a, const at:
     const dnnl::matmul::primitive_desc pd(d, user_scratchpad(), cpu_engine());
     p->prim = dnnl::matmul(pd);
     p->scratchpad = pd.scratchpad_desc();
-  } catch (const dnnl::error&) {
-    p = nullptr;
-  }
-  std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= 512) cache.clear();
-  cache.emplace(key, p);
-  return p;
+    return p;
+  });
 }
 
 // a [M, K] @ b [K, N] (+ bias [N]) as a new row-major [M, N]; a and b float32 with any strides.
@@ -412,13 +414,9 @@ class OneDnnLinear : public torch::autograd::Function<OneDnnLinear> {
 };
 
 bool linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  auto plain_float_cpu = [](const at::Tensor& t) {
-    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.layout() == at::kStrided;
-  };
-  if (!plain_float_cpu(x) || !plain_float_cpu(w) || (b.defined() && !plain_float_cpu(b))) return false;
+  if (!float_cpu_operands(x, w, b)) return false;
   if (x.dim() != 2 || w.dim() != 2 || x.size(1) != w.size(1) || x.numel() == 0 || w.numel() == 0) return false;
-  if (b.defined() && (b.dim() != 1 || b.size(0) != w.size(0) || !b.is_contiguous())) return false;
-  return !autocast_enabled(c10::DeviceType::CPU);
+  return !b.defined() || (b.dim() == 1 && b.size(0) == w.size(0) && b.is_contiguous());
 }
 
 #endif  // MRCNN_WITH_DNNL
@@ -449,10 +447,7 @@ bool onednn_available() {
 #endif
 }
 
-bool onednn_applies(const at::Tensor& x) {
-  return onednn_available() && x.device().is_cpu() && x.scalar_type() == at::kFloat &&
-         x.layout() == at::kStrided && !autocast_enabled(c10::DeviceType::CPU);
-}
+bool onednn_applies(const at::Tensor& x) { return onednn_available() && float_cpu_operands(x, x, at::Tensor()); }
 
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd) {
 #ifdef MRCNN_WITH_DNNL
