@@ -23,9 +23,6 @@ class JsonParser {
  public:
   JsonParser(JsonDocument& doc, std::string_view text, const std::vector<std::string_view>& skip_keys)
       : doc_(doc), p_(text.data()), begin_(text.data()), end_(text.data() + text.size()), skip_keys_(skip_keys) {
-    doc_.nodes_.reserve(text.size() / 6 + 16);
-    doc_.kids_.reserve(text.size() / 6 + 16);
-    doc_.keys_.reserve(text.size() / 6 + 16);
   }
 
   void parse() {
@@ -44,6 +41,11 @@ class JsonParser {
       else ++col;
     }
     throw std::invalid_argument("invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " + what);
+  }
+
+  [[noreturn]] void fail_at(const char* p, const std::string& what) {
+    p_ = p;
+    fail(what);
   }
 
   void skip_ws() {
@@ -95,44 +97,63 @@ class JsonParser {
     size_t int_digits = 0;
   };
 
-  // Checks a number against the grammar and leaves p_ after it.
+  // Reads the digits from p on into mantissa, returning the end of them. Up to 19 significant
+  // digits go into the mantissa (digits counts them from the first non-zero one); more mark it
+  // as too long (digits = 20).
+  static const char* scan_digits(const char* p, const char* end, uint64_t& mantissa, int& digits) {
+    for (; p < end && static_cast<unsigned>(*p - '0') <= 9; ++p) {
+      if (digits < 19) {
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+        digits += mantissa != 0;
+      } else {
+        digits = 20;
+      }
+    }
+    return p;
+  }
+
+  // Checks a number against the grammar and leaves p_ after it. (Works on locals, which stay in
+  // registers: numbers are most of the text of annotation files.)
   NumberText scan_number() {
     NumberText t;
-    t.start = p_;
-    t.negative = *p_ == '-';
-    if (t.negative) ++p_;
-    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit");
-    auto digit = [&](char c) {
-      if (t.digits < 19) {
-        t.mantissa = t.mantissa * 10 + static_cast<uint64_t>(c - '0');
-        t.digits += t.mantissa != 0;
-      } else {
-        t.digits = 20;  // too many for the fast paths
-      }
-    };
-    const char* int_begin = p_;
-    if (*p_ == '0') {
-      ++p_;
+    const char* p = p_;
+    const char* const end = end_;
+    const auto is_digit = [end](const char* q) { return q < end && static_cast<unsigned>(*q - '0') <= 9; };
+    t.start = p;
+    t.negative = *p == '-';
+    if (t.negative) ++p;
+    if (!is_digit(p)) fail_at(p, "expected a digit");
+    uint64_t mantissa = 0;
+    int digits = 0, exp10 = 0;
+    const char* int_begin = p;
+    if (*p == '0') {
+      ++p;
     } else {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++);
+      p = scan_digits(p, end, mantissa, digits);
     }
-    t.int_digits = static_cast<size_t>(p_ - int_begin);
-    if (p_ < end_ && *p_ == '.') {
+    t.int_digits = static_cast<size_t>(p - int_begin);
+    if (p < end && *p == '.') {
       t.integral = false;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit after the decimal point");
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++), --t.exp10;
+      ++p;
+      if (!is_digit(p)) fail_at(p, "expected a digit after the decimal point");
+      const char* frac_begin = p;
+      p = scan_digits(p, end, mantissa, digits);
+      exp10 -= static_cast<int>(p - frac_begin);
     }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+    if (p < end && (*p == 'e' || *p == 'E')) {
       t.integral = false;
-      ++p_;
+      ++p;
       bool neg_exp = false;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) neg_exp = *p_++ == '-';
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a digit in the exponent");
+      if (p < end && (*p == '+' || *p == '-')) neg_exp = *p++ == '-';
+      if (!is_digit(p)) fail_at(p, "expected a digit in the exponent");
       int e = 0;
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') e = std::min(e * 10 + (*p_++ - '0'), 100000);
-      t.exp10 += neg_exp ? -e : e;
+      while (is_digit(p)) e = std::min(e * 10 + (*p++ - '0'), 100000);
+      exp10 += neg_exp ? -e : e;
     }
+    p_ = p;
+    t.mantissa = mantissa;
+    t.digits = digits;
+    t.exp10 = exp10;
     return t;
   }
 
@@ -418,14 +439,19 @@ struct JsonStoragePools {
 };
 
 JsonDocument::JsonDocument(std::string_view text, const std::vector<std::string_view>& skip_keys) {
+  // Room for one value per 6 characters (annotation files have about one per 8), so that
+  // storage taken from the pool is not reallocated (fresh pages) during the parse.
+  const size_t want = text.size() / 6 + 16;
   {
     auto& pools = JsonStoragePools::shared();
     std::lock_guard<std::mutex> lock(pools.mutex);
-    const size_t want = text.size() / 8;  // about one value per 8 characters in annotation files
     nodes_ = pools.nodes.take(want);
     kids_ = pools.kids.take(want);
-    keys_ = pools.keys.take(want / 4);
+    keys_ = pools.keys.take(want);
   }
+  nodes_.reserve(want);
+  kids_.reserve(want);
+  keys_.reserve(want);
   JsonParser parser(*this, text, skip_keys);
   parser.parse();
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 #include <opencv2/imgproc.hpp>
@@ -20,38 +21,22 @@ constexpr double kMaxCoordinate = 1e6;
 inline int64_t floor_div(int64_t a, int64_t b) {
   const int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}  // keeps 5x-scaled coordinates well inside int range
-
-// Run lengths from the run boundaries a (sorted absolute pixel indices ending with h*w):
-// consecutive equal boundaries cancel, as in the reference implementation.
-void boundaries_to_counts(std::vector<uint32_t>& a, std::vector<uint32_t>& counts) {
-  uint32_t prev = 0;
-  for (auto& v : a) {
-    const uint32_t t = v;
-    v -= prev;
-    prev = t;
-  }
-  counts.clear();
-  counts.reserve(a.size());
-  size_t j = 0;
-  counts.push_back(a[j++]);
-  while (j < a.size()) {
-    if (a[j] > 0) {
-      counts.push_back(a[j++]);
-    } else {
-      ++j;  // an empty run: merge the next run into the previous one
-      if (j < a.size()) counts.back() += a[j++];
-    }
-  }
 }
 
-}  // namespace
+// Room for n elements: on the stack up to N (the common case, no allocation and no
+// thread-local lookup), on the heap beyond. Contents start uninitialised.
+template <typename T, size_t N>
+class SmallBuffer {
+ public:
+  T* get(size_t n) {
+    if (n <= N) return stack_;
+    heap_.reset(new T[n]);
+    return heap_.get();
+  }
 
-namespace {
-
-struct PolygonScratch {
-  std::vector<uint32_t> cols, rows;        // boundary crossings
-  std::vector<uint32_t> start, fill, sorted;  // the counting sort by column
+ private:
+  T stack_[N];
+  std::unique_ptr<T[]> heap_;
 };
 
 }  // namespace
@@ -68,30 +53,33 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   }
   // The reference traces every edge at 5x resolution, then keeps the points where the boundary
   // crosses a pixel column centre. Those are exactly the steps whose lower 5x column index u
-  // satisfies u = 5k + 2 (column k), and the row recorded is ceil((v - 2) / 5) for the lower
+  // satisfies u = 5c + 2 (column c), and the row recorded is ceil((v - 2) / 5) for the lower
   // 5x row v of the step, clamped to [0, h]. Evaluating that in integers visits only the
   // crossings instead of every traced point, and gives the same boundary list.
   constexpr int scale = 5;
-  // scratch reused between calls; one thread-local lookup (each access to a thread_local in a
-  // shared library is a call)
-  thread_local PolygonScratch scratch;
-  PolygonScratch& tls = scratch;
-  std::vector<uint32_t>&cols = tls.cols, &rows = tls.rows, &start = tls.start, &a = tls.sorted, &fill = tls.fill;
-  cols.clear();
-  rows.clear();
-  const auto push_crossing = [&](int64_t u_lo, int64_t v_lo) {
-    const int64_t col = floor_div(u_lo - 2, scale);
-    if (col * scale + 2 != u_lo || col < 0 || col > static_cast<int64_t>(w) - 1) return;
-    int64_t row = -floor_div(-(v_lo - 2), scale);  // ceil((v_lo - 2) / 5)
-    row = std::clamp<int64_t>(row, 0, h);
-    cols.push_back(static_cast<uint32_t>(col));
-    rows.push_back(static_cast<uint32_t>(row));
+  SmallBuffer<int, 512> grid_buf;
+  int* g = grid_buf.get(2 * k);
+  for (size_t j = 0; j < 2 * k; ++j) g[j] = static_cast<int>(scale * xy[j] + .5);
+  // An edge spanning dx 5x columns crosses at most dx / 5 + 1 column centres.
+  size_t bound = 0;
+  for (size_t j = 0; j < k; ++j) bound += static_cast<size_t>(std::abs(g[2 * ((j + 1) % k)] - g[2 * j])) / scale + 2;
+  SmallBuffer<uint32_t, 2048> col_buf, key_buf, sorted_buf;
+  uint32_t* cols = col_buf.get(bound);
+  uint32_t* keys = key_buf.get(bound);  // pixel index col * h + row, as the reference sorts
+  size_t count = 0;
+  const int64_t last_col = static_cast<int64_t>(w) - 1;
+  // A crossing in column col (in [0, w)) whose step has lower 5x row v.
+  const auto push = [&](int64_t col, int64_t v) {
+    const int64_t num = v + 2;  // ceil((v - 2) / 5) = floor((v + 2) / 5), then clamped
+    const uint32_t row = num <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(num / scale, h));
+    cols[count] = static_cast<uint32_t>(col);
+    keys[count] = static_cast<uint32_t>(col) * h + row;
+    ++count;
   };
-  const auto grid = [](double c) { return static_cast<int>(scale * c + .5); };
   for (size_t j = 0; j < k; ++j) {
     const size_t n = (j + 1) % k;
-    int xs = grid(xy[2 * j]), ys = grid(xy[2 * j + 1]);
-    int xe = grid(xy[2 * n]), ye = grid(xy[2 * n + 1]);
+    int xs = g[2 * j], ys = g[2 * j + 1];
+    int xe = g[2 * n], ye = g[2 * n + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
     // Always walk an edge in increasing major coordinate so both directions rasterise alike.
     if ((dx >= dy && xs > xe) || (dx < dy && ys > ye)) {
@@ -101,56 +89,76 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
     if (dx >= dy) {
       if (dx == 0) continue;  // a repeated vertex traces no step
       const double s = static_cast<double>(ye - ys) / dx;
-      // Each step t -> t+1 moves one 5x column; only columns 5k + 2 matter.
-      int t = static_cast<int>(floor_div(2 - xs, scale) * -scale + (2 - xs));  // (2 - xs) mod 5
-      for (; t < dx; t += scale) {
+      // Each step t -> t+1 moves one 5x column; only the steps from columns 5c + 2 count.
+      int64_t t = floor_div(2 - xs, scale) * -scale + (2 - xs);  // (2 - xs) mod 5
+      int64_t col = (xs + t - 2) / scale;                         // exact: xs + t = 5 col + 2
+      if (col < 0) t += -col * scale, col = 0;
+      for (; t < dx && col <= last_col; t += scale, ++col) {
         const int v0 = static_cast<int>(ys + s * t + .5), v1 = static_cast<int>(ys + s * (t + 1) + .5);
-        push_crossing(xs + t, std::min(v0, v1));
+        push(col, std::min(v0, v1));
       }
     } else {
       // A steep edge: u(t) = (int)(xs + s*t + .5) moves by at most one column per row step and
       // monotonically, so the step from row t-1 to t crosses column boundary u_lo | u_lo + 1 for
-      // exactly one t. Only boundaries with u_lo = 5k + 2 matter; each one's t is found from
+      // exactly one t. Only boundaries with u_lo = 5c + 2 matter; each one's t is found from
       // the line equation and then settled by evaluating u exactly as the row walk would.
-      const double s = static_cast<double>(xe - xs) / dy;
+      const double s = static_cast<double>(xe - xs) / dy, inv_s = 1.0 / s;
       const auto u_at = [&](int t) { return static_cast<int>(xs + s * t + .5); };
       const int u0 = u_at(0), u1 = u_at(dy);
       if (u0 == u1) continue;
       const bool rising = u1 > u0;
       const int lo = std::min(u0, u1), hi = std::max(u0, u1);
+      int64_t u_lo = lo + ((2 - lo) % scale + scale) % scale;
+      int64_t col = floor_div(u_lo - 2, scale);
+      if (col < 0) u_lo += -col * scale, col = 0;
       // passed(t): u has moved past boundary u_lo | u_lo + 1 by row t
-      for (int64_t u_lo = lo + ((2 - lo) % scale + scale) % scale; u_lo < hi; u_lo += scale) {
+      for (; u_lo < hi && col <= last_col; u_lo += scale, ++col) {
         const auto passed = [&](int t) { return rising ? u_at(t) > u_lo : u_at(t) <= u_lo; };
-        int t = static_cast<int>(std::clamp<double>(std::ceil((static_cast<double>(u_lo) + 0.5 - xs) / s), 1, dy));
+        int t = static_cast<int>(std::clamp<double>(std::ceil((static_cast<double>(u_lo) + 0.5 - xs) * inv_s), 1, dy));
         while (t > 1 && passed(t - 1)) --t;
         while (t < dy && !passed(t)) ++t;
         // The step between rows t-1 and t; its lower 5x row is t-1 (rows increase with t).
-        push_crossing(u_lo, ys + t - 1);
+        push(col, ys + t - 1);
       }
     }
   }
-  // Sort the crossings by pixel index col*h + row: a counting sort over the polygon's columns,
-  // then the few rows of each column in order (std::sort on the whole list costs more than the
-  // tracing, and a pass over all the image's columns more than a small polygon's tracing).
+  // Sort the crossings by pixel index: a counting sort over the polygon's columns, then an
+  // insertion sort, which only has the few rows within each column to order (keys of different
+  // columns are already in order: a column's largest, col*h + h, equals the next one's smallest).
   uint32_t c_lo = w, c_hi = 0;
-  for (uint32_t c : cols) c_lo = std::min(c_lo, c), c_hi = std::max(c_hi, c);
-  const uint32_t span = cols.empty() ? 0 : c_hi - c_lo + 1;
-  start.assign(static_cast<size_t>(span) + 1, 0);
-  for (uint32_t c : cols) ++start[c - c_lo + 1];
-  for (uint32_t c = 0; c < span; ++c) start[c + 1] += start[c];
-  a.resize(cols.size() + 1);
-  fill.assign(start.begin(), start.end() - 1);
-  for (size_t i = 0; i < cols.size(); ++i) a[fill[cols[i] - c_lo]++] = rows[i];
-  for (uint32_t c = 0; c < span; ++c) {
-    const auto b = a.begin() + start[c], e = a.begin() + start[c + 1];
-    if (e - b > 1) std::sort(b, e);
-    for (auto it = b; it != e; ++it) *it += (c + c_lo) * h;
+  for (size_t i = 0; i < count; ++i) c_lo = std::min(c_lo, cols[i]), c_hi = std::max(c_hi, cols[i]);
+  const size_t span = count == 0 ? 0 : c_hi - c_lo + 1;
+  SmallBuffer<uint32_t, 1024> start_buf;
+  uint32_t* start = start_buf.get(span + 1);
+  std::fill(start, start + span + 1, 0u);
+  for (size_t i = 0; i < count; ++i) ++start[cols[i] - c_lo + 1];
+  for (size_t c = 0; c < span; ++c) start[c + 1] += start[c];
+  uint32_t* a = sorted_buf.get(count + 1);
+  for (size_t i = 0; i < count; ++i) a[start[cols[i] - c_lo]++] = keys[i];
+  for (size_t i = 1; i < count; ++i) {
+    const uint32_t v = a[i];
+    size_t j = i;
+    for (; j > 0 && a[j - 1] > v; --j) a[j] = a[j - 1];
+    a[j] = v;
   }
-  a.back() = h * w;
+  a[count] = h * w;
+  // Run lengths are the differences of consecutive boundaries; an empty run merges the one after
+  // it into the run before, as in the reference implementation.
   Rle r;
   r.h = h;
   r.w = w;
-  boundaries_to_counts(a, r.counts);
+  r.counts.resize(count + 1);
+  uint32_t* out = r.counts.data();
+  size_t m = 0;
+  out[m++] = a[0];
+  for (size_t j = 1; j <= count; ++j) {
+    if (a[j] != a[j - 1]) {
+      out[m++] = a[j] - a[j - 1];
+    } else if (++j <= count) {
+      out[m - 1] += a[j] - a[j - 1];
+    }
+  }
+  r.counts.resize(m);
   return r;
 }
 

@@ -206,7 +206,9 @@ Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
   Rle r;
   r.h = h;
   r.w = w;
-  r.counts.reserve(s.size());
+  r.counts.resize(s.size());  // each count takes at least one character
+  uint32_t* counts = r.counts.data();
+  size_t m = 0;
   const uint64_t n = static_cast<uint64_t>(h) * w;
   uint64_t sum = 0;
   size_t p = 0;
@@ -228,19 +230,19 @@ Rle rle_from_string(std::string_view s, uint32_t h, uint32_t w) {
       ++k;
       if (!more && (c & 0x10)) x |= static_cast<int64_t>(-1) * (int64_t{1} << (5 * k));  // sign
     }
-    if (r.counts.size() > 2) x += static_cast<int64_t>(r.counts[r.counts.size() - 2]);
+    if (m > 2) x += static_cast<int64_t>(counts[m - 2]);
     if (x < 0)
-      fail("rle_from_string: count " + std::to_string(r.counts.size()) + " is negative (" +
-           std::to_string(x) + ")");
+      fail("rle_from_string: count " + std::to_string(m) + " is negative (" + std::to_string(x) + ")");
     sum += static_cast<uint64_t>(x);
     if (sum > n)
       fail("rle_from_string: run lengths exceed the mask's " + std::to_string(h) + "x" +
            std::to_string(w) + " = " + std::to_string(n) + " pixels");
-    r.counts.push_back(static_cast<uint32_t>(x));
+    counts[m++] = static_cast<uint32_t>(x);
   }
   if (sum != n)
     fail("rle_from_string: run lengths sum to " + std::to_string(sum) + " but the mask has " +
          std::to_string(h) + "x" + std::to_string(w) + " = " + std::to_string(n) + " pixels");
+  r.counts.resize(m);
   return r;
 }
 
@@ -261,23 +263,36 @@ std::array<double, 4> rle_to_bbox(const Rle& r) {
   const size_t m = r.counts.size() / 2 * 2;
   if (m == 0 || r.h == 0) return {0, 0, 0, 0};
   const uint32_t h = r.h;
-  uint32_t xs = r.w, ys = h, xe = 0, ye = 0, xp = 0;
+  uint32_t xs = r.w, ys = h, xe = 0, ye = 0;
   uint32_t cc = 0;
-  for (size_t j = 0; j < m; ++j) {
+  // (x, y) of pixel t is (t / h, t % h). The pixels looked at mostly move forward by less than
+  // a few columns, so the column is carried along and advanced instead of divided for.
+  uint32_t col = 0, base = 0;  // base = col * h
+  const auto locate = [&](uint32_t t, uint32_t& x, uint32_t& y) {
+    if (t < base || t - base >= 4 * static_cast<uint64_t>(h)) {
+      col = t / h;
+      base = col * h;
+    } else {
+      while (t - base >= h) base += h, ++col;
+    }
+    x = col;
+    y = t - base;
+  };
+  for (size_t j = 0; j < m; j += 2) {
+    // the first and the last pixel of each foreground run
+    uint32_t x0, y0, x1, y1;
     cc += r.counts[j];
-    // First pixel of a foreground run (j even) or last pixel of it (j odd).
-    const uint32_t t = cc - static_cast<uint32_t>(j % 2);
-    const uint32_t y = t % h, x = t / h;
-    if (j % 2 == 0) {
-      xp = x;
-    } else if (xp < x) {  // the run wraps to a later column: it covers full column height
+    locate(cc, x0, y0);
+    cc += r.counts[j + 1];
+    locate(cc - 1, x1, y1);
+    if (x0 < x1) {  // the run wraps to a later column: it covers full column height
       ys = 0;
       ye = h - 1;
     }
-    xs = std::min(xs, x);
-    xe = std::max(xe, x);
-    ys = std::min(ys, y);
-    ye = std::max(ye, y);
+    xs = std::min(xs, std::min(x0, x1));
+    xe = std::max(xe, std::max(x0, x1));
+    ys = std::min(ys, std::min(y0, y1));
+    ye = std::max(ye, std::max(y0, y1));
   }
   return {static_cast<double>(xs), static_cast<double>(ys), static_cast<double>(xe - xs + 1),
           static_cast<double>(ye - ys + 1)};
@@ -343,15 +358,31 @@ void bbox_iou(const double* dt, size_t m, const double* gt, size_t n, const uint
 
 namespace {
 
-// Intersection and union pixel counts of two masks of equal size, walking both run lists.
-void intersect_union(const Rle& a, const Rle& b, uint64_t& inter, uint64_t& uni) {
-  inter = uni = 0;
-  walk_runs(a.counts, b.counts, [&](uint32_t c, bool va, bool vb, bool, bool, uint64_t) {
-    if (va || vb) {
-      uni += c;
-      if (va && vb) inter += c;
+// Pixels in both of two valid masks of equal size: their foreground intervals, walked together.
+uint64_t intersection_area(const Rle& a, const Rle& b) {
+  const uint32_t *A = a.counts.data(), *B = b.counts.data();
+  const size_t na = a.counts.size(), nb = b.counts.size();
+  // [sa, ea): the current foreground run of a, the one after background run ia (likewise b)
+  size_t ia = 0, ib = 0;
+  uint64_t sa, ea = 0, sb, eb = 0, inter = 0;
+  const auto next = [](const uint32_t* C, size_t n, size_t& i, uint64_t& s, uint64_t& e) {
+    if (i + 1 >= n) return false;
+    s = e + C[i];
+    e = s + C[i + 1];
+    i += 2;
+    return true;
+  };
+  if (!next(A, na, ia, sa, ea) || !next(B, nb, ib, sb, eb)) return 0;
+  for (;;) {
+    const uint64_t lo = std::max(sa, sb), hi = std::min(ea, eb);
+    if (hi > lo) inter += hi - lo;
+    if (ea <= eb) {
+      if (!next(A, na, ia, sa, ea)) break;
+    } else if (!next(B, nb, ib, sb, eb)) {
+      break;
     }
-  });
+  }
+  return inter;
 }
 
 }  // namespace
@@ -382,6 +413,9 @@ void rle_iou(const Rle* const* dt, size_t m, const Rle* const* gt, size_t n, con
 void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t m, const Rle* const* gt, const double* gt_boxes,
              size_t n, const uint8_t* iscrowd, double* out) {
   bbox_iou(dt_boxes, m, gt_boxes, n, iscrowd, out);
+  std::vector<uint64_t> dt_area(m), gt_area(n);
+  for (size_t d = 0; d < m; ++d) dt_area[d] = rle_area(*dt[d]);
+  for (size_t g = 0; g < n; ++g) gt_area[g] = rle_area(*gt[g]);
   for (size_t d = 0; d < m; ++d) {
     for (size_t g = 0; g < n; ++g) {
       double& o = out[d * n + g];
@@ -390,13 +424,9 @@ void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t m, const Rle* 
         o = -1;  // sizes differ: no meaningful overlap (the reference's convention)
         continue;
       }
-      uint64_t inter, uni;
-      intersect_union(*dt[d], *gt[g], inter, uni);
-      if (inter == 0) {
-        uni = 1;
-      } else if (iscrowd && iscrowd[g]) {
-        uni = rle_area(*dt[d]);
-      }
+      const uint64_t inter = intersection_area(*dt[d], *gt[g]);
+      uint64_t uni = 1;  // no overlap: IoU 0
+      if (inter > 0) uni = (iscrowd && iscrowd[g]) ? dt_area[d] : dt_area[d] + gt_area[g] - inter;
       o = static_cast<double>(inter) / static_cast<double>(uni);
     }
   }

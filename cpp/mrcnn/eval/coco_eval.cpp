@@ -31,15 +31,6 @@ struct Ann {
   std::array<double, 4> mask_box{0, 0, 0, 0};  // segm: the mask's tight box, for rle_iou
 };
 
-// One (image, category, area range) evaluation, as COCOeval.evaluateImg returns it.
-struct ImageEval {
-  bool valid = false;
-  std::vector<double> dt_scores;             // D, sorted by score
-  std::vector<int64_t> dt_matches;  // [T, D] matched gt id, 0 = none
-  std::vector<uint8_t> dt_ignore;   // [T, D]
-  std::vector<uint8_t> gt_ignore;                // G
-};
-
 // Parses text into out (a JsonDocument cannot be moved: its values point into it).
 void parse(std::optional<JsonDocument>& out, std::string_view text, const char* what,
            const std::vector<std::string_view>& skip = {}) {
@@ -136,11 +127,12 @@ void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, cons
 
 // Runs worker() on the codec threads (each pulls items from a shared counter) when the work
 // involves masks, and once on this thread otherwise: for boxes, starting threads costs more
-// than the work they would share (measured: 5.9 ms on one thread, 8.5 ms on two).
+// than the work they would share (measured: 5.9 ms on one thread, 8.5 ms on two). A thread is
+// added for every `grain` items.
 template <typename F>
-void run_workers(bool parallel, size_t items, F&& worker) {
+void run_workers(bool parallel, size_t items, size_t grain, F&& worker) {
   if (parallel)
-    codecs::parallel_for(items, 16, [&](size_t, size_t) { worker(); });
+    codecs::parallel_for(items, grain, [&](size_t, size_t) { worker(); });
   else
     worker();
 }
@@ -152,14 +144,6 @@ std::vector<double> linspace(double start, double stop, int n) {
   for (int i = 0; i < n; ++i) v[i] = i * step + start;
   v[n - 1] = stop;
   return v;
-}
-
-// Indices sorting by decreasing score, ties in input order (numpy's mergesort of -score).
-std::vector<size_t> by_score(const std::vector<const Ann*>& anns) {
-  std::vector<size_t> idx(anns.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return -anns[a]->score < -anns[b]->score; });
-  return idx;
 }
 
 }  // namespace
@@ -219,7 +203,7 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   // in turn rather than one contiguous half each.
   const size_t total = gts.size() + dts.size(), block = 32;
   std::atomic<size_t> next{0};
-  run_workers(segm, (total + block - 1) / block, [&] {
+  run_workers(segm, (total + block - 1) / block, 16, [&] {
     for (size_t b; (b = next.fetch_add(block)) < total;)
     for (size_t j = b; j < std::min(total, b + block); ++j) {
       if (j < gts.size()) {
@@ -260,55 +244,81 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   for (int64_t k = 0; k < K; ++k) cat_index[cat_ids[k]] = k;
   for (int64_t i = 0; i < I; ++i) img_index[img_ids[i]] = i;
 
-  // _gts / _dts per (image, category), in file order
-  std::vector<std::vector<const Ann*>> gt_of(I * K), dt_of(I * K);
-  for (const Ann& g : gts)
-    if (cat_index.count(g.category_id)) gt_of[img_index[g.image_id] * K + cat_index[g.category_id]].push_back(&g);
-  for (const Ann& d : dts)
-    if (cat_index.count(d.category_id)) dt_of[img_index[d.image_id] * K + cat_index[d.category_id]].push_back(&d);
+  // _gts / _dts per (image, category) group, in file order: a counting sort into flat lists
+  const size_t groups = static_cast<size_t>(I * K);
+  std::vector<size_t> g_start(groups + 1, 0), dt_start(groups + 1, 0);
+  std::vector<int64_t> gt_group(gts.size(), -1), dt_group(dts.size(), -1);
+  const auto group_of = [&](const Ann& x) -> int64_t {
+    const auto c = cat_index.find(x.category_id);
+    return c == cat_index.end() ? -1 : img_index.at(x.image_id) * K + c->second;
+  };
+  for (size_t j = 0; j < gts.size(); ++j)
+    if ((gt_group[j] = group_of(gts[j])) >= 0) ++g_start[gt_group[j] + 1];
+  for (size_t j = 0; j < dts.size(); ++j)
+    if ((dt_group[j] = group_of(dts[j])) >= 0) ++dt_start[dt_group[j] + 1];
+  // each group keeps its maxDets best detections
+  std::vector<size_t> d_start(groups + 1, 0);
+  for (size_t ik = 0; ik < groups; ++ik)
+    d_start[ik + 1] = d_start[ik] + std::min<size_t>(dt_start[ik + 1], static_cast<size_t>(max_dets.back()));
+  for (size_t ik = 0; ik < groups; ++ik) g_start[ik + 1] += g_start[ik], dt_start[ik + 1] += dt_start[ik];
+  std::vector<const Ann*> gt_list(g_start.back()), dt_list(dt_start.back());
+  {
+    std::vector<size_t> fill(g_start.begin(), g_start.end() - 1);
+    for (size_t j = 0; j < gts.size(); ++j)
+      if (gt_group[j] >= 0) gt_list[fill[gt_group[j]]++] = &gts[j];
+    fill.assign(dt_start.begin(), dt_start.end() - 1);
+    for (size_t j = 0; j < dts.size(); ++j)
+      if (dt_group[j] >= 0) dt_list[fill[dt_group[j]]++] = &dts[j];
+  }
+  const size_t NG = g_start.back(), ND = d_start.back();
 
-  std::vector<ImageEval> evals(static_cast<size_t>(K * A * I));
-  // evaluateImg: images are independent; threads take them in turn, each with its own scratch
+  // evaluateImg's results for every group and area range, in flat tables. Group ik has
+  // D = d_start[ik + 1] - d_start[ik] detections (best first) and G ground truths (ignored last):
+  //   det[d_start[ik] + d]                              its detections
+  //   dt_matches / dt_ignore[(a * ND + d_start[ik]) * T + t * D + d]   matched gt id (0 = none) / ignored
+  //   gt_ignore[a * NG + g_start[ik] + g]
+  std::vector<const Ann*> det(ND);
+  std::vector<int64_t> dt_matches(static_cast<size_t>(A) * ND * T, 0);
+  std::vector<uint8_t> dt_ignore(static_cast<size_t>(A) * ND * T, 0), gt_ignore(static_cast<size_t>(A) * NG);
+  // images are independent; threads take them in turn, each with its own scratch
   std::atomic<int64_t> next_image{0};
-  run_workers(segm, static_cast<size_t>(I), [&] {
+  run_workers(segm, static_cast<size_t>(I), 16, [&] {
   std::vector<int64_t> gt_matches;  // [T, G] of the current evaluation
-  std::vector<const Ann*> d_sorted;
   std::vector<double> ious, db, gb;
   std::vector<uint8_t> crowd, ig;
   std::vector<const codecs::Rle*> dr, gr;
   std::vector<size_t> gt_order;
+  std::vector<const Ann*> sorted;
   for (int64_t i; (i = next_image.fetch_add(1)) < I;) {
     for (int64_t k = 0; k < K; ++k) {
-      const auto& g_all = gt_of[i * K + k];
-      d_sorted.clear();
-      for (size_t j : by_score(dt_of[i * K + k])) d_sorted.push_back(dt_of[i * K + k][j]);
-      if (d_sorted.size() > static_cast<size_t>(max_dets.back())) d_sorted.resize(max_dets.back());
-      const size_t G = g_all.size(), D = d_sorted.size();
+      const size_t ik = static_cast<size_t>(i * K + k);
+      const Ann* const* g_all = gt_list.data() + g_start[ik];
+      const size_t G = g_start[ik + 1] - g_start[ik], D = d_start[ik + 1] - d_start[ik];
+      // detections by decreasing score, ties in file order (numpy's mergesort of -score)
+      sorted.assign(dt_list.begin() + dt_start[ik], dt_list.begin() + dt_start[ik + 1]);
+      std::stable_sort(sorted.begin(), sorted.end(), [](const Ann* x, const Ann* y) { return -x->score < -y->score; });
+      const Ann** d_sorted = det.data() + d_start[ik];
+      std::copy(sorted.begin(), sorted.begin() + D, d_sorted);
       // computeIoU: [D, G] with the ground truth in file order
       ious.assign(D * G, 0.0);
       crowd.resize(G);
       for (size_t g = 0; g < G; ++g) crowd[g] = g_all[g]->crowd;
       if (D > 0 && G > 0) {
+        db.clear();
+        gb.clear();
         if (segm) {
           dr.clear();
           gr.clear();
-          db.clear();
-          gb.clear();
-          for (const Ann* d : d_sorted) dr.push_back(&d->rle), db.insert(db.end(), d->mask_box.begin(), d->mask_box.end());
-          for (const Ann* g : g_all) gr.push_back(&g->rle), gb.insert(gb.end(), g->mask_box.begin(), g->mask_box.end());
+          for (size_t d = 0; d < D; ++d) dr.push_back(&d_sorted[d]->rle), db.insert(db.end(), d_sorted[d]->mask_box.begin(), d_sorted[d]->mask_box.end());
+          for (size_t g = 0; g < G; ++g) gr.push_back(&g_all[g]->rle), gb.insert(gb.end(), g_all[g]->mask_box.begin(), g_all[g]->mask_box.end());
           codecs::rle_iou(dr.data(), db.data(), D, gr.data(), gb.data(), G, crowd.data(), ious.data());
         } else {
-          db.clear();
-          gb.clear();
-          for (const Ann* d : d_sorted) db.insert(db.end(), d->bbox.begin(), d->bbox.end());
-          for (const Ann* g : g_all) gb.insert(gb.end(), g->bbox.begin(), g->bbox.end());
+          for (size_t d = 0; d < D; ++d) db.insert(db.end(), d_sorted[d]->bbox.begin(), d_sorted[d]->bbox.end());
+          for (size_t g = 0; g < G; ++g) gb.insert(gb.end(), g_all[g]->bbox.begin(), g_all[g]->bbox.end());
           codecs::bbox_iou(db.data(), D, gb.data(), G, crowd.data(), ious.data());
         }
       }
       for (int64_t a = 0; a < A; ++a) {
-        ImageEval& e = evals[(k * A + a) * I + i];
-        if (G == 0 && D == 0) continue;
-        e.valid = true;
         // ground truth: ignored ones (crowd or outside the area range) last, stably
         ig.resize(G);
         for (size_t g = 0; g < G; ++g)
@@ -316,12 +326,10 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
         gt_order.resize(G);
         std::iota(gt_order.begin(), gt_order.end(), 0);
         std::stable_sort(gt_order.begin(), gt_order.end(), [&](size_t x, size_t y) { return ig[x] < ig[y]; });
-        e.gt_ignore.resize(G);
-        for (size_t g = 0; g < G; ++g) e.gt_ignore[g] = ig[gt_order[g]];
-        e.dt_scores.resize(D);
-        for (size_t d = 0; d < D; ++d) e.dt_scores[d] = d_sorted[d]->score;
-        e.dt_matches.assign(T * D, 0);
-        e.dt_ignore.assign(T * D, 0);
+        uint8_t* const g_ignore = gt_ignore.data() + a * NG + g_start[ik];
+        for (size_t g = 0; g < G; ++g) g_ignore[g] = ig[gt_order[g]];
+        int64_t* const matches = dt_matches.data() + (a * ND + d_start[ik]) * T;
+        uint8_t* const d_ignore = dt_ignore.data() + (a * ND + d_start[ik]) * T;
         gt_matches.assign(T * G, 0);
         if (D > 0 && G > 0) {
           for (int64_t t = 0; t < T; ++t) {
@@ -331,15 +339,15 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
               for (size_t g = 0; g < G; ++g) {
                 const size_t og = gt_order[g];
                 if (gt_matches[t * G + g] > 0 && !crowd[og]) continue;
-                if (m > -1 && e.gt_ignore[m] == 0 && e.gt_ignore[g] == 1) break;
+                if (m > -1 && g_ignore[m] == 0 && g_ignore[g] == 1) break;
                 const double v = ious[d * G + og];
                 if (v < best) continue;
                 best = v;
                 m = static_cast<int64_t>(g);
               }
               if (m == -1) continue;
-              e.dt_ignore[t * D + d] = e.gt_ignore[m];
-              e.dt_matches[t * D + d] = g_all[gt_order[m]]->id;
+              d_ignore[t * D + d] = g_ignore[m];
+              matches[t * D + d] = g_all[gt_order[m]]->id;
               gt_matches[t * G + m] = d_sorted[d]->id;
             }
           }
@@ -347,7 +355,7 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
         for (size_t d = 0; d < D; ++d) {
           const bool outside = d_sorted[d]->area < area_rng[a][0] || d_sorted[d]->area > area_rng[a][1];
           for (int64_t t = 0; t < T; ++t)
-            if (e.dt_matches[t * D + d] == 0 && outside) e.dt_ignore[t * D + d] = 1;
+            if (matches[t * D + d] == 0 && outside) d_ignore[t * D + d] = 1;
         }
       }
     }
@@ -361,53 +369,85 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   res.precision.assign(static_cast<size_t>(T * R * K * A * M), -1.0);
   res.recall.assign(static_cast<size_t>(T * K * A * M), -1.0);
   const double eps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
+  // A category's detections, best first over all images (ties in image order, then in their
+  // order within the image): the same for every area range, whose evaluations hold the same
+  // detections, and for each maxDets, whose lists are the first entries of the same per-image
+  // lists (a stable sort of a subsequence is the subsequence of the stable sort).
+  struct Entry {
+    double score;
+    size_t group;
+    size_t rank;  // in the group's list, best first
+  };
+  std::vector<std::vector<Entry>> ranked(static_cast<size_t>(K));
+  std::vector<uint8_t> any(static_cast<size_t>(K), 0);  // a category with an image that has any of it
   for (int64_t k = 0; k < K; ++k) {
-    for (int64_t a = 0; a < A; ++a) {
+    std::vector<Entry>& list = ranked[k];
+    for (int64_t i = 0; i < I; ++i) {
+      const size_t ik = static_cast<size_t>(i * K + k);
+      any[k] |= g_start[ik + 1] > g_start[ik] || d_start[ik + 1] > d_start[ik];
+      for (size_t d = d_start[ik]; d < d_start[ik + 1]; ++d) list.push_back({det[d]->score, ik, d - d_start[ik]});
+    }
+    std::stable_sort(list.begin(), list.end(), [](const Entry& x, const Entry& y) { return -x.score < -y.score; });
+  }
+  // each (category, area range) on its own: threads take them in turn, each filling its own
+  // [T, R, M] and [T, M] tables (results of different tasks share cache lines in res)
+  std::atomic<int64_t> next_ka{0};
+  run_workers(segm, static_cast<size_t>(K * A), 2, [&] {
+    std::vector<double> rc, pr, tp(T), fp(T), precision(T * R * M), recall(T * M);
+    for (int64_t ka; (ka = next_ka.fetch_add(1)) < K * A;) {
+      const int64_t k = ka / A, a = ka % A;
+      int64_t npig = 0;
+      for (int64_t i = 0; i < I; ++i) {
+        const size_t ik = static_cast<size_t>(i * K + k);
+        for (size_t g = g_start[ik]; g < g_start[ik + 1]; ++g) npig += gt_ignore[a * NG + g] == 0;
+      }
+      if (!any[k] || npig == 0) continue;
+      std::fill(precision.begin(), precision.end(), -1.0);
+      std::fill(recall.begin(), recall.end(), -1.0);
       for (int64_t m = 0; m < M; ++m) {
         const size_t max_det = static_cast<size_t>(max_dets[m]);
-        std::vector<double> scores;
-        std::vector<std::pair<size_t, size_t>> where;  // (eval index, detection index)
-        int64_t npig = 0;
-        bool any = false;
-        for (int64_t i = 0; i < I; ++i) {
-          const ImageEval& e = evals[(k * A + a) * I + i];
-          if (!e.valid) continue;
-          any = true;
-          for (size_t d = 0; d < std::min(max_det, e.dt_scores.size()); ++d) {
-            scores.push_back(e.dt_scores[d]);
-            where.emplace_back(static_cast<size_t>((k * A + a) * I + i), d);
+        size_t nd = 0;
+        for (const Entry& x : ranked[k]) nd += x.rank < max_det;
+        rc.resize(T * nd);  // [T, nd]
+        pr.resize(T * nd);
+        std::fill(tp.begin(), tp.end(), 0.0);
+        std::fill(fp.begin(), fp.end(), 0.0);
+        size_t j = 0;
+        for (const Entry& x : ranked[k]) {
+          if (x.rank >= max_det) continue;
+          const size_t D = d_start[x.group + 1] - d_start[x.group], at = (a * ND + d_start[x.group]) * T + x.rank;
+          for (int64_t t = 0; t < T; ++t) {
+            const bool matched = dt_matches[at + t * D] != 0, ignored = dt_ignore[at + t * D] != 0;
+            tp[t] += matched && !ignored;
+            fp[t] += !matched && !ignored;
+            rc[t * nd + j] = tp[t] / static_cast<double>(npig);
+            pr[t * nd + j] = tp[t] / (fp[t] + tp[t] + eps);
           }
-          for (uint8_t g : e.gt_ignore) npig += g == 0;
+          ++j;
         }
-        if (!any || npig == 0) continue;
-        std::vector<size_t> order(scores.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return -scores[x] < -scores[y]; });
-        const size_t nd = order.size();
         for (int64_t t = 0; t < T; ++t) {
-          std::vector<double> rc(nd), pr(nd);
-          double tp = 0, fp = 0;
-          for (size_t j = 0; j < nd; ++j) {
-            const auto [ei, d] = where[order[j]];
-            const ImageEval& e = evals[ei];
-            const size_t D = e.dt_scores.size();
-            const bool matched = e.dt_matches[t * D + d] != 0, ignored = e.dt_ignore[t * D + d] != 0;
-            tp += matched && !ignored;
-            fp += !matched && !ignored;
-            rc[j] = tp / static_cast<double>(npig);
-            pr[j] = tp / (fp + tp + eps);
-          }
-          res.recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
-          for (size_t j = nd; j-- > 1;)
-            if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
+          double* const rc_t = rc.data() + t * nd;
+          double* const pr_t = pr.data() + t * nd;
+          recall[t * M + m] = nd ? rc_t[nd - 1] : 0;
+          for (size_t q = nd; q-- > 1;)
+            if (pr_t[q] > pr_t[q - 1]) pr_t[q - 1] = pr_t[q];
+          // the first detection reaching each recall threshold (recall never decreases, so one
+          // forward walk finds them all, as a binary search per threshold would)
+          size_t pi = 0;
           for (int64_t r = 0; r < R; ++r) {
-            const size_t pi = static_cast<size_t>(std::lower_bound(rc.begin(), rc.end(), rec_thrs[r]) - rc.begin());
-            res.precision[(((t * R + r) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0.0;
+            while (pi < nd && rc_t[pi] < rec_thrs[r]) ++pi;
+            precision[(t * R + r) * M + m] = pi < nd ? pr_t[pi] : 0.0;
           }
         }
       }
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t m = 0; m < M; ++m) {
+          res.recall[((t * K + k) * A + a) * M + m] = recall[t * M + m];
+          for (int64_t r = 0; r < R; ++r)
+            res.precision[(((t * R + r) * K + k) * A + a) * M + m] = precision[(t * R + r) * M + m];
+        }
     }
-  }
+  });
 
   // summarize
   auto summarize = [&](bool ap, double iou_thr, int64_t a, int64_t m) {
