@@ -51,3 +51,30 @@ def test_loadres_corner_cases_match_cocoeval():
     dt = [{"image_id": 1, "category_id": 1, "segmentation": rle, "bbox": [], "score": 0.9}]
     assert evaluate(gt, dt, "segm").stats[1] == pytest.approx(1.0)
     assert evaluate(gt, dt, "bbox").stats[1] == pytest.approx(1.0)
+
+
+def test_mask_result_errors_name_the_result():
+    """RLE results are decoded while the ground truth is still being parsed; whatever is wrong
+    with one is still reported for that result, as when it is read in turn."""
+    from mrcnn import cocomask
+    gt = {"images": [{"id": 1, "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 20, "bbox": [0, 0, 4, 5], "iscrowd": 0,
+                           "segmentation": [[0, 0, 4, 0, 4, 5, 0, 5]]}]}
+    mask = np.zeros((10, 10), np.uint8, order="F")
+    mask[:5, :4] = 1
+    rle = cocomask.encode(mask)
+    rle = {"size": rle["size"], "counts": rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]}
+    good = {"image_id": 1, "category_id": 1, "segmentation": rle, "score": 0.9}
+    assert evaluate(gt, [good] * 3, "segm").stats[1] == pytest.approx(1.0)
+    # a ground truth that takes far longer to parse than the results, so they are decoded early
+    gt = dict(gt, images=gt["images"] + [{"id": i, "height": 10, "width": 10} for i in range(2, 3000)],
+              annotations=gt["annotations"] + [dict(gt["annotations"][0], id=i, image_id=i) for i in range(2, 3000)])
+    assert evaluate(gt, [good] * 3, "segm").stats[8] == pytest.approx(1 / 2999)  # AR@100: one of 2999 found
+    wide = dict(good, segmentation={"size": [10, 12], "counts": cocomask.encode(np.zeros((10, 12), np.uint8, order="F"))["counts"].decode()})
+    with pytest.raises(ValueError, match=r"result 1: .*10x12 differs from the image's 10x10"):
+        evaluate(gt, [good, wide, good], "segm")
+    broken = dict(good, segmentation={"size": [10, 10], "counts": rle["counts"][:-1]})
+    with pytest.raises(ValueError, match=r"result 2: rle_from_string: "):
+        evaluate(gt, [good, good, broken], "segm")
+    with pytest.raises(ValueError, match=r"result 0: .*image 7777"):
+        evaluate(gt, [dict(good, image_id=7777)], "segm")

@@ -464,13 +464,6 @@ JsonDocument::~JsonDocument() {
   pools.keys.give(std::move(keys_));
 }
 
-JsonType JsonValue::type() const { return doc_->nodes_[index_].type; }
-
-bool JsonValue::is_integer() const {
-  const auto& n = doc_->nodes_[index_];
-  return n.type == JsonType::kNumber && n.integer;
-}
-
 const char* JsonValue::type_name() const {
   switch (type()) {
     case JsonType::kNull: return "null";
@@ -484,25 +477,21 @@ const char* JsonValue::type_name() const {
   return "?";
 }
 
-namespace {
-[[noreturn]] void wrong_type(const char* expected, const JsonValue& v) {
+void json_wrong_type(const char* expected, const JsonValue& v) {
   throw std::invalid_argument(std::string("expected ") + expected + ", got " + v.type_name());
 }
-}  // namespace
+
+void json_out_of_range(size_t i, size_t size) {
+  throw std::out_of_range("JSON index " + std::to_string(i) + " out of range for size " + std::to_string(size));
+}
 
 bool JsonValue::boolean() const {
-  if (!is_bool()) wrong_type("true or false", *this);
+  if (!is_bool()) json_wrong_type("true or false", *this);
   return type() == JsonType::kTrue;
 }
 
-double JsonValue::number() const {
-  if (!is_number()) wrong_type("a number", *this);
-  const auto& n = doc_->nodes_[index_];
-  return n.integer ? static_cast<double>(n.int_value) : n.number;  // int64 -> double rounds to nearest, as strtod
-}
-
-int64_t JsonValue::integer() const {
-  if (!is_number()) wrong_type("an integer", *this);
+int64_t JsonValue::integer_slow() const {
+  if (!is_number()) json_wrong_type("an integer", *this);
   const auto& n = doc_->nodes_[index_];
   if (n.integer) return n.int_value;
   if (std::floor(n.number) != n.number || !(n.number >= -9223372036854775808.0 && n.number < 9223372036854775808.0))
@@ -510,40 +499,12 @@ int64_t JsonValue::integer() const {
   return static_cast<int64_t>(n.number);
 }
 
-std::string_view JsonValue::string() const {
-  if (!is_string()) wrong_type("a string", *this);
-  const auto& n = doc_->nodes_[index_];
-  return std::string_view(n.chars, n.first);
-}
-
-size_t JsonValue::size() const {
-  if (!is_array() && !is_object()) wrong_type("a list or an object", *this);
-  return doc_->nodes_[index_].count;
-}
-
-JsonValue JsonValue::operator[](size_t i) const {
-  if (i >= size()) throw std::out_of_range("JSON index " + std::to_string(i) + " out of range for size " + std::to_string(size()));
-  return JsonValue(doc_, doc_->kids_[doc_->nodes_[index_].first + i]);
-}
-
 std::string_view JsonValue::key(size_t i) const {
-  if (!is_object()) wrong_type("an object", *this);
+  if (!is_object()) json_wrong_type("an object", *this);
   if (i >= size()) throw std::out_of_range("JSON member " + std::to_string(i) + " out of range for size " + std::to_string(size()));
   return doc_->keys_[doc_->nodes_[index_].first + i];
 }
 
-std::optional<JsonValue> JsonValue::find(std::string_view k) const {
-  if (!is_object()) wrong_type("an object", *this);
-  const auto& n = doc_->nodes_[index_];
-  for (uint32_t i = n.count; i-- > 0;)  // the last of duplicate names wins, as in Python's json
-    if (doc_->keys_[n.first + i] == k) return JsonValue(doc_, doc_->kids_[n.first + i]);
-  return std::nullopt;
-}
-
-JsonValue JsonValue::at(std::string_view k) const {
-  const auto v = find(k);
-  if (!v) throw std::invalid_argument("missing key '" + std::string(k) + "'");
-  return *v;
-}
+void json_missing_key(std::string_view k) { throw std::invalid_argument("missing key '" + std::string(k) + "'"); }
 
 }  // namespace mrcnn::codecs

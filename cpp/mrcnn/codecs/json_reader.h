@@ -54,6 +54,7 @@ class JsonValue {
   const char* type_name() const;
 
  private:
+  int64_t integer_slow() const;  // integer() for what is not stored as an exact int64
   const JsonDocument* doc_;
   uint32_t index_;
 };
@@ -92,5 +93,60 @@ class JsonDocument {
   std::vector<std::string_view> keys_;  // parallel to kids_ (empty for array elements)
   std::deque<std::string> unescaped_;   // strings that had escapes, decoded
 };
+
+// The accessors evaluation calls for every coordinate, inline; their errors out of line.
+[[noreturn]] void json_wrong_type(const char* expected, const JsonValue& v);
+[[noreturn]] void json_out_of_range(size_t i, size_t size);
+[[noreturn]] void json_missing_key(std::string_view k);
+
+inline JsonType JsonValue::type() const { return doc_->nodes_[index_].type; }
+
+inline bool JsonValue::is_integer() const {
+  const auto& n = doc_->nodes_[index_];
+  return n.type == JsonType::kNumber && n.integer;
+}
+
+inline double JsonValue::number() const {
+  const auto& n = doc_->nodes_[index_];
+  if (n.type != JsonType::kNumber) json_wrong_type("a number", *this);
+  return n.integer ? static_cast<double>(n.int_value) : n.number;  // int64 -> double rounds to nearest, as strtod
+}
+
+inline int64_t JsonValue::integer() const {
+  const auto& n = doc_->nodes_[index_];
+  return n.type == JsonType::kNumber && n.integer ? n.int_value : integer_slow();
+}
+
+inline std::string_view JsonValue::string() const {
+  const auto& n = doc_->nodes_[index_];
+  if (n.type != JsonType::kString) json_wrong_type("a string", *this);
+  return std::string_view(n.chars, n.first);
+}
+
+inline size_t JsonValue::size() const {
+  const auto& n = doc_->nodes_[index_];
+  if (n.type != JsonType::kArray && n.type != JsonType::kObject) json_wrong_type("a list or an object", *this);
+  return n.count;
+}
+
+inline JsonValue JsonValue::operator[](size_t i) const {
+  const auto& n = doc_->nodes_[index_];
+  if (i >= size()) json_out_of_range(i, size());
+  return JsonValue(doc_, doc_->kids_[n.first + i]);
+}
+
+inline std::optional<JsonValue> JsonValue::find(std::string_view k) const {
+  const auto& n = doc_->nodes_[index_];
+  if (n.type != JsonType::kObject) json_wrong_type("an object", *this);
+  for (uint32_t i = n.count; i-- > 0;)  // the last of duplicate names wins, as in Python's json
+    if (doc_->keys_[n.first + i] == k) return JsonValue(doc_, doc_->kids_[n.first + i]);
+  return std::nullopt;
+}
+
+inline JsonValue JsonValue::at(std::string_view k) const {
+  const auto v = find(k);
+  if (!v) json_missing_key(k);
+  return *v;
+}
 
 }  // namespace mrcnn::codecs

@@ -95,34 +95,78 @@ bool read_gt(const JsonValue& a, bool segm, const ImageSizes& sizes, Ann& g) {
   return true;
 }
 
-void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, const ImageSizes& sizes, Ann& d) {
+// A result's mask decoded ahead of reading it, with the size its RLE states.
+struct EarlyMask {
+  bool ready = false;
+  codecs::Rle rle;
+  std::array<double, 4> box{0, 0, 0, 0};  // rle_to_bbox
+};
+
+// Decodes the RLE strings of results[i], i = 0, 1, ... until stop is set: work for the thread
+// that parsed the detections while the other still parses the ground truth. Only results whose
+// segmentation is {"size": [h, w], "counts": "..."} are decoded; anything unusual or wrong is
+// left to read_result, which reports it.
+void decode_early(const JsonValue& results, const std::atomic<bool>& stop, std::vector<EarlyMask>& early) {
+  if (!results.is_array()) return;
+  early.resize(results.size());
+  for (size_t i = 0; i < early.size() && !stop.load(std::memory_order_relaxed); ++i) {
+    try {
+      const JsonValue a = results[i];
+      if (!a.is_object()) continue;
+      const auto seg = a.find("segmentation");
+      if (!seg || !seg->is_object()) continue;
+      const auto size = seg->find("size"), counts = seg->find("counts");
+      if (!size || !counts || !counts->is_string() || !size->is_array() || size->size() != 2) continue;
+      const int64_t h = (*size)[0].integer(), w = (*size)[1].integer();
+      if (h < 0 || w < 0 || h > UINT32_MAX || w > UINT32_MAX) continue;
+      early[i].rle = codecs::rle_from_string(counts->string(), static_cast<uint32_t>(h), static_cast<uint32_t>(w));
+      early[i].box = codecs::rle_to_bbox(early[i].rle);
+      early[i].ready = true;
+    } catch (const std::exception&) {
+      // read_result decodes it again and says what is wrong
+    }
+  }
+}
+
+void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, const ImageSizes& sizes,
+                 EarlyMask* early, Ann& d) {
   d.id = static_cast<int64_t>(i) + 1;
   d.image_id = a.at("image_id").integer();
   d.category_id = a.at("category_id").integer();
   d.score = a.at("score").number();
   if (!sizes.count(d.image_id))
     throw std::invalid_argument("it is for image " + std::to_string(d.image_id) + ", which the ground truth does not have");
+  const auto& [h, w] = sizes.at(d.image_id);
+  // the mask and its box; one decoded early is taken when its size is the image's (otherwise
+  // decoding it again reports the difference)
+  const auto read_mask = [&](const JsonValue& seg) {
+    if (early && early->ready && early->rle.h == h && early->rle.w == w) {
+      d.rle = std::move(early->rle);
+      d.mask_box = early->box;
+    } else {
+      d.rle = read_segmentation(seg, d.image_id, sizes);
+      d.mask_box = codecs::rle_to_bbox(d.rle);
+    }
+  };
   if (box_results) {
     d.bbox = read_bbox(a.at("bbox"));
     d.area = d.bbox[2] * d.bbox[3];
     if (segm) {
       if (const auto seg = a.find("segmentation")) {
-        d.rle = read_segmentation(*seg, d.image_id, sizes);
+        read_mask(*seg);
       } else {
         const double x1 = d.bbox[0], y1 = d.bbox[1], x2 = x1 + d.bbox[2], y2 = y1 + d.bbox[3];
         const double poly[8] = {x1, y1, x1, y2, x2, y2, x2, y1};
-        const auto& [h, w] = sizes.at(d.image_id);
         d.rle = codecs::rle_from_polygon(poly, 4, h, w);
+        d.mask_box = codecs::rle_to_bbox(d.rle);
       }
     }
   } else {
-    d.rle = read_segmentation(a.at("segmentation"), d.image_id, sizes);
+    read_mask(a.at("segmentation"));
     d.area = static_cast<double>(codecs::rle_area(d.rle));
-    d.mask_box = codecs::rle_to_bbox(d.rle);
     const auto b = a.find("bbox");  // an empty list counts as absent, as in loadRes
     d.bbox = b && !(b->is_array() && b->size() == 0) ? read_bbox(*b) : d.mask_box;
   }
-  if (segm && box_results) d.mask_box = codecs::rle_to_bbox(d.rle);
 }
 
 // Runs worker() on the codec threads (each pulls items from a shared counter) when the work
@@ -156,10 +200,21 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   // box: their coordinates are checked for syntax, not converted.
   const std::vector<std::string_view> skip = segm ? std::vector<std::string_view>{} : std::vector<std::string_view>{"segmentation"};
   std::optional<JsonDocument> gt_doc_, dt_doc_;
-  // the two files are parsed at the same time when masks make the rest worth the threads
+  // The two files are parsed at the same time when masks make the rest worth the threads; the
+  // thread that finishes the detections first decodes their masks until the other is done.
+  std::vector<EarlyMask> early;
+  std::atomic<bool> gt_parsed{false};
   const auto parse_file = [&](size_t k) {
-    if (k == 0) parse(gt_doc_, gt_text, "the ground truth", skip);
-    else parse(dt_doc_, dt_text, "the detections", skip);
+    if (k == 0) {
+      struct Done {  // set even when the parse throws
+        std::atomic<bool>& flag;
+        ~Done() { flag = true; }
+      } done{gt_parsed};
+      parse(gt_doc_, gt_text, "the ground truth", skip);
+    } else {
+      parse(dt_doc_, dt_text, "the detections", skip);
+      if (segm) decode_early(dt_doc_->root(), gt_parsed, early);
+    }
   };
   if (segm) {
     codecs::parallel_for(2, 1, [&](size_t b, size_t e) { for (size_t k = b; k < e; ++k) parse_file(k); });
@@ -216,7 +271,7 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
       } else {
         const size_t i = j - gts.size();
         try {
-          read_result(dt_doc[i], i, segm, box_results, image_size, dts[i]);
+          read_result(dt_doc[i], i, segm, box_results, image_size, i < early.size() ? &early[i] : nullptr, dts[i]);
         } catch (const std::exception& e) {
           dt_errors[i] = std::string("result ") + std::to_string(i) + ": " + e.what();
         }
