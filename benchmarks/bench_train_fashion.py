@@ -26,6 +26,7 @@ from harness import fashion_dataset, machine  # noqa: E402
 from mrcnn import _C, cocoeval  # noqa: E402
 from mrcnn.evaluation import dataset_to_coco, evaluate, results_to_coco  # noqa: E402
 from mrcnn.model import make_loader  # noqa: E402
+from mrcnn.shapes import ShapesDataset  # noqa: E402
 from mrcnn.utils import split_image_ids  # noqa: E402
 
 
@@ -49,20 +50,35 @@ def tv_detect(tv, ds, image_ids):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", choices=["fashion", "shapes"], default="fashion",
+                        help="shapes: the synthetic set (600 images of 128x128), which both sides learn from "
+                             "scratch in minutes, so that their AP can be compared")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--val-images", type=int, default=40)
-    parser.add_argument("--min-dim", type=int, default=384)
-    parser.add_argument("--max-dim", type=int, default=640)
+    parser.add_argument("--min-dim", type=int, default=None, help="default 384 (fashion), 128 (shapes)")
+    parser.add_argument("--max-dim", type=int, default=None, help="default 640 (fashion), 128 (shapes)")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--json")
     parser.add_argument("--png", default=None, help="loss curves of both sides (PNG)")
     args = parser.parse_args()
-    ds = fashion_dataset()
+    if args.dataset == "shapes":
+        ds = ShapesDataset(seed=0)
+        ds.load_shapes(600, 128, 128)
+        ds.prepare()
+    else:
+        ds = fashion_dataset()
+    small = args.dataset == "shapes"
+    args.min_dim = args.min_dim or (128 if small else 384)
+    args.max_dim = args.max_dim or (128 if small else 640)
     train_ids, val_ids = split_image_ids(ds.image_ids, 0.2, seed=0)
     train, val = ds.subset(train_ids), ds.subset(val_ids[:args.val_images])
-    cfg = torchvision_config(ds.num_classes, IMAGE_MIN_DIM=args.min_dim, IMAGE_MAX_DIM=args.max_dim)
-    tv, ours = twin_models(ds.num_classes, cfg, min_size=args.min_dim, max_size=args.max_dim)
+    # shapes: 128 sampled RoIs per image on both sides (torchvision's 512 would make the heads most
+    # of the work on such small images)
+    rois = {"TRAIN_ROIS_PER_IMAGE": 128} if small else {}
+    cfg = torchvision_config(ds.num_classes, IMAGE_MIN_DIM=args.min_dim, IMAGE_MAX_DIM=args.max_dim, **rois)
+    tv, ours = twin_models(ds.num_classes, cfg, min_size=args.min_dim, max_size=args.max_dim,
+                           **({"box_batch_size_per_image": 128} if small else {}))
     loader = make_loader(train, cfg, None, shuffle=True, seed=0, workers=1)
     order = [loader.image_index(k) for k in range(2 * args.steps)]
     trainer = _C.train.Trainer(ours.net, {"learning_rate": args.lr, "momentum": 0.9, "weight_decay": 1e-4,
@@ -71,8 +87,8 @@ def main():
     tv.train()
     opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                           weight_decay=1e-4)
-    print("fashion: %d training images, %d validation images, %d classes, %d-%d px, %d steps of 2 images"
-          % (len(train.image_ids), len(val.image_ids), ds.num_classes - 1, args.min_dim, args.max_dim, args.steps))
+    print("%s: %d training images, %d validation images, %d classes, %d-%d px, %d steps of 2 images"
+          % (args.dataset, len(train.image_ids), len(val.image_ids), ds.num_classes - 1, args.min_dim, args.max_dim, args.steps))
     t_ours, t_tv, loss_ours, loss_tv = [], [], [], []
     for s in range(args.steps):
         t0 = time.perf_counter()
@@ -122,7 +138,7 @@ def main():
             ax.plot(np.arange(len(smooth)) + k - 1, smooth, label=name)
         ax.set_xlabel("step (2 images)")
         ax.set_ylabel("total loss (mean of %d steps)" % k)
-        ax.set_title("fashion, same initial weights, same images and schedule")
+        ax.set_title("%s, same initial weights, same images and schedule" % args.dataset)
         ax.legend()
         os.makedirs(os.path.dirname(os.path.abspath(args.png)), exist_ok=True)
         fig.savefig(args.png, dpi=90, bbox_inches="tight")

@@ -30,13 +30,13 @@ void read_into(std::string& buf, const std::string& path) {
 
 py::dict to_python(const mrcnn::eval::CocoEvalResult& r) {
   py::dict out;
-          out["stats"] = std::vector<double>(r.stats.begin(), r.stats.end());
-          py::array_t<double> precision({r.T, r.R, r.K, r.A, r.M});
-          std::copy(r.precision.begin(), r.precision.end(), precision.mutable_data());
-          py::array_t<double> recall({r.T, r.K, r.A, r.M});
-          std::copy(r.recall.begin(), r.recall.end(), recall.mutable_data());
-          out["precision"] = precision;
-          out["recall"] = recall;
+  out["stats"] = std::vector<double>(r.stats.begin(), r.stats.end());
+  py::array_t<double> precision({r.T, r.R, r.K, r.A, r.M});
+  std::copy(r.precision.begin(), r.precision.end(), precision.mutable_data());
+  py::array_t<double> recall({r.T, r.K, r.A, r.M});
+  std::copy(r.recall.begin(), r.recall.end(), recall.mutable_data());
+  out["precision"] = precision;
+  out["recall"] = recall;
   out["category_ids"] = r.category_ids;
   return out;
 }

@@ -60,7 +60,7 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   SmallBuffer<int, 512> grid_buf;
   int* g = grid_buf.get(2 * k);
   for (size_t j = 0; j < 2 * k; ++j) g[j] = static_cast<int>(scale * xy[j] + .5);
-  // An edge spanning dx 5x columns crosses at most dx / 5 + 1 column centres.
+  // An edge spanning dx 5x columns crosses at most dx / 5 + 1 column centres (one more is slack).
   size_t bound = 0;
   for (size_t j = 0; j < k; ++j) bound += static_cast<size_t>(std::abs(g[2 * ((j + 1) % k)] - g[2 * j])) / scale + 2;
   SmallBuffer<uint32_t, 2048> col_buf, key_buf, sorted_buf;
@@ -122,9 +122,10 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
       }
     }
   }
-  // Sort the crossings by pixel index: a counting sort over the polygon's columns, then an
-  // insertion sort, which only has the few rows within each column to order (keys of different
-  // columns are already in order: a column's largest, col*h + h, equals the next one's smallest).
+  // Sort the crossings by pixel index: a counting sort over the polygon's columns, then the rows
+  // within each column: std::sort for the rare column crossed many times (a comb), and one
+  // insertion sort pass for the rest, which have a few rows each (keys of different columns are
+  // already in order: a column's largest, col*h + h, equals the next one's smallest).
   uint32_t c_lo = w, c_hi = 0;
   for (size_t i = 0; i < count; ++i) c_lo = std::min(c_lo, cols[i]), c_hi = std::max(c_hi, cols[i]);
   const size_t span = count == 0 ? 0 : c_hi - c_lo + 1;
@@ -135,6 +136,10 @@ Rle rle_from_polygon(const double* xy, size_t k, uint32_t h, uint32_t w) {
   for (size_t c = 0; c < span; ++c) start[c + 1] += start[c];
   uint32_t* a = sorted_buf.get(count + 1);
   for (size_t i = 0; i < count; ++i) a[start[cols[i] - c_lo]++] = keys[i];
+  for (size_t c = 0; c < span; ++c) {  // start[c] is now where column c ends
+    const uint32_t b = c == 0 ? 0 : start[c - 1];
+    if (start[c] - b > 16) std::sort(a + b, a + start[c]);
+  }
   for (size_t i = 1; i < count; ++i) {
     const uint32_t v = a[i];
     size_t j = i;

@@ -385,6 +385,27 @@ uint64_t intersection_area(const Rle& a, const Rle& b) {
   return inter;
 }
 
+// Intersection and union as maskApi.c's rleIou walks them: run by run, stopping early where
+// both masks reach an empty run at the same pixel (so a pair of such masks may count less than
+// all of their pixels). Used only for pairs that both have empty runs.
+void walked_intersection_union(const Rle& a, const Rle& b, uint64_t& inter, uint64_t& uni) {
+  inter = uni = 0;
+  walk_runs(a.counts, b.counts, [&](uint32_t c, bool va, bool vb, bool, bool, uint64_t) {
+    if (va || vb) {
+      uni += c;
+      if (va && vb) inter += c;
+    }
+  });
+}
+
+// A count of 0 after the first (an empty run inside the mask): the case where the walk above
+// can stop early.
+bool has_empty_run(const Rle& r) {
+  for (size_t j = 1; j < r.counts.size(); ++j)
+    if (r.counts[j] == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 void rle_iou(const Rle* const* dt, size_t m, const Rle* const* gt, size_t n, const uint8_t* iscrowd,
@@ -414,8 +435,9 @@ void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t m, const Rle* 
              size_t n, const uint8_t* iscrowd, double* out) {
   bbox_iou(dt_boxes, m, gt_boxes, n, iscrowd, out);
   std::vector<uint64_t> dt_area(m), gt_area(n);
-  for (size_t d = 0; d < m; ++d) dt_area[d] = rle_area(*dt[d]);
-  for (size_t g = 0; g < n; ++g) gt_area[g] = rle_area(*gt[g]);
+  std::vector<uint8_t> dt_empty(m), gt_empty(n);
+  for (size_t d = 0; d < m; ++d) dt_area[d] = rle_area(*dt[d]), dt_empty[d] = has_empty_run(*dt[d]);
+  for (size_t g = 0; g < n; ++g) gt_area[g] = rle_area(*gt[g]), gt_empty[g] = has_empty_run(*gt[g]);
   for (size_t d = 0; d < m; ++d) {
     for (size_t g = 0; g < n; ++g) {
       double& o = out[d * n + g];
@@ -424,9 +446,18 @@ void rle_iou(const Rle* const* dt, const double* dt_boxes, size_t m, const Rle* 
         o = -1;  // sizes differ: no meaningful overlap (the reference's convention)
         continue;
       }
-      const uint64_t inter = intersection_area(*dt[d], *gt[g]);
-      uint64_t uni = 1;  // no overlap: IoU 0
-      if (inter > 0) uni = (iscrowd && iscrowd[g]) ? dt_area[d] : dt_area[d] + gt_area[g] - inter;
+      uint64_t inter, uni;
+      if (dt_empty[d] && gt_empty[g]) {
+        walked_intersection_union(*dt[d], *gt[g], inter, uni);
+      } else {
+        inter = intersection_area(*dt[d], *gt[g]);
+        uni = dt_area[d] + gt_area[g] - inter;
+      }
+      if (inter == 0) {
+        uni = 1;  // no overlap: IoU 0
+      } else if (iscrowd && iscrowd[g]) {
+        uni = dt_area[d];
+      }
       o = static_cast<double>(inter) / static_cast<double>(uni);
     }
   }

@@ -107,7 +107,7 @@ struct EarlyMask {
 // segmentation is {"size": [h, w], "counts": "..."} are decoded; anything unusual or wrong is
 // left to read_result, which reports it.
 void decode_early(const JsonValue& results, const std::atomic<bool>& stop, std::vector<EarlyMask>& early) {
-  if (!results.is_array()) return;
+  if (!results.is_array() || stop.load(std::memory_order_relaxed)) return;
   early.resize(results.size());
   for (size_t i = 0; i < early.size() && !stop.load(std::memory_order_relaxed); ++i) {
     try {

@@ -100,6 +100,20 @@ TEST(Rle, MergeAndIouByHand) {
   EXPECT_THROW(rle_merge({&a, &c}, false), std::invalid_argument);
 }
 
+TEST(Rle, IouOfEmptyRunsAsTheReferenceWalksThem) {
+  // 1x100 masks, pixels 5..99 set. Written with an empty run pair in front ([5, 0, 0, 95]), the
+  // reference's run walk stops where both masks reach the empty runs at once, before any pixel
+  // is counted: IoU 0 (i = 0). Only one of the two written that way, it walks to the end: 1.
+  const Rle odd{1, 100, {5, 0, 0, 95}}, plain{1, 100, {5, 95}};
+  double iou = -1;
+  rle_iou(&odd, 1, &odd, 1, nullptr, &iou);
+  EXPECT_EQ(iou, 0.0);
+  rle_iou(&odd, 1, &plain, 1, nullptr, &iou);
+  EXPECT_EQ(iou, 1.0);
+  rle_iou(&plain, 1, &plain, 1, nullptr, &iou);
+  EXPECT_EQ(iou, 1.0);
+}
+
 TEST(Rle, BoxIouByHand) {
   const double dt[4] = {0, 0, 10, 10}, gt[4] = {5, 5, 10, 10};
   double o = 0;
