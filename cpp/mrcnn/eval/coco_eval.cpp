@@ -299,40 +299,40 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   for (int64_t k = 0; k < K; ++k) cat_index[cat_ids[k]] = k;
   for (int64_t i = 0; i < I; ++i) img_index[img_ids[i]] = i;
 
-  // _gts / _dts per (image, category) group, in file order: a counting sort into flat lists
+  // _gts / _dts per (image, category) group, in file order: a counting sort into one flat list
+  // each, group ik holding list[start[ik] .. start[ik + 1])
   const size_t groups = static_cast<size_t>(I * K);
-  std::vector<size_t> g_start(groups + 1, 0), dt_start(groups + 1, 0);
-  std::vector<int64_t> gt_group(gts.size(), -1), dt_group(dts.size(), -1);
-  const auto group_of = [&](const Ann& x) -> int64_t {
-    const auto c = cat_index.find(x.category_id);
-    return c == cat_index.end() ? -1 : img_index.at(x.image_id) * K + c->second;
+  const auto by_group = [&](const std::vector<Ann>& anns, std::vector<size_t>& start, std::vector<const Ann*>& list) {
+    std::vector<int64_t> group(anns.size(), -1);
+    start.assign(groups + 1, 0);
+    for (size_t j = 0; j < anns.size(); ++j) {
+      const auto c = cat_index.find(anns[j].category_id);
+      if (c == cat_index.end()) continue;
+      group[j] = img_index.at(anns[j].image_id) * K + c->second;
+      ++start[group[j] + 1];
+    }
+    for (size_t ik = 0; ik < groups; ++ik) start[ik + 1] += start[ik];
+    list.resize(start.back());
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (size_t j = 0; j < anns.size(); ++j)
+      if (group[j] >= 0) list[fill[group[j]]++] = &anns[j];
   };
-  for (size_t j = 0; j < gts.size(); ++j)
-    if ((gt_group[j] = group_of(gts[j])) >= 0) ++g_start[gt_group[j] + 1];
-  for (size_t j = 0; j < dts.size(); ++j)
-    if ((dt_group[j] = group_of(dts[j])) >= 0) ++dt_start[dt_group[j] + 1];
-  // each group keeps its maxDets best detections
+  std::vector<size_t> g_start, dt_start;
+  std::vector<const Ann*> gt_list, dt_list;
+  by_group(gts, g_start, gt_list);
+  by_group(dts, dt_start, dt_list);
+  // each group keeps its maxDets best detections: dt_list[dt_start[ik] ..] once sorted, and
+  // entries d_start[ik] .. d_start[ik + 1] of the tables below
   std::vector<size_t> d_start(groups + 1, 0);
   for (size_t ik = 0; ik < groups; ++ik)
-    d_start[ik + 1] = d_start[ik] + std::min<size_t>(dt_start[ik + 1], static_cast<size_t>(max_dets.back()));
-  for (size_t ik = 0; ik < groups; ++ik) g_start[ik + 1] += g_start[ik], dt_start[ik + 1] += dt_start[ik];
-  std::vector<const Ann*> gt_list(g_start.back()), dt_list(dt_start.back());
-  {
-    std::vector<size_t> fill(g_start.begin(), g_start.end() - 1);
-    for (size_t j = 0; j < gts.size(); ++j)
-      if (gt_group[j] >= 0) gt_list[fill[gt_group[j]]++] = &gts[j];
-    fill.assign(dt_start.begin(), dt_start.end() - 1);
-    for (size_t j = 0; j < dts.size(); ++j)
-      if (dt_group[j] >= 0) dt_list[fill[dt_group[j]]++] = &dts[j];
-  }
+    d_start[ik + 1] = d_start[ik] + std::min<size_t>(dt_start[ik + 1] - dt_start[ik], static_cast<size_t>(max_dets.back()));
   const size_t NG = g_start.back(), ND = d_start.back();
 
   // evaluateImg's results for every group and area range, in flat tables. Group ik has
-  // D = d_start[ik + 1] - d_start[ik] detections (best first) and G ground truths (ignored last):
-  //   det[d_start[ik] + d]                              its detections
+  // D = d_start[ik + 1] - d_start[ik] detections (best first, dt_list[dt_start[ik] + d]) and G
+  // ground truths (ignored last):
   //   dt_matches / dt_ignore[(a * ND + d_start[ik]) * T + t * D + d]   matched gt id (0 = none) / ignored
   //   gt_ignore[a * NG + g_start[ik] + g]
-  std::vector<const Ann*> det(ND);
   std::vector<int64_t> dt_matches(static_cast<size_t>(A) * ND * T, 0);
   std::vector<uint8_t> dt_ignore(static_cast<size_t>(A) * ND * T, 0), gt_ignore(static_cast<size_t>(A) * NG);
   // images are independent; threads take them in turn, each with its own scratch
@@ -343,17 +343,16 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   std::vector<uint8_t> crowd, ig;
   std::vector<const codecs::Rle*> dr, gr;
   std::vector<size_t> gt_order;
-  std::vector<const Ann*> sorted;
   for (int64_t i; (i = next_image.fetch_add(1)) < I;) {
     for (int64_t k = 0; k < K; ++k) {
       const size_t ik = static_cast<size_t>(i * K + k);
       const Ann* const* g_all = gt_list.data() + g_start[ik];
       const size_t G = g_start[ik + 1] - g_start[ik], D = d_start[ik + 1] - d_start[ik];
-      // detections by decreasing score, ties in file order (numpy's mergesort of -score)
-      sorted.assign(dt_list.begin() + dt_start[ik], dt_list.begin() + dt_start[ik + 1]);
-      std::stable_sort(sorted.begin(), sorted.end(), [](const Ann* x, const Ann* y) { return -x->score < -y->score; });
-      const Ann** d_sorted = det.data() + d_start[ik];
-      std::copy(sorted.begin(), sorted.begin() + D, d_sorted);
+      // detections by decreasing score, ties in file order (numpy's mergesort of -score); the
+      // first D are kept
+      const Ann** d_sorted = dt_list.data() + dt_start[ik];
+      std::stable_sort(d_sorted, d_sorted + (dt_start[ik + 1] - dt_start[ik]),
+                       [](const Ann* x, const Ann* y) { return -x->score < -y->score; });
       // computeIoU: [D, G] with the ground truth in file order
       ious.assign(D * G, 0.0);
       crowd.resize(G);
@@ -440,7 +439,7 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     for (int64_t i = 0; i < I; ++i) {
       const size_t ik = static_cast<size_t>(i * K + k);
       any[k] |= g_start[ik + 1] > g_start[ik] || d_start[ik + 1] > d_start[ik];
-      for (size_t d = d_start[ik]; d < d_start[ik + 1]; ++d) list.push_back({det[d]->score, ik, d - d_start[ik]});
+      for (size_t d = 0; d < d_start[ik + 1] - d_start[ik]; ++d) list.push_back({dt_list[dt_start[ik] + d]->score, ik, d});
     }
     std::stable_sort(list.begin(), list.end(), [](const Entry& x, const Entry& y) { return -x.score < -y.score; });
   }
