@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# One entry point for a fresh Debian 12 machine (see README.md):
+# One entry point for a fresh Debian 12/13 machine (see README.md):
 #   ./run.sh demo    install what is missing, build, run the main job (writes out/demo/)
 #   ./run.sh test    install what is missing, build with tests, run ctest and pytest
 #   ./run.sh build   install what is missing and build only
 #   ./run.sh bench   build, then run the benchmarks in benchmarks/
+# Python side: a virtual environment .venv with pip's torch and every Python dependency (the
+# pyproject.toml extras "test" and "notebooks"). C++ side: Debian's OpenCV, GoogleTest,
+# nlohmann-json, oneDNN 2, ccache and ninja (installed as root; otherwise the apt-get line is printed).
 # Re-running is fast when nothing changed: ccache and an incremental CMake build.
+#
+#   MRCNN_TORCH   the torch requirement(s) for .venv (default below: the pip torch and torchvision
+#                 that import together on this machine; a CUDA build, which also runs on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
+MRCNN_TORCH=${MRCNN_TORCH:-"torch==2.14.1 torchvision==0.29.1"}
 
-DEB_PACKAGES="cmake ninja-build ccache g++ python3-dev python3-venv python3-pip python3-setuptools
-  python3-wheel python3-numpy python3-pytest libtorch-dev python3-torch python3-torchvision
-  libopencv-dev python3-opencv pybind11-dev python3-pybind11 libopenblas0-openmp libgtest-dev
-  nlohmann-json3-dev libdnnl-dev python3-matplotlib python3-tqdm python3-pandas python3-h5py"
-OPENBLAS_OPENMP=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
+DEB_PACKAGES="g++ ninja-build ccache libopencv-dev libgtest-dev nlohmann-json3-dev"
 
 install_packages() {
+  local packages=$DEB_PACKAGES
+  # oneDNN 2.x (Winograd convolutions) where the distribution still has it (Debian 12)
+  if apt-cache show libdnnl-dev 2>/dev/null | grep -q "^Version: 2\."; then packages="$packages libdnnl-dev"; fi
+  # a Python without venv/ensurepip (Debian's own python3) needs python3-venv
+  python3 -c "import ensurepip, venv" 2>/dev/null || packages="$packages python3-venv python3-dev"
   local missing=()
-  for p in $DEB_PACKAGES; do
+  for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -30,19 +38,40 @@ install_packages() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # torch's CPU kernels call the system BLAS: the OpenMP build of OpenBLAS is ~8x faster than the
-  # reference BLAS and, unlike the pthread build, shares torch's OpenMP threads.
-  if [ "$(id -u)" -eq 0 ] && [ -e "$OPENBLAS_OPENMP" ]; then
-    update-alternatives --set libblas.so.3-x86_64-linux-gnu "$OPENBLAS_OPENMP" >/dev/null 2>&1 || true
-  fi
 }
 
 make_venv() {
   if [ ! -x .venv/bin/python ]; then
-    echo "== creating .venv (sees Debian's torch through --system-site-packages)"
-    /usr/bin/python3 -m venv --system-site-packages .venv
+    echo "== creating .venv"
+    python3 -m venv .venv
   fi
   PY="$ROOT/.venv/bin/python"
+  # the extras' requirements, read from pyproject.toml (one list for run.sh, CI and users)
+  local extras
+  extras=$("$PY" - <<'EOF'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    p = tomllib.load(f)["project"]
+reqs = list(p["dependencies"]) + [r for k in ("test", "notebooks") for r in p["optional-dependencies"][k]]
+print("\n".join(r for r in dict.fromkeys(reqs) if not r.startswith(("torch", "torchvision"))))
+EOF
+)
+  local stamp=.venv/.mrcnn-requirements
+  local want
+  want=$(printf '%s\n%s\n' "$MRCNN_TORCH" "$extras")
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "== installing Python packages into .venv: $MRCNN_TORCH and the test/notebook extras"
+    local t0=$SECONDS
+    # shellcheck disable=SC2086
+    "$PY" -m pip install -q --disable-pip-version-check $MRCNN_TORCH 2>&1 | grep -v "^WARNING: Location" || true
+    # shellcheck disable=SC2086
+    "$PY" -m pip install -q --disable-pip-version-check setuptools wheel cmake $extras 2>&1 \
+      | grep -v "^WARNING: Location" || true
+    "$PY" -c "import torch, torchvision, numpy, cv2, pycocotools" || { echo "Python packages failed to install" >&2; exit 1; }
+    echo "$want" > "$stamp"
+    echo "== Python packages took $((SECONDS - t0)) s"
+  fi
+  export PATH="$ROOT/.venv/bin:$PATH"
 }
 
 build() {
@@ -68,7 +97,7 @@ case "$cmd" in
     echo "== C++ tests (ctest)"
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j2
     echo "== Python tests (pytest)"
-    cd "$ROOT" && "$PY" -m pytest tests/python -q "${@:2}"
+    cd "$ROOT" && "$PY" -m pytest tests/python -q -rs "${@:2}"
     ;;
   build)
     install_packages; make_venv; build

@@ -1,8 +1,10 @@
 """Builds mrcnn._C with CMake against the torch that this interpreter imports.
 
-Install with `pip install --no-build-isolation .` so the build sees the installed torch.
+Install with `pip install --no-build-isolation .` so the build sees the installed torch (pip's default
+build isolation hides it, and listing torch as a build requirement would make pip fetch another one).
 Environment variables:
   MRCNN_CUDA=0/1        force the CUDA kernels off/on (default: on when torch has CUDA and nvcc exists)
+  TORCH_CUDA_ARCH_LIST  GPU architectures, torch's format (default "7.5;8.0;8.6;8.9;9.0+PTX")
   MRCNN_DNNL=0/1        force the Winograd convolutions (system oneDNN 2.x) off/on (default: on when found)
   MRCNN_BUILD_TESTS=1   also build the GoogleTest suite (run with ctest in MRCNN_BUILD_DIR)
   MRCNN_BUILD_DIR       CMake build directory (default: build/cmake-<python tag>)
@@ -31,10 +33,26 @@ class CMakeExtension(Extension):
         super().__init__(name, sources=[])
 
 
+def check_torch_importable():
+    """Stops the build with the fix when this interpreter cannot import torch."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        isolated = any("pip-build-env" in p for p in sys.path)
+        why = ("pip's build isolation hides the torch you installed" if isolated
+               else "torch is not installed for %s" % sys.executable)
+        raise SystemExit(
+            "\nmrcnn: cannot import torch (%s): %s.\n"
+            "mrcnn compiles against the PyTorch already installed, so it must be built without pip's build "
+            "isolation:\n\n    pip install torch            # if it is not installed yet\n"
+            "    pip install --no-build-isolation <this folder or git+https://... URL>\n" % (e, why))
+
+
 class CMakeBuild(build_ext):
     def build_extension(self, ext):
+        check_torch_importable()
         if shutil.which("cmake") is None:
-            raise RuntimeError("mrcnn needs CMake >= 3.18 to build (apt-get install cmake, or pip install cmake)")
+            raise RuntimeError("mrcnn needs CMake >= 3.18 to build (pip install cmake, or apt-get install cmake)")
         out_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name)))
         build_dir = os.environ.get("MRCNN_BUILD_DIR", default_build_dir())
         os.makedirs(build_dir, exist_ok=True)

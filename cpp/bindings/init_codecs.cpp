@@ -56,7 +56,7 @@ Masks as_masks(const py::handle& obj, const char* fn) {
 Rle dict_to_rle(const py::handle& obj, const std::string& what) {
   if (!py::isinstance<py::dict>(obj))
     throw py::type_error(what + ": expected an RLE dict with 'size' and 'counts', got " +
-                         std::string(py::str(obj.get_type().attr("__name__"))));
+                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
   py::dict d = py::reinterpret_borrow<py::dict>(obj);
   if (!d.contains("size") || !d.contains("counts"))
     throw py::value_error(what + ": an RLE dict needs the keys 'size' and 'counts'");

@@ -4,11 +4,49 @@ The Python API follows Matterport's Mask_RCNN (``from mrcnn.config import Config
 ``from mrcnn import utils, visualize``, ``import mrcnn.model as modellib``).
 """
 import functools as _functools
+import json as _json
 import os as _os
 
 import torch as _torch  # loads libtorch before the extension that links against it
 
-from . import _C
+_REBUILD = ("Rebuild mrcnn against the torch installed now: pip install --no-build-isolation "
+            "--force-reinstall --no-deps <this package's source folder or git URL>")
+
+
+def _check_torch_matches_build():
+    """ImportError naming both torches when the extension was built against another one.
+
+    A C++ extension links torch's libraries by symbol; a torch upgrade (common in Colab) makes
+    importing it fail with an unexplained undefined symbol, or worse, crash. The build records
+    what it was built against in _build_torch.json beside _C.
+    """
+    path = _os.path.join(_os.path.dirname(__file__), "_build_torch.json")
+    try:
+        with open(path) as f:
+            built = _json.load(f)
+    except (OSError, ValueError):
+        return  # a build that predates the record; the import below reports what it can
+    now_abi = int(getattr(_torch._C, "_GLIBCXX_USE_CXX11_ABI", 1))
+    problems = []
+    if built.get("torch") != _torch.__version__:
+        problems.append("it was built for torch %s, this Python has torch %s" % (built.get("torch"),
+                                                                               _torch.__version__))
+    elif int(built.get("cxx11_abi", now_abi)) != now_abi:
+        problems.append("it was built for a torch with _GLIBCXX_USE_CXX11_ABI=%s, this torch has %d"
+                        % (built.get("cxx11_abi"), now_abi))
+    if problems:
+        raise ImportError("mrcnn's C++ extension does not match the installed PyTorch: %s. %s"
+                          % ("; ".join(problems), _REBUILD))
+
+
+_check_torch_matches_build()
+try:
+    from . import _C
+except ImportError as _e:
+    if "undefined symbol" in str(_e) or "cannot open shared object" in str(_e):
+        raise ImportError("mrcnn's C++ extension cannot be loaded with torch %s (%s). %s"
+                          % (_torch.__version__, _e, _REBUILD)) from _e
+    raise
 
 __version__ = "0.1.0"
 

@@ -198,9 +198,9 @@ def _load_inference_model(args):
     if not os.path.exists(path):
         raise SystemExit("--weights %s: no such file" % path)
     try:
-        ckpt = torch.load(path, map_location="cpu")  # read once: config, class names and weights
-    except Exception as e:  # noqa: BLE001 (pickle, zip and OS errors all mean "not readable")
-        raise SystemExit("--weights %s: not a readable checkpoint (%s)" % (path, e))
+        ckpt = modellib.read_torch_file(path)  # read once: config, class names and weights
+    except ValueError as e:
+        raise SystemExit("--weights %s" % e)
     if not (isinstance(ckpt, dict) and ckpt.get("format") == modellib.CHECKPOINT_FORMAT):
         raise SystemExit("--weights %s: not an mrcnn checkpoint (train one with `python -m mrcnn train`)" % path)
     saved = json.loads(ckpt.get("config") or "{}")

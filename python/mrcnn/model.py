@@ -106,6 +106,33 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
 CHECKPOINT_FORMAT = "mrcnn-checkpoint-1"  # the "format" entry of our checkpoint files
 
 
+def read_torch_file(path):
+    """Reads a torch.save'd file (our checkpoints, torchvision's) with torch.load's safe
+    weights_only unpickler, the default since torch 2.6: nothing in the file is executed.
+
+    Our checkpoints hold only dicts, lists, strings, numbers and tensors. Files written by earlier
+    versions of mrcnn also tag their containers with torch.jit._pickle's type-tag functions, which
+    return their argument unchanged; those few functions are allowed, nothing else.
+    """
+    path = str(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as first:  # noqa: BLE001 (pickle, zip and OS errors all mean "not readable")
+        if "torch.jit._pickle" not in str(first):
+            raise ValueError("%s: not a readable torch checkpoint (%s)" % (path, first)) from None
+    import torch.jit._pickle as tags
+    allowed = [tags.restore_type_tag, tags.build_intlist, tags.build_doublelist, tags.build_boollist,
+               tags.build_tensorlist]
+    try:
+        if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        torch.serialization.add_safe_globals(allowed)  # torch 2.4
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError("%s: not a readable torch checkpoint (%s)" % (path, e)) from None
+
+
 def _tensors(d):
     return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}
 
@@ -256,10 +283,7 @@ class MaskRCNN:
         patterns = self._exclude_patterns(exclude)
         # one read with torch.load: our checkpoints are dicts of plain values and tensors, torchvision
         # files (state_dict OrderedDicts) and ImageNet ResNets likewise
-        try:
-            state = torch.load(filepath, map_location="cpu")
-        except Exception as e:  # noqa: BLE001 (pickle, zip and OS errors all mean "not readable")
-            raise ValueError("%s: not a readable torch checkpoint (%s)" % (filepath, e)) from None
+        state = read_torch_file(filepath)
         if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
             report = self.net.load_state_dict(_tensors(state["weights"]), patterns)
             extra = json.loads(state.get("extra") or "{}")

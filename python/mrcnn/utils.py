@@ -190,8 +190,8 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     if mode == "torchvision":
         # torchvision's GeneralizedRCNNTransform: short side to min_dim unless the long side would
         # pass max_dim (down-scaling too), then padding at the bottom and right to a multiple of 32
-        scale = float(np.float32(min(np.float32(1) / np.float32(min(h, w)) * np.float32(min_dim),
-                                     np.float32(1) / np.float32(max(h, w)) * np.float32(max_dim))))
+        # (torchvision >= 0.15 computes the scale in double precision)
+        scale = min(min_dim / min(h, w), max_dim / max(h, w))
         image = resize(image, (int(np.floor(h * scale)), int(np.floor(w * scale))))
         nh, nw = image.shape[:2]
         padding = [(0, (-nh) % 32), (0, (-nw) % 32), (0, 0)]

@@ -8,12 +8,14 @@ torchvision builds it for pretrained weights, with frozen BatchNorm, the two agr
 to the mask pasting.)
 """
 import json
+import os
 
 import pytest
 import torch
 
 import mrcnn
 from mrcnn import _C
+from mrcnn import model as modellib
 
 torchvision = pytest.importorskip("torchvision")
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  # noqa: E402
@@ -72,12 +74,13 @@ def compare(tv, ours, images):
         assert torch.equal(g["labels"], r["labels"])
         torch.testing.assert_close(g["boxes"], r["boxes"], rtol=0, atol=1e-2)
         torch.testing.assert_close(g["scores"], r["scores"], rtol=0, atol=1e-4)
-        # Pasting agrees to a float ulp (the bilinear resize sums in a different order than
-        # ATen's). With random weights many mask probabilities sit within an ulp of 0.5, where
-        # thresholding is undecidable: those pixels are left out of the IoU.
+        # Pasting computes ATen's bilinear resize exactly (test_ops), but the 28x28 probabilities
+        # it starts from can differ by a few float ulps (seen with ResNet-101 on torch 2.14: 2 of 12M
+        # pasted pixels off by 1.07e-6). With random weights many mask probabilities sit within
+        # that of 0.5, where thresholding is undecidable: those pixels are left out of the IoU.
         ref_prob = r["masks"][:, 0]
-        torch.testing.assert_close(g["masks"], ref_prob, rtol=0, atol=1e-6)
-        decided = (ref_prob - 0.5).abs() > 1e-6
+        torch.testing.assert_close(g["masks"], ref_prob, rtol=0, atol=2e-6)
+        decided = (ref_prob - 0.5).abs() > 2e-6
         ious = [mask_iou(a & d, b & d) for a, b, d in zip(g["masks"] >= 0.5, ref_prob >= 0.5, decided)]
         assert min(ious) >= 0.999, min(ious)
 
@@ -85,7 +88,7 @@ def compare(tv, ours, images):
 def test_resnet50_matches_torchvision_on_a_rounding_trap_size():
     tv = torchvision_model()
     ours = our_model(tv)
-    image = torch.rand(3, 427, 640, generator=torch.Generator().manual_seed(5))  # resized to 799x1199
+    image = torch.rand(3, 427, 640, generator=torch.Generator().manual_seed(5))  # resized to 800x1199
     compare(tv, ours, [image])
 
 
@@ -242,7 +245,7 @@ def test_checkpoints_round_trip_and_read_torch_save_files(tmp_path):
     assert json.loads(back["config_json"])["NUM_CLASSES"] == 4
     assert torch.equal(back["optimizer"]["roi_heads.box_head.fc6.weight"], momentum["roi_heads.box_head.fc6.weight"])
     assert torch.equal(back["weights"]["rpn.head.cls_logits.weight"], tv.state_dict()["rpn.head.cls_logits.weight"])
-    raw = torch.load(path)
+    raw = torch.load(path, weights_only=True)  # torch >= 2.6's default: the safe unpickler
     assert raw["epoch"] == 2 and torch.equal(raw["weights"]["backbone.body.conv1.weight"],
                                              tv.state_dict()["backbone.body.conv1.weight"])
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
@@ -259,6 +262,44 @@ def test_checkpoints_round_trip_and_read_torch_save_files(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pth"):
         _C.model.load_tensor_file(str(tmp_path / "junk.pth"))
+    with pytest.raises(ValueError, match="junk.pth"):
+        modellib.read_torch_file(tmp_path / "junk.pth")
+
+
+class _TypeTagged:
+    """Pickles as earlier mrcnn checkpoints did: containers wrapped in torch.jit._pickle's
+    restore_type_tag (which returns its argument)."""
+
+    def __init__(self, value, type_str):
+        self.value, self.type_str = value, type_str
+
+    def __reduce__(self):
+        import torch.jit._pickle
+        return torch.jit._pickle.restore_type_tag, (self.value, self.type_str)
+
+
+def test_checkpoints_of_earlier_versions_load_with_the_safe_unpickler(tmp_path):
+    weights = {"rpn.head.cls_logits.weight": torch.randn(3, 256, 1, 1)}
+    legacy = {"format": modellib.CHECKPOINT_FORMAT, "weights": _TypeTagged(weights, "Dict[str, Tensor]"),
+              "config": "{}", "class_names": _TypeTagged(["BG", "a"], "List[str]"), "epoch": 4,
+              "optimizer": _TypeTagged({}, "Dict[str, Tensor]"), "extra": "{}"}
+    path = tmp_path / "mask_rcnn_old_0004.pt"
+    torch.save(legacy, str(path))
+    with pytest.raises(Exception, match="restore_type_tag"):
+        torch.load(str(path), weights_only=True)  # what torch >= 2.6 does by default
+    back = modellib.read_torch_file(path)
+    assert back["epoch"] == 4 and back["class_names"] == ["BG", "a"]
+    assert torch.equal(back["weights"]["rpn.head.cls_logits.weight"], weights["rpn.head.cls_logits.weight"])
+    # anything else a pickle could call stays refused
+    (tmp_path / "evil.pt").write_bytes(b"")
+    torch.save({"x": _Evil()}, str(tmp_path / "evil.pt"))
+    with pytest.raises(ValueError, match="evil.pt"):
+        modellib.read_torch_file(tmp_path / "evil.pt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return os.system, ("echo should-not-run",)
 
 
 def test_bad_training_targets_are_clear_errors():

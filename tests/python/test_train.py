@@ -94,7 +94,7 @@ def test_checkpoints_logs_and_find_last(tmp_path):
         assert np.isfinite(steps[0][name]) and "val_" + name in epochs[0]
     assert epochs[1]["loss"] == pytest.approx(np.mean([s["loss"] for s in steps[2:]]))
     # torch.load reads our checkpoints too
-    ckpt = torch.load(model.find_last())
+    ckpt = torch.load(model.find_last(), weights_only=True)
     assert isinstance(ckpt, dict)
     # a model restored from the checkpoint has the same weights and epoch
     again = modellib.MaskRCNN("training", cfg, str(tmp_path))

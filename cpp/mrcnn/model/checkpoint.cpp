@@ -71,8 +71,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   d.insert("extra", c.extra_json);
   // torch.save's format (what torch::pickle_save makes), streamed to the file instead of being
   // assembled in memory first: the pickle of the dict, then each tensor's storage as a record
+  // Containers are written untagged (no torch.jit._pickle.restore_type_tag), so torch.load's
+  // weights_only unpickler, the default since torch 2.6, reads the file.
   std::vector<char> pickle;
-  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle.insert(pickle.end(), buf, buf + size); });
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickle.insert(pickle.end(), buf, buf + size); },
+                              nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(c10::IValue(d));
   pickler.stop();

@@ -10,13 +10,12 @@ std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_
   TORCH_CHECK_VALUE(h > 0 && w > 0, "preprocess: image size must be positive, got ", h, "x", w);
   const std::string& mode = config.IMAGE_RESIZE_MODE;
   if (mode == "torchvision") {
-    // As GeneralizedRCNNTransform: the scale is a float32 tensor computed as `size / side`, which
-    // torch evaluates as side.reciprocal() * size; the new sides are floor(side * scale) in double.
-    const float short_side = static_cast<float>(std::min(h, w)), long_side = static_cast<float>(std::max(h, w));
-    const float scale = std::min((1.0f / short_side) * static_cast<float>(config.IMAGE_MIN_DIM),
-                                 (1.0f / long_side) * static_cast<float>(config.IMAGE_MAX_DIM));
-    return {static_cast<int64_t>(std::floor(static_cast<double>(h) * static_cast<double>(scale))),
-            static_cast<int64_t>(std::floor(static_cast<double>(w) * static_cast<double>(scale)))};
+    // As GeneralizedRCNNTransform (torchvision >= 0.15): scale = min(min_size / short side,
+    // max_size / long side) in double precision, new sides floor(side * scale).
+    const double scale = std::min(static_cast<double>(config.IMAGE_MIN_DIM) / static_cast<double>(std::min(h, w)),
+                                  static_cast<double>(config.IMAGE_MAX_DIM) / static_cast<double>(std::max(h, w)));
+    return {static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
+            static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
   }
   if (mode == "none") return {h, w};
   // Matterport's resize_image: scale up so the short side reaches IMAGE_MIN_DIM (never down),

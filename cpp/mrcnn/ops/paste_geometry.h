@@ -3,6 +3,7 @@
 
 #include <c10/macros/Macros.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace mrcnn::ops {
@@ -43,9 +44,20 @@ C10_HOST_DEVICE inline PasteBox paste_box(const B* box, B scale) {
   return p;
 }
 
+// a * b + c rounded once, as ATen's CPU kernels compute it (they are compiled with FMA contraction)
+template <typename T>
+C10_HOST_DEVICE inline T fused_multiply_add(T a, T b, T c) {
+#if defined(__CUDA_ARCH__)
+  return ::fma(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+
 // Source pixels and weights of output index i when resizing `in` pixels to `out` pixels with
-// bilinear align_corners=False, exactly as ATen's CPU upsampling: the ratio in the mask's dtype
-// T, the source position in double, the weights rounded back to T.
+// bilinear align_corners=False, exactly as ATen's CPU upsampling (torch 2.x): the ratio, the
+// source position ratio * (i + 0.5) - 0.5 (one fused multiply-add) and the weights, all in the
+// mask's dtype T.
 template <typename T>
 C10_HOST_DEVICE inline void linear_source(int64_t i, int64_t in, int64_t out, int64_t& i0, int64_t& i1, T& l0,
                                           T& l1) {
@@ -56,21 +68,22 @@ C10_HOST_DEVICE inline void linear_source(int64_t i, int64_t in, int64_t out, in
     return;
   }
   const T ratio = static_cast<T>(in) / static_cast<T>(out);
-  double src = static_cast<double>(ratio) * (static_cast<double>(i) + 0.5) - 0.5;
+  T src = fused_multiply_add(ratio, static_cast<T>(i) + static_cast<T>(0.5), static_cast<T>(-0.5));
   if (src < 0) src = 0;
   i0 = static_cast<int64_t>(src);
   i1 = i0 + (i0 < in - 1 ? 1 : 0);
-  l1 = static_cast<T>(src - static_cast<double>(i0));
-  l0 = static_cast<T>(1.) - l1;
+  l1 = src - static_cast<T>(i0);
+  l0 = static_cast<T>(1) - l1;
 }
 
 // The resized value from the four source pixels, summed as ATen's upsampling does: along x
-// within each of the two rows, then along y.
+// within each of the two rows, then along y, each sum of two products as one fused
+// multiply-add of the first onto the second.
 template <typename T>
 C10_HOST_DEVICE inline T bilinear_value(T v00, T v01, T v10, T v11, T lx0, T lx1, T ly0, T ly1) {
-  const T t0 = v00 * lx0 + v01 * lx1;
-  const T t1 = v10 * lx0 + v11 * lx1;
-  return t0 * ly0 + t1 * ly1;
+  const T t0 = fused_multiply_add(v00, lx0, v01 * lx1);
+  const T t1 = fused_multiply_add(v10, lx0, v11 * lx1);
+  return fused_multiply_add(t0, ly0, t1 * ly1);
 }
 
 }  // namespace mrcnn::ops
