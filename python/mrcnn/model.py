@@ -24,7 +24,7 @@ from .augment import to_loader_options
 
 __all__ = ["MaskRCNN", "log", "NonFiniteLoss", "make_loader", "load_image_gt", "mold_image", "unmold_image",
            "compose_image_meta", "parse_image_meta", "parse_image_meta_graph", "compute_backbone_shapes",
-           "data_generator"]
+           "data_generator", "build_rpn_targets", "build_detection_targets", "generate_random_rois"]
 
 logger = logging.getLogger(__name__)
 NonFiniteLoss = _C.train.NonFiniteLoss
@@ -237,7 +237,8 @@ class MaskRCNN:
                 now = datetime.datetime(*[int(m.group(i)) for i in range(1, 6)])
                 self.epoch = int(m.group(6))
         self.log_dir = os.path.join(self.model_dir, "{}{:%Y%m%dT%H%M}".format(self._name, now))
-        self.checkpoint_path = os.path.join(self.log_dir, "mask_rcnn_{}_*epoch*.pt".format(self._name))
+        # Matterport's attribute: the path pattern of this run's checkpoints, formatted with epoch=
+        self.checkpoint_path = os.path.join(self.log_dir, "mask_rcnn_{}_{{epoch:04d}}.pt".format(self._name))
 
     def find_last(self):
         """Path of the last checkpoint of the last run of this model's NAME in model_dir."""
@@ -637,6 +638,7 @@ class MaskRCNN:
         shapes = compute_backbone_shapes(cfg, image_shape)
         anchors = utils.generate_pyramid_anchors(cfg.RPN_ANCHOR_SCALES, cfg.RPN_ANCHOR_RATIOS, shapes,
                                                  cfg.BACKBONE_STRIDES, cfg.RPN_ANCHOR_STRIDE)
+        self.anchors = anchors  # pixel coordinates, as Matterport keeps them for the inspect notebooks
         return utils.norm_boxes(anchors, image_shape[:2])
 
     # Keras internals of Matterport's class, and what to use instead
@@ -728,20 +730,19 @@ def _active_class_ids(dataset, image_id, num_classes):
     return active
 
 
-def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, use_mini_mask=None):
+def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, use_mini_mask=False):
     """Ground truth of one image as the network sees it (Matterport's load_image_gt):
 
     returns image uint8 [H, W, 3] resized and padded per IMAGE_RESIZE_MODE, image_meta,
     class_ids int32 [N], bbox int32 [N, 4] (y1, x1, y2, x2) and mask bool [H, W, N] (or
-    MINI_MASK_SHAPE crops when use_mini_mask, default config.USE_MINI_MASK). augment=True flips
+    MINI_MASK_SHAPE crops when use_mini_mask, False by default as in Matterport, so the masks
+    compare with detect()'s in utils.compute_ap). augment=True flips
     left-right half the time; augmentation may be an imgaug augmenter or a callable
     (image, masks, seed) -> (image, masks). Instances left empty by resizing are dropped.
     """
     from . import utils
     from .augment import Augmentation, _imgaug_hook, _is_imgaug
 
-    if use_mini_mask is None:
-        use_mini_mask = bool(getattr(config, "USE_MINI_MASK", False))
     image = dataset.load_image(image_id)
     mask, class_ids = dataset.load_mask(image_id)
     if mask.ndim != 3 or mask.shape[:2] != image.shape[:2] or mask.shape[2] != len(class_ids):
@@ -773,6 +774,144 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, u
         mask = utils.minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
     meta = compose_image_meta(image_id, original_shape, image.shape, window, scale, active)
     return np.ascontiguousarray(image), meta, class_ids, bbox, mask
+
+
+def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):
+    """Matterport's RPN targets for one image, in numpy (for inspection; training builds its own
+    in C++). anchors and gt_boxes are [N, (y1, x1, y2, x2)] pixels; negative class ids mark crowds.
+
+    Returns rpn_match int32 [A] (1 positive, -1 negative, 0 neutral) and rpn_bbox float32
+    [RPN_TRAIN_ANCHORS_PER_IMAGE, 4], the positives' deltas divided by RPN_BBOX_STD_DEV, in the
+    order of the positive anchors. An anchor is positive with IoU >= 0.7 or when it is a gt box's
+    best anchor, negative below 0.3 unless it touches a crowd; positives are capped at half the
+    sample and negatives fill the rest (randomly, numpy's global generator).
+    """
+    from . import utils
+
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 4)
+    gt_boxes = np.asarray(gt_boxes, np.float32).reshape(-1, 4)
+    gt_class_ids = np.asarray(gt_class_ids).reshape(-1)
+    total = int(config.RPN_TRAIN_ANCHORS_PER_IMAGE)
+    rpn_match = np.zeros(len(anchors), np.int32)
+    rpn_bbox = np.zeros((total, 4), np.float32)
+    crowd = gt_class_ids < 0
+    if crowd.any():
+        away_from_crowds = utils.compute_overlaps(anchors, gt_boxes[crowd]).max(axis=1) < 0.001
+        gt_boxes, gt_class_ids = gt_boxes[~crowd], gt_class_ids[~crowd]
+    else:
+        away_from_crowds = np.ones(len(anchors), bool)
+    if len(gt_boxes) == 0:
+        rpn_match[away_from_crowds] = -1
+        best_gt = np.zeros(len(anchors), np.int64)
+    else:
+        overlaps = utils.compute_overlaps(anchors, gt_boxes)
+        best_gt = overlaps.argmax(axis=1)
+        best_iou = overlaps[np.arange(len(anchors)), best_gt]
+        rpn_match[(best_iou < 0.3) & away_from_crowds] = -1
+        rpn_match[np.nonzero(overlaps == overlaps.max(axis=0))[0]] = 1  # each gt box's best anchors (ties too)
+        rpn_match[best_iou >= 0.7] = 1
+    positive = np.nonzero(rpn_match == 1)[0]
+    if len(positive) > total // 2:
+        rpn_match[np.random.choice(positive, len(positive) - total // 2, replace=False)] = 0
+        positive = np.nonzero(rpn_match == 1)[0]
+    negative = np.nonzero(rpn_match == -1)[0]
+    extra = len(negative) - (total - len(positive))
+    if extra > 0:
+        rpn_match[np.random.choice(negative, extra, replace=False)] = 0
+    if len(positive):
+        deltas = utils.box_refinement(anchors[positive], gt_boxes[best_gt[positive]])
+        rpn_bbox[:len(positive)] = deltas / np.asarray(config.RPN_BBOX_STD_DEV, np.float32)
+    return rpn_match, rpn_bbox
+
+
+def _random_pairs(low, high, count):
+    """count sorted integer pairs (a < b) drawn uniformly from [low, high)."""
+    high = max(high, low + 2)
+    found = np.zeros((0, 2), np.int64)
+    while len(found) < count:
+        pairs = np.sort(np.random.randint(low, high, (2 * count, 2)), axis=1)
+        found = np.concatenate([found, pairs[pairs[:, 1] - pairs[:, 0] >= 1]])
+    return found[:count]
+
+
+def generate_random_rois(image_shape, count, gt_class_ids, gt_boxes):
+    """Matterport's random RoIs [count, (y1, x1, y2, x2)] int32 for inspecting the heads: 90% of
+    them spread evenly over the gt boxes, each within the box grown by its own size on every side
+    (and inside the image), the rest anywhere in the image."""
+    h, w = int(image_shape[0]), int(image_shape[1])
+    gt_boxes = np.asarray(gt_boxes, np.int64).reshape(-1, 4)
+    rois = np.zeros((count, 4), np.int32)
+    per_box = int(0.9 * count / len(gt_boxes)) if len(gt_boxes) else 0
+    for i, (y1, x1, y2, x2) in enumerate(gt_boxes):
+        bh, bw = y2 - y1, x2 - x1
+        ys = _random_pairs(max(y1 - bh, 0), min(y2 + bh, h), per_box)
+        xs = _random_pairs(max(x1 - bw, 0), min(x2 + bw, w), per_box)
+        rois[i * per_box:(i + 1) * per_box] = np.stack([ys[:, 0], xs[:, 0], ys[:, 1], xs[:, 1]], axis=1)
+    rest = count - per_box * len(gt_boxes)
+    if rest > 0:
+        ys, xs = _random_pairs(0, h, rest), _random_pairs(0, w, rest)
+        rois[count - rest:] = np.stack([ys[:, 0], xs[:, 0], ys[:, 1], xs[:, 1]], axis=1)
+    return rois
+
+
+def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config):
+    """Matterport's targets of the heads for one image, in numpy (for inspection; training builds
+    its own in C++). rpn_rois and gt_boxes are [N, (y1, x1, y2, x2)] pixels; gt_masks [H, W, G]
+    full size or, with config.USE_MINI_MASK, mini-masks.
+
+    Returns rois int32 [TRAIN_ROIS_PER_IMAGE, 4], class_ids int32 [TRAIN_ROIS_PER_IMAGE] (0 for
+    background RoIs), bboxes float32 [TRAIN_ROIS_PER_IMAGE, NUM_CLASSES, 4] (deltas / BBOX_STD_DEV
+    in the gt class's slot) and masks float32 [TRAIN_ROIS_PER_IMAGE, MASK_SHAPE..., NUM_CLASSES].
+    RoIs with IoU > 0.5 are foreground (at most ROI_POSITIVE_RATIO of the sample), below 0.5
+    background; a short sample is filled by repeating RoIs.
+    """
+    from . import utils
+
+    rois_all = np.asarray(rpn_rois).reshape(-1, 4).astype(np.int32)
+    gt_boxes = np.asarray(gt_boxes).reshape(-1, 4).astype(np.int32)
+    gt_class_ids = np.asarray(gt_class_ids).reshape(-1).astype(np.int32)
+    gt_masks = np.asarray(gt_masks)
+    total = int(config.TRAIN_ROIS_PER_IMAGE)
+    if len(rois_all) == 0:
+        raise ValueError("build_detection_targets: no RoIs given")
+    if len(gt_boxes):
+        overlaps = utils.compute_overlaps(rois_all.astype(np.float32), gt_boxes.astype(np.float32))
+        assignment = overlaps.argmax(axis=1)
+        best = overlaps[np.arange(len(rois_all)), assignment]
+    else:
+        assignment, best = np.zeros(len(rois_all), np.int64), np.zeros(len(rois_all), np.float32)
+    fg, bg = np.nonzero(best > 0.5)[0], np.nonzero(best < 0.5)[0]
+    fg_count = int(total * config.ROI_POSITIVE_RATIO)
+    if len(fg) > fg_count:
+        fg = np.random.choice(fg, fg_count, replace=False)
+    if len(bg) > total - len(fg):
+        bg = np.random.choice(bg, total - len(fg), replace=False)
+    keep = np.concatenate([fg, bg]).astype(np.int64)
+    if len(keep) < total:
+        keep = np.concatenate([keep, np.random.choice(keep if len(keep) else np.arange(len(rois_all)),
+                                                      total - len(keep), replace=True)])
+    is_fg = np.isin(keep, fg) & (len(gt_boxes) > 0)
+    rois = rois_all[keep]
+    gt_of = assignment[keep]
+    class_ids = np.where(is_fg, gt_class_ids[gt_of] if len(gt_boxes) else 0, 0).astype(np.int32)
+    bboxes = np.zeros((total, config.NUM_CLASSES, 4), np.float32)
+    masks = np.zeros((total,) + tuple(config.MASK_SHAPE) + (config.NUM_CLASSES,), np.float32)
+    positive = np.nonzero(class_ids > 0)[0]
+    if len(positive):
+        deltas = utils.box_refinement(rois[positive], gt_boxes[gt_of[positive]])
+        bboxes[positive, class_ids[positive]] = deltas / np.asarray(config.BBOX_STD_DEV, np.float32)
+    image_shape = tuple(config.IMAGE_SHAPE[:2])
+    for i in positive:
+        g = gt_of[i]
+        if config.USE_MINI_MASK:
+            full = utils.expand_mask(gt_boxes[g:g + 1], gt_masks[:, :, g:g + 1], image_shape)[:, :, 0]
+        else:
+            full = gt_masks[:, :, g]
+        y1, x1, y2, x2 = rois[i]
+        crop = full[max(y1, 0):max(y2, y1 + 1), max(x1, 0):max(x2, x1 + 1)].astype(np.float32)
+        if crop.size:
+            masks[i, :, :, class_ids[i]] = utils.resize(crop, config.MASK_SHAPE)
+    return rois, class_ids, bboxes, masks
 
 
 def data_generator(*args, **kwargs):

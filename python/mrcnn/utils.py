@@ -19,7 +19,8 @@ from .evaluation import (compute_ap, compute_ap_range, compute_iou, compute_matc
 __all__ = ["Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
            "expand_mask", "unmold_mask", "resize", "compute_ap", "compute_ap_range", "compute_iou",
            "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "non_max_suppression",
-           "trim_zeros", "norm_boxes", "denorm_boxes", "generate_anchors", "generate_pyramid_anchors"]
+           "trim_zeros", "norm_boxes", "denorm_boxes", "generate_anchors", "generate_pyramid_anchors",
+           "box_refinement", "apply_box_deltas", "batch_slice"]
 
 
 class Dataset:
@@ -33,13 +34,13 @@ class Dataset:
         self.source_class_ids = {}
 
     # --- building the lists -------------------------------------------------------------------
-    def add_class(self, source, class_id, name):
-        """Registers class `class_id` of `source` (a short name without dots) as `name`."""
+    def add_class(self, source, class_id, class_name):
+        """Registers class `class_id` of `source` (a short name without dots) as `class_name`."""
         if "." in str(source):
             raise ValueError("add_class: source %r must not contain '.'" % (source,))
         if any(c["source"] == source and c["id"] == class_id for c in self.class_info):
             return  # already known
-        self.class_info.append({"source": source, "id": class_id, "name": name})
+        self.class_info.append({"source": source, "id": class_id, "name": class_name})
 
     def add_image(self, source, image_id, path, **kwargs):
         """Registers an image; extra keyword arguments (polygons, width, height, ...) are kept in
@@ -317,3 +318,38 @@ def generate_pyramid_anchors(scales, ratios, feature_shapes, feature_strides, an
     """Anchors of every FPN level, level by level: scales[i] on feature_shapes[i]."""
     return np.concatenate([generate_anchors(scales[i], ratios, feature_shapes[i], feature_strides[i], anchor_stride)
                            for i in range(len(scales))], axis=0)
+
+
+def _centres_and_sizes(boxes):
+    """(cy, cx, h, w) of boxes [N, (y1, x1, y2, x2)], as float32."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    h, w = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    return b[:, 0] + 0.5 * h, b[:, 1] + 0.5 * w, h, w
+
+
+def box_refinement(box, gt_box):
+    """Matterport's box deltas [N, (dy, dx, log(dh), log(dw))] that move each box onto its gt_box
+    (both [N, (y1, x1, y2, x2)]): centre shifts in units of the box's size, log size ratios.
+    Normalising by BBOX_STD_DEV is left to the caller, as in Matterport."""
+    cy, cx, h, w = _centres_and_sizes(box)
+    gy, gx, gh, gw = _centres_and_sizes(gt_box)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([(gy - cy) / h, (gx - cx) / w, np.log(gh / h), np.log(gw / w)], axis=1)
+
+
+def apply_box_deltas(boxes, deltas):
+    """Matterport's inverse of box_refinement: boxes [N, (y1, x1, y2, x2)] moved by deltas
+    [N, (dy, dx, log(dh), log(dw))]; float32."""
+    cy, cx, h, w = _centres_and_sizes(boxes)
+    d = np.asarray(deltas, np.float32).reshape(-1, 4)
+    cy, cx = cy + d[:, 0] * h, cx + d[:, 1] * w
+    h, w = h * np.exp(d[:, 2]), w * np.exp(d[:, 3])
+    y1, x1 = cy - 0.5 * h, cx - 0.5 * w
+    return np.stack([y1, x1, y1 + h, x1 + w], axis=1)
+
+
+def batch_slice(inputs, graph_fn, batch_size, names=None):
+    """Matterport's TensorFlow helper (a graph function run per batch item) has no meaning here:
+    apply the function to each item in a loop, or use mrcnn.model.MaskRCNN.detect on a list."""
+    raise NotImplementedError("batch_slice slices TensorFlow graph tensors; with numpy or torch, apply "
+                              "graph_fn to each item in a loop and stack the results")

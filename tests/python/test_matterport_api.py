@@ -179,3 +179,96 @@ def test_keras_only_attributes_say_what_to_use(random_model):
         random_model.nonexistent
     with pytest.raises(NotImplementedError, match="make_loader"):
         modellib.data_generator(None, None)
+
+
+def test_names_and_defaults_notebooks_rely_on(random_model):
+    import inspect
+
+    # Matterport's default: full-size masks, which compute_ap compares with detect()'s
+    assert inspect.signature(modellib.load_image_gt).parameters["use_mini_mask"].default is False
+    config = random_model.config
+    image, _, class_ids, bbox, mask = modellib.load_image_gt(shapes(1), config, 0)
+    assert mask.shape[:2] == image.shape[:2]
+    # add_class's third parameter is class_name
+    ds = utils.Dataset()
+    ds.add_class(source="fruit", class_id=1, class_name="apple")
+    assert ds.class_info[1]["name"] == "apple"
+    # get_anchors keeps the last anchors in pixel coordinates in model.anchors
+    norm = random_model.get_anchors((128, 128, 3))
+    assert random_model.anchors.shape == norm.shape
+    assert np.allclose(utils.norm_boxes(random_model.anchors, (128, 128)), norm)
+    # checkpoint_path is the run's checkpoint pattern, formatted with the epoch
+    path = random_model.checkpoint_path.format(epoch=3)
+    assert path.endswith("mask_rcnn_shapes_0003.pt") and path.startswith(random_model.log_dir)
+
+
+def test_box_deltas_round_trip():
+    rng = np.random.RandomState(3)
+    y1x1 = rng.uniform(0, 100, (50, 2))
+    boxes = np.concatenate([y1x1, y1x1 + rng.uniform(2, 60, (50, 2))], axis=1).astype(np.float32)
+    gt = np.concatenate([y1x1 + 3, y1x1 + rng.uniform(5, 80, (50, 2))], axis=1).astype(np.float32)
+    deltas = utils.box_refinement(boxes, gt)
+    assert deltas.shape == (50, 4) and deltas.dtype == np.float32
+    assert np.allclose(utils.apply_box_deltas(boxes, deltas), gt, atol=1e-3)
+    # a box refined onto itself does not move
+    assert np.allclose(utils.box_refinement(boxes, boxes), 0)
+    with pytest.raises(NotImplementedError, match="loop"):
+        utils.batch_slice([], None, 1)
+
+
+def test_build_rpn_targets():
+    np.random.seed(0)
+    config = SmallConfig()
+    anchors = utils.generate_pyramid_anchors(config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS,
+                                             modellib.compute_backbone_shapes(config, (128, 128)),
+                                             config.BACKBONE_STRIDES, 1)
+    gt_boxes = np.array([[10, 10, 50, 60], [70, 20, 120, 60], [0, 90, 30, 126]])
+    match, bbox = modellib.build_rpn_targets((128, 128, 3), anchors, np.array([1, 2, -1]), gt_boxes, config)
+    assert match.shape == (len(anchors),) and match.dtype == np.int32
+    assert bbox.shape == (config.RPN_TRAIN_ANCHORS_PER_IMAGE, 4)
+    positive, negative = np.nonzero(match == 1)[0], np.nonzero(match == -1)[0]
+    assert 0 < len(positive) <= config.RPN_TRAIN_ANCHORS_PER_IMAGE // 2
+    assert len(positive) + len(negative) == config.RPN_TRAIN_ANCHORS_PER_IMAGE
+    overlaps = utils.compute_overlaps(anchors, gt_boxes[:2])  # the crowd box is not a target
+    assert (overlaps[negative].max(axis=1) < 0.3).all()
+    assert (utils.compute_overlaps(anchors[negative], gt_boxes[2:]) < 0.001).all()  # never next to a crowd
+    # each positive's deltas lead back to its gt box
+    target = gt_boxes[:2][overlaps[positive].argmax(axis=1)]
+    moved = utils.apply_box_deltas(anchors[positive], bbox[:len(positive)] * config.RPN_BBOX_STD_DEV)
+    assert np.allclose(moved, target, atol=1e-2)
+    assert not bbox[len(positive):].any()
+
+
+def test_random_rois_and_detection_targets():
+    np.random.seed(1)
+    config = SmallConfig()
+    config.USE_MINI_MASK = False
+    gt_boxes = np.array([[10, 10, 50, 60], [70, 20, 120, 60]])
+    rois = modellib.generate_random_rois((128, 128, 3), 100, np.array([1, 3]), gt_boxes)
+    assert rois.shape == (100, 4) and rois.dtype == np.int32
+    assert (rois[:, 2] > rois[:, 0]).all() and (rois[:, 3] > rois[:, 1]).all()
+    assert rois.min() >= 0 and rois[:, 2].max() <= 128 and rois[:, 3].max() <= 128
+    near_first = rois[:45]  # 90% of the RoIs, shared by the two gt boxes
+    assert (near_first[:, 0] >= 0).all() and (near_first[:, 2] <= 90).all()
+    masks = np.zeros((128, 128, 2), bool)
+    masks[10:50, 10:60, 0] = True
+    masks[70:120, 20:60, 1] = True
+    candidates = np.concatenate([gt_boxes, rois]).astype(np.int32)
+    r, class_ids, bboxes, m = modellib.build_detection_targets(candidates, np.array([1, 3]), gt_boxes, masks, config)
+    n = config.TRAIN_ROIS_PER_IMAGE
+    assert r.shape == (n, 4) and class_ids.shape == (n,)
+    assert bboxes.shape == (n, config.NUM_CLASSES, 4) and m.shape == (n,) + tuple(config.MASK_SHAPE) + (4,)
+    overlaps = utils.compute_overlaps(r.astype(np.float32), gt_boxes.astype(np.float32))
+    fg = class_ids > 0
+    assert fg.sum() <= int(n * config.ROI_POSITIVE_RATIO) and (overlaps[fg].max(axis=1) > 0.5).all()
+    assert set(class_ids[fg].tolist()) <= {1, 3}
+    for i in np.nonzero(fg)[0]:
+        k = class_ids[i]
+        target = gt_boxes[overlaps[i].argmax()]
+        moved = utils.apply_box_deltas(r[i:i + 1], bboxes[i:i + 1, k] * config.BBOX_STD_DEV)
+        assert np.allclose(moved, target[None], atol=1e-2)
+        assert m[i, :, :, k].max() > 0 and not np.delete(m[i], k, axis=2).any()
+    # a RoI equal to its gt box gets that whole box's mask: all ones
+    same = np.nonzero((r == gt_boxes[0]).all(axis=1))[0]
+    if len(same):
+        assert np.allclose(m[same[0], :, :, 1], 1)
