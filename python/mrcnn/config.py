@@ -131,9 +131,39 @@ class Config:
             print("{:30} {}".format(key, value))
         print("\n")
 
+    def check_supported(self):
+        """Matterport fields whose non-default values this network cannot honour: an error for
+        those that would change the architecture, a warning for those that only change training.
+        Nothing is dropped silently."""
+        import warnings
+
+        errors = []
+        if callable(self.BACKBONE) or self.COMPUTE_BACKBONE_SHAPE is not None:
+            errors.append("BACKBONE must be 'resnet50' or 'resnet101' (a callable backbone and "
+                          "COMPUTE_BACKBONE_SHAPE are Keras hooks; got %r)" % (self.BACKBONE,))
+        if [int(s) for s in self.BACKBONE_STRIDES] != [4, 8, 16, 32, 64]:
+            errors.append("BACKBONE_STRIDES is fixed by ResNet-FPN at [4, 8, 16, 32, 64], got %r"
+                          % (list(self.BACKBONE_STRIDES),))
+        if int(self.RPN_ANCHOR_STRIDE) != 1:
+            errors.append("RPN_ANCHOR_STRIDE must be 1 (anchors at every feature-map cell), got %r"
+                          % (self.RPN_ANCHOR_STRIDE,))
+        if not self.USE_RPN_ROIS:
+            errors.append("USE_RPN_ROIS = False (training the heads on externally given RoIs) is not "
+                          "supported: the heads train on the RPN's proposals")
+        if errors:
+            raise ValueError("Config %s: %s" % (self.NAME, "; ".join(errors)))
+        if self.TRAIN_BN is not False:
+            warnings.warn("Config.TRAIN_BN = %r: BatchNorm stays frozen in this network (Matterport's "
+                          "default, False, is what it does)" % (self.TRAIN_BN,), stacklevel=3)
+        if int(self.MAX_GT_INSTANCES) != 100:
+            warnings.warn("Config.MAX_GT_INSTANCES = %r is not applied: every ground-truth instance of "
+                          "an image is used" % (self.MAX_GT_INSTANCES,), stacklevel=3)
+
     def to_model_json(self):
         """The network's fields as JSON for the C++ engine (validated there, with errors naming
         the field)."""
+        self.check_supported()
+
         def plain(v):
             if isinstance(v, np.ndarray):
                 return [float(x) for x in v.tolist()]

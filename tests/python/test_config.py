@@ -62,3 +62,30 @@ def test_model_json_is_accepted_by_the_network_and_errors_name_fields():
     c.IMAGE_MAX_DIM = 1000  # not a multiple of 64 in square mode
     with pytest.raises(ValueError, match="IMAGE_MAX_DIM"):
         _C.model.validate_config(c.to_model_json())
+
+
+def test_fields_we_cannot_honour_are_never_dropped_silently():
+    import warnings
+
+    def config(**fields):
+        c = Config()
+        for k, v in fields.items():
+            setattr(c, k, v)
+        return c
+
+    config().to_model_json()  # Matterport's defaults: nothing to say
+    for fields, match in [({"BACKBONE_STRIDES": [4, 8, 16, 32, 128]}, "BACKBONE_STRIDES"),
+                          ({"RPN_ANCHOR_STRIDE": 2}, "RPN_ANCHOR_STRIDE"),
+                          ({"USE_RPN_ROIS": False}, "USE_RPN_ROIS"),
+                          ({"BACKBONE": lambda x: x}, "callable backbone"),
+                          ({"COMPUTE_BACKBONE_SHAPE": lambda c, s: s}, "COMPUTE_BACKBONE_SHAPE")]:
+        with pytest.raises(ValueError, match=match):
+            config(**fields).to_model_json()
+    for fields, match in [({"TRAIN_BN": True}, "BatchNorm stays frozen"),
+                          ({"TRAIN_BN": None}, "BatchNorm stays frozen"),
+                          ({"MAX_GT_INSTANCES": 200}, "every ground-truth instance")]:
+        with pytest.warns(UserWarning, match=match):
+            config(**fields).to_model_json()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config(TRAIN_BN=False, MAX_GT_INSTANCES=100).to_model_json()
