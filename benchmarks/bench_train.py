@@ -102,7 +102,7 @@ def tv_step(tv, opt, ds, ids, amp="off", scaler=None):
     else:
         total.backward()
         opt.step()
-    loss = float(total)  # waits for the device
+    loss = float(total.detach())  # waits for the device
     return time.perf_counter() - t0, loss
 
 

@@ -1,0 +1,232 @@
+"""Conformance of mrcnn's Python API with Matterport's Mask_RCNN, name by name.
+
+Reads the table of Matterport's public names (module, name, kind, signature or default; see
+../shared/testdata/matterport/api_signatures.tsv) and compares each with ours:
+
+  same        same parameters in the same order with the same defaults (or the same value)
+  extended    Matterport's parameters first and unchanged, then new ones with defaults
+  different   documented in DIFFERENCES below, with the reason
+  keras-only  Matterport's Keras/TensorFlow code: ours raises an error that says what to use
+  missing     not there (a conformance failure unless listed in PENDING with the issue)
+
+    python tools/matterport_api.py [--table PATH] [--write docs/matterport_api.md]
+
+tests/python/test_api_conformance.py runs the same comparison, so a drift fails CI.
+"""
+import argparse
+import ast
+import importlib
+import inspect
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+DEFAULT_TABLE = os.path.join(ROOT, "..", "shared", "testdata", "matterport", "api_signatures.tsv")
+
+# Where ours knowingly differs from Matterport, and why.
+DIFFERENCES = {
+    "config.Config.BACKBONE": "unchanged default ('resnet101'); torchvision's COCO weights are ResNet-50, and "
+                              "loading them sets it",
+    "utils.resize": "keeps the input's dtype and value range (OpenCV) instead of returning skimage's float "
+                    "output; the skimage-only parameters (mode, cval, clip, preserve_range, anti_aliasing) "
+                    "are not taken",
+    "utils.Dataset.__init__": "",
+    "model.data_generator": "Keras generator: raises with guidance (batches come from mrcnn.model.make_loader)",
+    "model.MaskRCNN.load_weights": "",
+    "model.MaskRCNN.train": "",
+    "visualize.ROOT_DIR": "Matterport's repository path; not meaningful for an installed package",
+    "model.MaskRCNN.compile": "Keras compile: the optimizer lives in the C++ trainer (train() sets it up)",
+    "model.MaskRCNN.build": "Keras graph construction: the network is built in C++ by MaskRCNN()",
+}
+# Names not there yet, and the issue that adds them.
+PENDING = {
+    "utils.COCO_MODEL_URL": "issue 19 (downloads)",
+    "utils.download_trained_weights": "issue 19 (downloads)",
+}
+KERAS_KINDS = ("keras", "keras-class")
+
+
+def read_table(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            module, name, kind, sig = line.rstrip("\n").split("\t")
+            if module == "module":
+                continue
+            rows.append((module, name, kind, sig))
+    return rows
+
+
+def _parse_signature(sig):
+    """[(name, kind, default-source or None)] of a signature written as '(a, b=1, *args, **kw)'."""
+    fn = ast.parse("def f%s: pass" % sig).body[0].args
+    out = []
+    positional = fn.posonlyargs + fn.args
+    defaults = [None] * (len(positional) - len(fn.defaults)) + [ast.unparse(d) for d in fn.defaults]
+    for a, d in zip(positional, defaults):
+        out.append((a.arg, "positional", d))
+    if fn.vararg:
+        out.append((fn.vararg.arg, "var_positional", None))
+    for a, d in zip(fn.kwonlyargs, fn.kw_defaults):
+        out.append((a.arg, "keyword", None if d is None else ast.unparse(d)))
+    if fn.kwarg:
+        out.append((fn.kwarg.arg, "var_keyword", None))
+    return out
+
+
+def _value(source):
+    """The value of a default as written in Matterport's source (literals and np.array)."""
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, SyntaxError):
+        return eval(source, {"np": np, "__builtins__": {}})  # noqa: S307 (the project's own table)
+
+
+def _equal(a, b):
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        try:
+            return np.asarray(a, dtype=float).shape == np.asarray(b, dtype=float).shape and \
+                np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def _ours(module, name):
+    mod = importlib.import_module("mrcnn." + module)
+    obj = mod
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def compare_signature(theirs, obj):
+    """'same', 'extended: ...' or 'different: ...' for a callable."""
+    try:
+        ours = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return "different: no inspectable signature"
+    theirs = _parse_signature(theirs)
+    if theirs and theirs[0][0] == "self" and (not ours or ours[0].name != "self"):
+        theirs = theirs[1:]  # an unbound method's self is not in a bound signature
+    kinds = {"positional": (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD),
+             "keyword": (inspect.Parameter.KEYWORD_ONLY,), "var_positional": (inspect.Parameter.VAR_POSITIONAL,),
+             "var_keyword": (inspect.Parameter.VAR_KEYWORD,)}
+    theirs_plain = [t for t in theirs if t[1] != "var_keyword"]
+    ours_plain = [p for p in ours if p.kind != inspect.Parameter.VAR_KEYWORD]
+    for i, (name, kind, default) in enumerate(theirs_plain):
+        if i >= len(ours_plain):
+            return "different: lacks %s" % name
+        p = ours_plain[i]
+        if p.name != name or p.kind not in kinds[kind]:
+            return "different: parameter %d is %s, Matterport's is %s" % (i + 1, p.name, name)
+        if default is None:
+            if p.default is not inspect.Parameter.empty:
+                return "different: %s has a default (%r), Matterport's has none" % (name, p.default)
+        elif p.default is inspect.Parameter.empty or not _equal(p.default, _value(default)):
+            return "different: %s=%r, Matterport's %s=%s" % (name, p.default, name, default)
+    if any(t[1] == "var_keyword" for t in theirs) and not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in ours):
+        return "different: takes no **kwargs"
+    extra = [p for p in ours_plain[len(theirs_plain):]]
+    if any(p.default is inspect.Parameter.empty and p.kind != inspect.Parameter.VAR_POSITIONAL for p in extra):
+        return "different: new parameters without defaults: %s" % ", ".join(p.name for p in extra)
+    if extra:
+        return "extended: " + ", ".join(p.name for p in extra)
+    return "same"
+
+
+def compare_row(module, name, kind, sig):
+    key = "%s.%s" % (module, name)
+    try:
+        obj = _ours(module, name)
+    except NotImplementedError as e:
+        return ("keras-only: raises NotImplementedError" if kind in KERAS_KINDS
+                else "different: raises NotImplementedError (%s)" % e)
+    except AttributeError as e:
+        if kind in KERAS_KINDS and ("instead" in str(e) or "use " in str(e)):
+            return "keras-only: raises AttributeError with guidance"
+        return "missing"
+    if kind in KERAS_KINDS:
+        if callable(obj):
+            try:
+                obj(*([None] * 12))
+            except NotImplementedError:
+                return "keras-only: raises NotImplementedError with guidance"
+            except Exception:  # noqa: BLE001
+                pass
+        return "different: Keras-only name exists without raising"
+    if kind in ("class",):
+        return "same" if inspect.isclass(obj) else "different: not a class"
+    if kind in ("attribute", "constant"):
+        try:
+            value = _value(sig[2:].strip()) if sig.startswith("=") else None
+        except Exception:  # noqa: BLE001 (a default we cannot evaluate here, e.g. a path expression)
+            return "same (exists)"
+        return "same" if _equal(obj, value) else "different: %r, Matterport's %s" % (obj, sig[2:].strip())
+    if kind in ("function", "method"):
+        if name.endswith("__init__") and not callable(obj):
+            return "missing"
+        return compare_signature(sig, obj)
+    return "same (exists)"
+
+
+def conformance(table=DEFAULT_TABLE):
+    """[(module, name, kind, matterport signature, status, reason)] for every row of the table."""
+    out = []
+    for module, name, kind, sig in read_table(table):
+        key = "%s.%s" % (module, name)
+        status = compare_row(module, name, kind, sig)
+        reason = DIFFERENCES.get(key, "") or (PENDING.get(key, "") if status == "missing" else "")
+        out.append((module, name, kind, sig, status, reason))
+    return out
+
+
+def problems(rows):
+    """Rows that break conformance: missing or different without a documented reason."""
+    bad = []
+    for module, name, kind, sig, status, reason in rows:
+        key = "%s.%s" % (module, name)
+        if status == "missing" and key not in PENDING:
+            bad.append((key, status))
+        elif status.startswith("different") and not DIFFERENCES.get(key):
+            bad.append((key, status))
+    return bad
+
+
+def markdown(rows):
+    lines = ["# Matterport's API and ours", "",
+             "Every public name of Matterport's `config`, `utils`, `model` and `visualize` modules (upstream "
+             "commit 3deaec5), its parameters and defaults, and how mrcnn's compares. Generated by "
+             "`python tools/matterport_api.py --write docs/matterport_api.md`; "
+             "`tests/python/test_api_conformance.py` fails when ours drifts from this.", "",
+             "| module | name | Matterport | ours | why |", "|---|---|---|---|---|"]
+    for module, name, kind, sig, status, reason in rows:
+        shown = sig if len(sig) <= 90 else sig[:87] + "..."
+        lines.append("| %s | `%s` | %s `%s` | %s | %s |" % (module, name, kind, shown.replace("|", "\\|"),
+                                                        status.replace("|", "\\|"), reason.replace("|", "\\|")))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", default=DEFAULT_TABLE)
+    parser.add_argument("--write", default=None, help="write the markdown table here")
+    args = parser.parse_args(argv)
+    rows = conformance(args.table)
+    if args.write:
+        with open(args.write, "w") as f:
+            f.write(markdown(rows))
+    for row in rows:
+        if row[4] != "same":
+            print("%-9s %-40s %s %s" % (row[0], row[1], row[4], ("(" + row[5] + ")") if row[5] else ""))
+    bad = problems(rows)
+    print("%d names, %d same, %d not conforming" % (len(rows), sum(r[4] == "same" for r in rows), len(bad)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
