@@ -919,3 +919,48 @@ def data_generator(*args, **kwargs):
     loader (mrcnn.model.make_loader(dataset, config, augmentation).next_batch())."""
     raise NotImplementedError("data_generator is Keras-specific; use mrcnn.model.make_loader(dataset, config, "
                               "augmentation) and its next_batch() to see training batches")
+
+
+# Matterport's Keras layers and TensorFlow graph functions: what each became here.
+_KERAS_GRAPH_CODE = {
+    "BatchNorm": "BatchNorm is frozen in the C++ backbone (folded into the convolutions by default)",
+    "identity_block": "the ResNet backbone is C++ (model.net; weights: model.net.state_dict())",
+    "conv_block": "the ResNet backbone is C++ (model.net; weights: model.net.state_dict())",
+    "resnet_graph": "the ResNet backbone is C++ (model.net; weights: model.net.state_dict())",
+    "apply_box_deltas_graph": "mrcnn.utils.apply_box_deltas (numpy)",
+    "clip_boxes_graph": "numpy: np.clip on the box coordinates",
+    "ProposalLayer": "the RPN is C++: model.net.stages([image tensor]) returns its proposals",
+    "rpn_graph": "the RPN is C++: model.net.stages([image tensor]) returns its outputs",
+    "build_rpn_model": "the RPN is C++: model.net.stages([image tensor]) returns its outputs",
+    "log2_graph": "np.log2",
+    "PyramidROIAlign": "mrcnn.ops.multiscale_roi_align",
+    "overlaps_graph": "mrcnn.utils.compute_overlaps",
+    "detection_targets_graph": "mrcnn.model.build_detection_targets (numpy)",
+    "DetectionTargetLayer": "mrcnn.model.build_detection_targets (numpy)",
+    "refine_detections_graph": "model.detect(), or model.net.stages() for the intermediate outputs",
+    "DetectionLayer": "model.detect(), or model.net.stages() for the intermediate outputs",
+    "fpn_classifier_graph": "the heads are C++: model.net.stages([image tensor])",
+    "build_fpn_mask_graph": "the heads are C++: model.net.stages([image tensor])",
+    "smooth_l1_loss": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "rpn_class_loss_graph": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "rpn_bbox_loss_graph": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "mrcnn_class_loss_graph": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "mrcnn_bbox_loss_graph": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "mrcnn_mask_loss_graph": "the losses are computed in C++; train() logs the five of them (metrics.jsonl)",
+    "trim_zeros_graph": "mrcnn.utils.trim_zeros (numpy)",
+    "batch_pack_graph": "numpy indexing: np.concatenate([x[i, :n] for i, n in enumerate(counts)])",
+    "norm_boxes_graph": "mrcnn.utils.norm_boxes (numpy)",
+    "denorm_boxes_graph": "mrcnn.utils.denorm_boxes (numpy)",
+}
+
+
+def keras_only_error(module, name, hint):
+    return AttributeError("mrcnn.%s.%s is part of Matterport's Keras/TensorFlow graph and does not exist here; "
+                          "use instead: %s" % (module, name, hint))
+
+
+def __getattr__(name):
+    hint = _KERAS_GRAPH_CODE.get(name)
+    if hint is not None:
+        raise keras_only_error("model", name, hint)
+    raise AttributeError("module 'mrcnn.model' has no attribute %r" % (name,))

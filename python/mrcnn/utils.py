@@ -353,3 +353,10 @@ def batch_slice(inputs, graph_fn, batch_size, names=None):
     apply the function to each item in a loop, or use mrcnn.model.MaskRCNN.detect on a list."""
     raise NotImplementedError("batch_slice slices TensorFlow graph tensors; with numpy or torch, apply "
                               "graph_fn to each item in a loop and stack the results")
+
+
+def __getattr__(name):
+    if name == "box_refinement_graph":
+        from .model import keras_only_error
+        raise keras_only_error("utils", name, "mrcnn.utils.box_refinement (numpy)")
+    raise AttributeError("module 'mrcnn.utils' has no attribute %r" % (name,))
