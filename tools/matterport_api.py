@@ -37,6 +37,24 @@ DIFFERENCES = {
     "model.data_generator": "Keras generator: raises with guidance (batches come from mrcnn.model.make_loader)",
     "visualize.ROOT_DIR": "Matterport's repository path; not meaningful for an installed package",
 }
+# Behaviour that differs although the signature is the same: the decision and why.
+BEHAVIOUR = [
+    ("utils.minimize_mask / expand_mask", "as Matterport: resized masks are rounded, so exactly 0.5 becomes 0"),
+    ("utils.resize", "ours keeps dtype and value range (uint8 stays uint8 0-255, bool stays bool); Matterport "
+                     "returns skimage's float output. Every caller in the library expects the input's type"),
+    ("model.mold_image", "float32 as Matterport; also divides by PIXEL_STD, a field of ours that is 1 by default, "
+                         "so Matterport configs give Matterport's values"),
+    ("model.compose_image_meta", "a float64 array, as Matterport's np.array of its values is"),
+    ("utils.compute_overlaps_masks", "ours gives 0 where both masks are empty; Matterport divides 0 by 0 (NaN "
+                                     "and a RuntimeWarning), which then sorts unpredictably in compute_matches"),
+    ("MaskRCNN.find_last", "ours returns the newest checkpoint of the newest run that has one; Matterport only "
+                           "looks in the newest run folder and fails when a run stopped before its first "
+                           "checkpoint"),
+    ("visualize.draw_box", "ours draws the 2-pixel outline inside the box and clips to the image; Matterport's "
+                           "bottom and right lines fall outside the box (y2:y2+2, x2:x2+2)"),
+    ("Config.RPN_ANCHOR_RATIOS, Config.PRE_NMS_LIMIT", "not yet Matterport's meaning (ratios are height/width "
+                                                      "here, the limit applies per FPN level): issue 24"),
+]
 # Names not there yet, and the issue that adds them.
 PENDING = {
     "utils.COCO_MODEL_URL": "issue 19 (downloads)",
@@ -209,6 +227,8 @@ def markdown(rows):
         shown = sig if len(sig) <= 90 else sig[:87] + "..."
         lines.append("| %s | `%s` | %s `%s` | %s | %s |" % (module, name, kind, shown.replace("|", "\\|"),
                                                         status.replace("|", "\\|"), reason.replace("|", "\\|")))
+    lines += ["", "## Behaviour behind the same signature", "", "| name | decision |", "|---|---|"]
+    lines += ["| `%s` | %s |" % (name, why) for name, why in BEHAVIOUR]
     return "\n".join(lines) + "\n"
 
 

@@ -260,7 +260,8 @@ def minimize_mask(bbox, mask, mini_shape):
         m = mask[y1:y2, x1:x2, i]
         if m.size == 0:
             raise ValueError("minimize_mask: instance %d has an empty box %s" % (i, list(bbox[i][:4])))
-        mini[:, :, i] = resize(m.astype(np.float32), mini_shape) >= 0.5
+        # Matterport rounds (np.around: exactly 0.5 goes to 0)
+        mini[:, :, i] = resize(m.astype(np.float32), mini_shape) > 0.5
     return mini
 
 
@@ -270,7 +271,7 @@ def expand_mask(bbox, mini_mask, image_shape):
     for i in range(mask.shape[-1]):
         y1, x1, y2, x2 = bbox[i][:4]
         if y2 > y1 and x2 > x1:
-            mask[y1:y2, x1:x2, i] = resize(mini_mask[:, :, i].astype(np.float32), (y2 - y1, x2 - x1)) >= 0.5
+            mask[y1:y2, x1:x2, i] = resize(mini_mask[:, :, i].astype(np.float32), (y2 - y1, x2 - x1)) > 0.5
     return mask
 
 

@@ -106,3 +106,12 @@ def test_compute_ap_hand_worked():
     assert np.isclose(mean, 0.5 + 0.5 * (2 / 3))  # exact masks: every threshold gives the same AP
     recall, positive = utils.compute_recall(pred_boxes, gt_boxes, 0.5)
     assert recall == 1.0 and positive.tolist() == [0, 2]
+
+
+def test_mini_masks_round_half_down_as_matterport():
+    mask = np.zeros((4, 4, 1), bool)
+    mask[0:2, 0:1, 0] = True  # the left half of the 2x2 box
+    mini = utils.minimize_mask(np.array([[0, 0, 2, 2]]), mask, (1, 1))
+    assert not mini[0, 0, 0]  # the area average is exactly 0.5: np.around gives 0
+    mask[0:2, 0:2, 0] = True
+    assert utils.minimize_mask(np.array([[0, 0, 2, 2]]), mask, (1, 1))[0, 0, 0]
