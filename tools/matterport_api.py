@@ -52,6 +52,10 @@ BEHAVIOUR = [
                            "checkpoint"),
     ("visualize.draw_box", "ours draws the 2-pixel outline inside the box and clips to the image; Matterport's "
                            "bottom and right lines fall outside the box (y2:y2+2, x2:x2+2)"),
+    ("visualize drawing functions", "return None, as Matterport's, so a cell ending in one prints nothing after "
+                                    "the picture; the figure is plt.gcf() or the ax= passed in. "
+                                    "visualize.weight_stats and table_html give display_weight_stats' rows and "
+                                    "display_table's HTML"),
     ("Config.RPN_ANCHOR_RATIOS, Config.PRE_NMS_LIMIT", "not yet Matterport's meaning (ratios are height/width "
                                                       "here, the limit applies per FPN level): issue 24"),
 ]

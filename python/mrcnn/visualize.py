@@ -12,7 +12,7 @@ from . import utils
 
 __all__ = ["random_colors", "apply_mask", "display_instances", "display_images", "display_top_masks",
            "display_differences", "draw_rois", "draw_box", "draw_boxes", "display_table", "plot_precision_recall",
-           "plot_overlaps", "display_weight_stats"]
+           "plot_overlaps", "display_weight_stats", "weight_stats", "table_html"]
 
 
 def _plt():
@@ -46,9 +46,10 @@ def _save(fig, path):
 
 
 def _finish(fig, path, created):
-    """Writes the figure to path when given; otherwise shows it if this call created it. Returns
-    whether it was shown: then the drawing functions return None, as Matterport's do, so that a
-    notebook cell ending with one does not print or draw its result again."""
+    """Writes the figure to path when given; otherwise shows it if this call created it. The
+    drawing functions return None, as Matterport's do, so that a notebook cell ending with one
+    prints nothing after the picture; the figure stays reachable as matplotlib's current one
+    (plt.gcf()) or through the ax= the caller passed."""
     _save(fig, path)
     if created and path is None:
         _plt().show()
@@ -114,8 +115,6 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     _save(ax.figure, path)
     if auto_show and path is None:
         plt.show()
-        return None  # shown, as Matterport's (which returns nothing)
-    return ax
 
 
 def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolation=None, path=None):
@@ -129,13 +128,13 @@ def display_images(images, titles=None, cols=4, cmap=None, norm=None, interpolat
         plt.title(title, fontsize=9)
         plt.axis("off")
         plt.imshow(np.asarray(image).astype(np.uint8), cmap=cmap, norm=norm, interpolation=interpolation)
-    return None if _finish(fig, path, True) else fig
+    _finish(fig, path, True)
 
 
 def display_top_masks(image, mask, class_ids, class_names, limit=4, path=None):
     """Shows the image next to its `limit` classes with the largest total mask area, largest
     first: each panel is the image kept where that class's masks are and dimmed elsewhere,
-    titled with the class name. mask: [H, W, N]; class_ids: [N]. Returns the figure."""
+    titled with the class name. mask: [H, W, N]; class_ids: [N]."""
     image = np.asarray(image)
     mask = np.asarray(mask)
     class_ids = np.asarray(class_ids).reshape(-1)
@@ -149,7 +148,7 @@ def display_top_masks(image, mask, class_ids, class_names, limit=4, path=None):
         shown = image.astype(np.float32) * np.where(inside, 1.0, 0.2)[..., None]
         panels.append(shown.astype(np.uint8))
         titles.append(class_names[int(c)] if c >= 0 else "-")
-    return display_images(panels, titles=titles, cols=len(panels), path=path)
+    display_images(panels, titles=titles, cols=len(panels), path=path)
 
 
 def display_differences(image, gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
@@ -158,7 +157,7 @@ def display_differences(image, gt_box, gt_class_id, gt_mask, pred_box, pred_clas
     """Ground truth and predictions on one image, matched with utils.compute_matches: matched
     ground truth and predictions are green, false positives and missed ground truth red.
     Predictions are captioned "score / IoU" (IoU with the matched ground truth, or the best
-    overlap for a false positive); missed ground truth "<class> missed". Returns the axes."""
+    overlap for a false positive); missed ground truth "<class> missed"."""
     gt_box = np.asarray(gt_box).reshape(-1, 4)
     pred_box = np.asarray(pred_box).reshape(-1, 4)
     n_gt = utils.trim_zeros(gt_box).shape[0]
@@ -190,8 +189,8 @@ def display_differences(image, gt_box, gt_class_id, gt_mask, pred_box, pred_clas
     scores = np.concatenate([np.zeros(n_gt), pred_score])
     title = title or ("Ground truth and detections: matched green, false positive / missed red\n"
                       "captions: score / IoU")
-    return display_instances(image, boxes, masks, class_ids, class_names, scores, title=title, ax=ax,
-                             show_mask=show_mask, show_bbox=show_box, colors=colors, captions=captions, path=path)
+    display_instances(image, boxes, masks, class_ids, class_names, scores, title=title, ax=ax,
+                      show_mask=show_mask, show_bbox=show_box, colors=colors, captions=captions, path=path)
 
 
 def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10, path=None):
@@ -199,7 +198,7 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10,
     Background ROIs are grey dashed boxes; positive ones a dashed box in their colour, the
     refined box solid with a line joining the corners, the class name, and the ROI's mask
     (mask[i] is [h, w] in ROI coordinates, or [h, w, classes] of which the class's channel is
-    used) pasted into the ROI. Returns the axes."""
+    used) pasted into the ROI."""
     plt = _plt()
     from matplotlib import lines, patches
     rois = np.asarray(rois).reshape(-1, 4)
@@ -240,7 +239,7 @@ def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10,
     ax.imshow(masked.astype(np.uint8))
     total = max(class_ids.size, 1)
     print("Positive ROIs: {}, negative ROIs: {}, positive ratio: {:.2f}".format(n_pos, n_neg, n_pos / total))
-    return None if _finish(fig, path, True) else ax
+    _finish(fig, path, True)
 
 
 def draw_box(image, box, color):
@@ -264,7 +263,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
                ax=None, path=None):
     """Draws boxes and/or refined boxes (with a line joining their top-left corners), masks
     [H, W, N] and captions on image. visibilities[i]: 0 faint grey dotted, 1 dotted (default),
-    2 solid. Returns the axes."""
+    2 solid."""
     plt = _plt()
     from matplotlib import lines, patches
     if boxes is not None:
@@ -324,7 +323,7 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
             masked = apply_mask(masked, mask, color if visibility else (0.5, 0.5, 0.5))
             _outline(ax, mask, color)
     ax.imshow(masked.astype(np.uint8))
-    return None if _finish(ax.figure, path, created) else ax
+    _finish(ax.figure, path, created)
 
 
 def _in_notebook():
@@ -336,16 +335,21 @@ def _in_notebook():
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-def display_table(table):
-    """Shows a table (a list of rows, the first one the header; cells may hold HTML markup) as
-    HTML in a notebook, as aligned plain text otherwise. Returns the HTML."""
-    rows = [[str(c) for c in row] for row in table]
+def table_html(table):
+    """The HTML display_table shows for a table (a list of rows, the first one the header)."""
     out = ["<table>"]
-    for r, row in enumerate(rows):
+    for r, row in enumerate(table):
         tag = "th" if r == 0 else "td"
         out.append("<tr>" + "".join("<{0} style='text-align:left'>{1}</{0}>".format(tag, c) for c in row) + "</tr>")
     out.append("</table>")
-    page = "\n".join(out)
+    return "\n".join(out)
+
+
+def display_table(table):
+    """Shows a table (a list of rows, the first one the header; cells may hold HTML markup) as
+    HTML in a notebook, as aligned plain text otherwise (table_html(table) gives the HTML)."""
+    rows = [[str(c) for c in row] for row in table]
+    page = table_html(rows)
     if _in_notebook():
         from IPython.display import HTML, display
         display(HTML(page))
@@ -355,12 +359,11 @@ def display_table(table):
         widths = [max(len(row[k]) for row in plain if k < len(row)) for k in range(max(map(len, plain), default=0))]
         for row in plain:
             print("  ".join(c.ljust(widths[k]) for k, c in enumerate(row)).rstrip())
-    return page
 
 
 def plot_precision_recall(AP, precisions, recalls, path=None):
     """Plots the precision-recall curve (e.g. from utils.compute_ap) titled with its AP@50.
-    Returns the axes."""
+   """
     plt = _plt()
     fig, ax = plt.subplots(1)
     ax.set_title("Precision-recall curve, AP@50 = {:.3f}".format(float(AP)))
@@ -369,7 +372,7 @@ def plot_precision_recall(AP, precisions, recalls, path=None):
     ax.set_xlim(0, 1.1)
     ax.set_ylim(0, 1.1)
     ax.plot(np.asarray(recalls), np.asarray(precisions))
-    return None if _finish(fig, path, True) else ax
+    _finish(fig, path, True)
 
 
 def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_names, threshold=0.5, path=None):
@@ -377,7 +380,7 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
     in descending score order) as a picture: ground-truth classes along x, predictions
     ("class (score)") along y, each cell's IoU written in it. Cells above threshold are outlined:
     green where the classes agree (a match), red where they differ. Class id 0 entries
-    (padding) are left out. Returns the axes."""
+    (padding) are left out."""
     plt = _plt()
     from matplotlib import patches
     gt_class_ids = np.asarray(gt_class_ids).reshape(-1)
@@ -418,7 +421,7 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
                 ax.add_patch(patches.Rectangle((j - 0.45, i - 0.45), 0.9, 0.9, fill=False, linewidth=2.5,
                                                edgecolor="limegreen" if same else "red"))
     fig.tight_layout()
-    return None if _finish(fig, path, True) else ax
+    _finish(fig, path, True)
 
 
 def _named_weights(model):
@@ -441,8 +444,13 @@ def _named_weights(model):
 
 def display_weight_stats(model):
     """A table of the model's weights: name, shape, min, max and standard deviation, with a red
-    note on constant tensors ("dead?"), values beyond +-1000 ("overflow?") and NaN/inf. Shows it
-    with display_table and returns the rows (header first)."""
+    note on constant tensors ("dead?"), values beyond +-1000 ("overflow?") and NaN/inf, shown with
+    display_table (weight_stats(model) returns the rows)."""
+    display_table(weight_stats(model))
+
+
+def weight_stats(model):
+    """display_weight_stats' rows (header first)."""
     table = [["WEIGHT NAME", "SHAPE", "MIN", "MAX", "STD"]]
     for name, w in _named_weights(model):
         flat = w.astype(np.float64).reshape(-1)
@@ -461,5 +469,4 @@ def display_weight_stats(model):
         alert = "".join(" <span style='color:red'>*** {}</span>".format(n) for n in notes)
         table.append([name + alert, str(tuple(w.shape)), "{:+.4f}".format(lo), "{:+.4f}".format(hi),
                       "{:+.4f}".format(std)])
-    display_table(table)
     return table

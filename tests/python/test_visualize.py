@@ -10,6 +10,20 @@ from mrcnn import utils, visualize
 from mrcnn.datasets import RleCsvDataset
 
 
+def drawn_figure(result):
+    """The figure a drawing function drew: it returns None, as Matterport's do; the figure is
+    matplotlib's current one."""
+    import matplotlib.pyplot as plt
+
+    assert result is None
+    return plt.gcf()
+
+
+def drawn_axes(result):
+    """The axes a drawing function drew on (see drawn_figure)."""
+    return drawn_figure(result).axes[0]
+
+
 def test_display_instances_writes_a_tinted_png(tmp_path):
     root = shared_path("data", "fashion")
     ds = RleCsvDataset(os.path.join(root, "train.csv"), os.path.join(root, "images"),
@@ -19,8 +33,8 @@ def test_display_instances_writes_a_tinted_png(tmp_path):
     masks, class_ids = ds.load_mask(0)
     boxes = utils.extract_bboxes(masks)
     path = str(tmp_path / "instances.png")
-    ax = visualize.display_instances(image, boxes, masks, class_ids, ds.class_names,
-                                     scores=np.linspace(0.99, 0.5, len(class_ids)), figsize=(6, 8), path=path)
+    ax = drawn_axes(visualize.display_instances(image, boxes, masks, class_ids, ds.class_names,
+                                     scores=np.linspace(0.99, 0.5, len(class_ids)), figsize=(6, 8), path=path))
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == len(class_ids)
     assert texts[0] == "%s 0.990" % ds.class_names[class_ids[0]]
@@ -87,7 +101,7 @@ def test_display_top_masks_orders_classes_by_area(tmp_path):
     masks = np.stack([_box_mask((32, 40), b) for b in boxes], axis=-1)
     class_ids = np.array([1, 2, 2, 3])  # total areas: cat 50, dog 200, bird 100
     path = tmp_path / "top.png"
-    fig = visualize.display_top_masks(image, masks, class_ids, NAMES, limit=2, path=str(path))
+    fig = drawn_figure(visualize.display_top_masks(image, masks, class_ids, NAMES, limit=2, path=str(path)))
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["H x W=32x40", "dog", "bird"]
     _png_ok(path, 20)
@@ -114,7 +128,7 @@ def _differences_case():
 
 def test_display_differences_colours_matches_and_misses(tmp_path):
     path = tmp_path / "diff.png"
-    ax = visualize.display_differences(*_differences_case(), NAMES, path=str(path))
+    ax = drawn_axes(visualize.display_differences(*_differences_case(), NAMES, path=str(path)))
     _png_ok(path)
     # instances: gt cat (matched), gt dog (missed), pred cat 0.9 (match, IoU 400/440), pred cat 0.8 (false positive)
     assert [t.get_text() for t in ax.texts] == ["", "dog missed", "0.90 / 0.91", "0.80 / 1.00"]
@@ -125,7 +139,7 @@ def test_display_differences_colours_matches_and_misses(tmp_path):
 
 
 def test_display_differences_hides_boxes_on_request():
-    ax = visualize.display_differences(*_differences_case(), NAMES, show_box=False, title="t", path=os.devnull)
+    ax = drawn_axes(visualize.display_differences(*_differences_case(), NAMES, show_box=False, title="t", path=os.devnull))
     assert _rects(ax) == [] and ax.get_title() == "t"
 
 
@@ -136,7 +150,7 @@ def test_draw_rois_marks_positive_rois(tmp_path, capsys):
     class_ids = np.array([0, 2, 3])
     mask = np.ones((3, 8, 8), np.float32)
     path = tmp_path / "rois.png"
-    ax = visualize.draw_rois(image, rois, refined, mask, class_ids, NAMES, path=str(path))
+    ax = drawn_axes(visualize.draw_rois(image, rois, refined, mask, class_ids, NAMES, path=str(path)))
     _png_ok(path)
     assert [t.get_text() for t in ax.texts] == ["dog", "bird"]
     assert "2 positive, 1 negative" in ax.get_title()
@@ -149,8 +163,8 @@ def test_draw_rois_marks_positive_rois(tmp_path, capsys):
 
 def test_draw_rois_samples_at_most_limit():
     rois = np.array([[i, i, i + 5, i + 5] for i in range(0, 40, 2)], np.float32)
-    ax = visualize.draw_rois(np.zeros((50, 50, 3), np.uint8), rois, rois, np.ones((20, 4, 4)),
-                             np.ones(20, int), NAMES, limit=5, path=os.devnull)
+    ax = drawn_axes(visualize.draw_rois(np.zeros((50, 50, 3), np.uint8), rois, rois, np.ones((20, 4, 4)),
+                             np.ones(20, int), NAMES, limit=5, path=os.devnull))
     assert len(ax.texts) == 5
 
 
@@ -177,8 +191,8 @@ def test_draw_boxes_styles_and_captions(tmp_path):
     refined = boxes + 2
     masks = np.stack([_box_mask((60, 80), b) for b in refined], axis=-1)
     path = tmp_path / "boxes.png"
-    ax = visualize.draw_boxes(image, boxes=boxes, refined_boxes=refined, masks=masks,
-                              captions=["a", "b", ""], visibilities=[0, 1, 2], title="boxes", path=str(path))
+    ax = drawn_axes(visualize.draw_boxes(image, boxes=boxes, refined_boxes=refined, masks=masks,
+                              captions=["a", "b", ""], visibilities=[0, 1, 2], title="boxes", path=str(path)))
     _png_ok(path)
     assert ax.get_title() == "boxes"
     assert [t.get_text() for t in ax.texts] == ["a", "b"]
@@ -192,13 +206,15 @@ def test_draw_boxes_styles_and_captions(tmp_path):
 
 
 def test_draw_boxes_with_refined_boxes_only():
-    ax = visualize.draw_boxes(np.zeros((30, 30, 3), np.uint8), refined_boxes=[[2, 2, 10, 10]], captions=["x"],
-                              path=os.devnull)
+    ax = drawn_axes(visualize.draw_boxes(np.zeros((30, 30, 3), np.uint8), refined_boxes=[[2, 2, 10, 10]], captions=["x"],
+                              path=os.devnull))
     assert [t.get_text() for t in ax.texts] == ["x"] and len(_rects(ax)) == 1
 
 
 def test_display_table_prints_aligned_text(capsys):
-    page = visualize.display_table([["NAME", "VALUE"], ["alpha", "1"], ["b <span style='color:red'>!</span>", 22]])
+    table = [["NAME", "VALUE"], ["alpha", "1"], ["b <span style='color:red'>!</span>", 22]]
+    assert visualize.display_table(table) is None
+    page = visualize.table_html(table)
     out = capsys.readouterr().out.splitlines()
     assert out == ["NAME   VALUE", "alpha  1", "b !    22"]
     assert page.count("<th") == 2 and page.count("<td") == 4 and "<span style='color:red'>" in page
@@ -208,7 +224,7 @@ def test_plot_precision_recall(tmp_path):
     precisions = np.array([1.0, 1.0, 0.667, 0.5, 0.0])
     recalls = np.array([0.0, 0.5, 0.5, 1.0, 1.0])
     path = tmp_path / "pr.png"
-    ax = visualize.plot_precision_recall(2 / 3, precisions, recalls, path=str(path))
+    ax = drawn_axes(visualize.plot_precision_recall(2 / 3, precisions, recalls, path=str(path)))
     _png_ok(path)
     assert "AP@50 = 0.667" in ax.get_title()
     (line,) = ax.lines
@@ -219,7 +235,7 @@ def test_plot_precision_recall_from_compute_ap():
     _, gt_box, gt_class, gt_mask, pred_box, pred_class, pred_score, pred_mask = _differences_case()
     ap, precisions, recalls, _ = utils.compute_ap(gt_box, gt_class, gt_mask, pred_box, pred_class, pred_score,
                                                   pred_mask)
-    ax = visualize.plot_precision_recall(ap, precisions, recalls, path=os.devnull)
+    ax = drawn_axes(visualize.plot_precision_recall(ap, precisions, recalls, path=os.devnull))
     assert ax.get_title().endswith("{:.3f}".format(ap)) and abs(ap - 0.5) < 1e-6
 
 
@@ -229,7 +245,7 @@ def test_plot_overlaps_cells_and_highlights(tmp_path):
     pred_scores = np.array([0.95, 0.7])
     overlaps = np.array([[0.834, 0.1, 0.0], [0.0, 0.61, 0.456]])
     path = tmp_path / "overlaps.png"
-    ax = visualize.plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, NAMES, path=str(path))
+    ax = drawn_axes(visualize.plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, NAMES, path=str(path)))
     _png_ok(path)
     assert [t.get_text() for t in ax.texts] == ["0.83", "0.10", "0.00", "0.00", "0.61", "0.46"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "bird"]
@@ -245,8 +261,8 @@ def test_plot_overlaps_from_compute_ap_drops_padding():
     _, gt_box, gt_class, gt_mask, pred_box, pred_class, pred_score, pred_mask = _differences_case()
     _, _, _, overlaps = utils.compute_ap(gt_box, gt_class, gt_mask, pred_box, pred_class, pred_score, pred_mask)
     order = np.argsort(pred_score)[::-1]
-    ax = visualize.plot_overlaps(np.append(gt_class, 0), pred_class[order], pred_score[order],
-                                 np.hstack([overlaps, np.zeros((2, 1))]), NAMES, path=os.devnull)
+    ax = drawn_axes(visualize.plot_overlaps(np.append(gt_class, 0), pred_class[order], pred_score[order],
+                                 np.hstack([overlaps, np.zeros((2, 1))]), NAMES, path=os.devnull))
     assert [t.get_text() for t in ax.texts] == ["0.91", "0.00", "0.00", "1.00"]
     with pytest.raises(ValueError):
         visualize.plot_overlaps(gt_class, pred_class, pred_score, overlaps[:1], NAMES)
@@ -264,7 +280,8 @@ def test_display_weight_stats_flags_suspicious_weights(capsys):
     class Model:
         net = Net()
 
-    table = visualize.display_weight_stats(Model())
+    assert visualize.display_weight_stats(Model()) is None
+    table = visualize.weight_stats(Model())
     assert table[0] == ["WEIGHT NAME", "SHAPE", "MIN", "MAX", "STD"]
     assert [row[1] for row in table[1:]] == ["(2, 3)", "(4,)", "(2,)"]
     assert float(table[1][2]) == 0 and float(table[1][3]) == 5 and abs(float(table[1][4]) - np.std(range(6))) < 1e-4
