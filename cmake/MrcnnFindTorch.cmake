@@ -21,7 +21,7 @@ set(_mrcnn_torch_query [=[
 import os, sys
 import torch
 print(torch.__version__)
-print(os.path.dirname(torch.__file__))
+print(os.path.realpath(os.path.dirname(torch.__file__)))  # one path however torch was linked in
 print(torch.version.cuda or "-")
 print(int(torch._C._GLIBCXX_USE_CXX11_ABI))
 for name in ("_PYBIND11_COMPILER_TYPE", "_PYBIND11_STDLIB", "_PYBIND11_BUILD_ABI"):

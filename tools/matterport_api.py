@@ -56,14 +56,15 @@ BEHAVIOUR = [
                                     "the picture; the figure is plt.gcf() or the ax= passed in. "
                                     "visualize.weight_stats and table_html give display_weight_stats' rows and "
                                     "display_table's HTML"),
-    ("Config.RPN_ANCHOR_RATIOS, Config.PRE_NMS_LIMIT", "not yet Matterport's meaning (ratios are height/width "
-                                                      "here, the limit applies per FPN level): issue 24"),
+    ("Config.PRE_NMS_LIMIT", "as Matterport: over all anchors of an image, then one NMS (the field of ours "
+                             "PRE_NMS_PER_LEVEL = True gives torchvision's per-level limit and NMS; "
+                             "PRE_NMS_LIMIT_TRAINING, also ours, defaults to PRE_NMS_LIMIT)"),
+    ("Config.RPN_ANCHOR_RATIOS", "not yet Matterport's meaning: the network reads the ratios as height/width "
+                                 "(torchvision's), Matterport as width/height; the default [0.5, 1, 2] is the "
+                                 "same set either way (issue 24)"),
 ]
 # Names not there yet, and the issue that adds them.
-PENDING = {
-    "utils.COCO_MODEL_URL": "issue 19 (downloads)",
-    "utils.download_trained_weights": "issue 19 (downloads)",
-}
+PENDING = {}
 KERAS_KINDS = ("keras", "keras-class")
 
 

@@ -137,7 +137,7 @@ def _config_for(args, num_classes, name, inference=False):
 
 def _resolve_weights(model, weights):
     """--weights: a path, "last" (this NAME's last checkpoint in the logs folder), "imagenet" or
-    "coco" (torchvision's COCO checkpoint in torch's cache; nothing is downloaded)."""
+    "coco" (torchvision's COCO checkpoint, downloaded into torch's hub cache the first time)."""
     if weights in (None, "", "none"):
         return None
     if weights == "last":
@@ -145,13 +145,11 @@ def _resolve_weights(model, weights):
     if weights == "imagenet":
         return model.get_imagenet_weights()
     if weights == "coco":
-        import torch
-        path = os.path.join(torch.hub.get_dir(), "checkpoints", "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth")
-        if not os.path.exists(path):
-            raise SystemExit("--weights coco: %s is not there and this command does not download; fetch it where "
-                             "you have network access (torchvision.models.detection.maskrcnn_resnet50_fpn("
-                             "weights='DEFAULT')) or pass the file's path" % path)
-        return path
+        from . import download
+        try:
+            return download.torchvision_weights(weights)  # torch's hub cache; downloaded once
+        except download.DownloadError as e:
+            raise SystemExit("--weights %s: %s" % (weights, e))
     if not os.path.exists(weights):
         raise SystemExit("--weights %s: no such file" % weights)
     return weights

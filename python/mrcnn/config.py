@@ -27,6 +27,7 @@ _MODEL_FIELDS = (
     "IMAGE_MAX_DIM", "IMAGE_MIN_SCALE", "IMAGE_PAD_DIVISOR", "MEAN_PIXEL", "PIXEL_STD", "RPN_ANCHOR_SCALES",
     "RPN_ANCHOR_RATIOS", "RPN_NMS_THRESHOLD", "RPN_TRAIN_ANCHORS_PER_IMAGE", "RPN_POSITIVE_RATIO",
     "RPN_FG_IOU_THRESHOLD", "RPN_BG_IOU_THRESHOLD", "PRE_NMS_LIMIT", "PRE_NMS_LIMIT_TRAINING",
+    "PRE_NMS_PER_LEVEL",
     "POST_NMS_ROIS_TRAINING", "POST_NMS_ROIS_INFERENCE", "RPN_BBOX_STD_DEV", "TRAIN_ROIS_PER_IMAGE",
     "ROI_POSITIVE_RATIO", "POOL_SIZE", "MASK_POOL_SIZE", "MASK_SHAPE", "BBOX_STD_DEV", "DETECTION_MAX_INSTANCES",
     "DETECTION_MIN_CONFIDENCE", "DETECTION_NMS_THRESHOLD")
@@ -51,7 +52,7 @@ class Config:
     RPN_ANCHOR_STRIDE = 1           # anchors at every feature-map cell
     RPN_NMS_THRESHOLD = 0.7         # IoU above which proposals suppress each other
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256  # anchors sampled per image for the RPN losses
-    PRE_NMS_LIMIT = 6000            # proposals kept before NMS (per FPN level here)
+    PRE_NMS_LIMIT = 6000            # proposals kept before NMS, over all anchors (see PRE_NMS_PER_LEVEL)
     POST_NMS_ROIS_TRAINING = 2000   # proposals per image after NMS, training
     POST_NMS_ROIS_INFERENCE = 1000  # the same, inference
     USE_MINI_MASK = True            # store training masks cropped to their boxes
@@ -88,7 +89,9 @@ class Config:
     STRIDE_IN_1X1 = False           # bottleneck stride on the 1x1 conv (Caffe) instead of the 3x3
     RPN_HEAD_CHANNELS = 0           # RPN shared conv channels; 0: TOP_DOWN_PYRAMID_SIZE (Matterport's .h5: 512)
     IMAGE_PAD_DIVISOR = 32          # torchvision resize mode: pad to a multiple of this
-    PRE_NMS_LIMIT_TRAINING = 2000   # proposals per FPN level before NMS in training
+    PRE_NMS_LIMIT_TRAINING = None   # the same in training; None: PRE_NMS_LIMIT, as Matterport
+    PRE_NMS_PER_LEVEL = False       # True: both limits apply per FPN level and NMS runs per level
+                                    # (torchvision's RPN); False: over all anchors (Matterport)
     RPN_POSITIVE_RATIO = 0.5        # at most this fraction of the sampled anchors positive
     RPN_FG_IOU_THRESHOLD = 0.7      # anchors with IoU >= this are positive
     RPN_BG_IOU_THRESHOLD = 0.3      # and < this negative
@@ -174,6 +177,8 @@ class Config:
             return v
         out = {k: plain(getattr(self, k)) for k in _MODEL_FIELDS}
         out["NAME"] = out["NAME"] or "mrcnn"
+        if out["PRE_NMS_LIMIT_TRAINING"] is None:
+            out["PRE_NMS_LIMIT_TRAINING"] = out["PRE_NMS_LIMIT"]
         for k in ("RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS"):
             out[k] = [float(x) for x in out[k]]
         return json.dumps(out)

@@ -272,11 +272,19 @@ class MaskRCNN:
         return out
 
     def load_weights(self, filepath, by_name=False, exclude=None, verbose=True):
-        """Loads a torchvision Mask R-CNN checkpoint, an ImageNet ResNet, or one of our
+        """Loads a torchvision Mask R-CNN checkpoint ("coco" / "imagenet" download
+        torchvision's into torch's hub cache the first time), an ImageNet ResNet, or one of our
         checkpoints (which also restores the epoch and the optimizer state). Weights are matched
         by name; `exclude` lists layers to leave alone (Matterport's names or regexes); layers
         whose shape differs (another class count) are skipped and reported."""
         filepath = str(filepath)
+        if filepath in ("coco", "imagenet") and not os.path.exists(filepath):
+            # torchvision's COCO Mask R-CNN or the ImageNet ResNet of this BACKBONE, from
+            # torch's hub cache, downloaded the first time (mrcnn.download.WEIGHTS has the URLs)
+            from . import download
+
+            filepath = (self.get_imagenet_weights() if filepath == "imagenet"
+                        else download.torchvision_weights(filepath, progress=bool(verbose)))
         if not os.path.exists(filepath):
             raise FileNotFoundError("weights file not found: %s" % filepath)
         if filepath.endswith((".h5", ".hdf5")):
@@ -342,16 +350,12 @@ class MaskRCNN:
         return report
 
     def get_imagenet_weights(self):
-        """Path of the torchvision ImageNet ResNet weights for this BACKBONE in torch's cache.
-        (No network access is assumed: the file must already be there.)"""
-        names = {"resnet50": "resnet50-0676ba61.pth", "resnet101": "resnet101-63fe2227.pth"}
+        """Path of torchvision's ImageNet ResNet weights for this BACKBONE in torch's hub cache,
+        downloaded (hash-checked) the first time."""
+        from . import download
+
         backbone = self.config.BACKBONE if isinstance(self.config.BACKBONE, str) else "resnet101"
-        path = os.path.join(torch.hub.get_dir(), "checkpoints", names.get(backbone, backbone + ".pth"))
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                "ImageNet weights for %s are not at %s; download them where you have network access "
-                "(torchvision.models.%s(weights='IMAGENET1K_V1')) and copy the file there" % (backbone, path, backbone))
-        return path
+        return download.torchvision_weights("imagenet_" + backbone)
 
     # --- training -------------------------------------------------------------------------------
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,

@@ -16,7 +16,11 @@ import numpy as np
 from .evaluation import (compute_ap, compute_ap_range, compute_iou, compute_matches, compute_overlaps,  # noqa: F401
                          compute_overlaps_masks, compute_recall, non_max_suppression, trim_zeros)
 
-__all__ = ["Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
+# Matterport's release of its COCO-trained weights; download_trained_weights reads it when called,
+# so a notebook (or a test) can point it elsewhere.
+COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
+
+__all__ = ["COCO_MODEL_URL", "download_trained_weights", "Dataset", "split_image_ids", "resize_image", "resize_mask", "extract_bboxes", "minimize_mask",
            "expand_mask", "unmold_mask", "resize", "compute_ap", "compute_ap_range", "compute_iou",
            "compute_matches", "compute_overlaps", "compute_overlaps_masks", "compute_recall", "non_max_suppression",
            "trim_zeros", "norm_boxes", "denorm_boxes", "generate_anchors", "generate_pyramid_anchors",
@@ -361,3 +365,16 @@ def __getattr__(name):
         from .model import keras_only_error
         raise keras_only_error("utils", name, "mrcnn.utils.box_refinement (numpy)")
     raise AttributeError("module 'mrcnn.utils' has no attribute %r" % (name,))
+
+
+def download_trained_weights(coco_model_path, verbose=1):
+    """Matterport's: downloads its COCO-trained weights (COCO_MODEL_URL) to coco_model_path, with a
+    progress bar, written only when complete and checked to be an HDF5 file. Raises
+    mrcnn.download.DownloadError naming the URL when that fails; nothing is left behind."""
+    from . import download
+
+    if verbose > 0:
+        print("Downloading pretrained model to " + str(coco_model_path) + " ...")
+    download.download(COCO_MODEL_URL, coco_model_path, progress=verbose > 0, check=download.check_hdf5)
+    if verbose > 0:
+        print("... done downloading pretrained model!")

@@ -1,9 +1,10 @@
 """Installing the way users do, and the messages a broken install gives.
 
-- The Colab cell, reproduced: a fresh virtual environment holding only torch (the CPU wheel, 2.13)
-  and numpy, then `pip install --no-build-isolation git+file://<this repository>` exactly as README's
-  Colab cell does with its GitHub URL, `import mrcnn`, one `detect`. Without the flag the build stops
-  with a message that names it. This builds the whole extension a second time (several minutes).
+- The Colab cell, reproduced: a fresh virtual environment holding only torch and numpy (this
+  interpreter's CUDA build, as Colab's; or, with MRCNN_TEST_CPU_TORCH=torch==2.13.0, the CPU wheel),
+  then `pip install --no-build-isolation git+file://<this repository>` exactly as README's Colab cell
+  does with its GitHub URL, `import mrcnn`, one `detect`. Without the flag the build stops with a
+  message that names it.
 - An extension built for another torch gives an ImportError naming both versions.
 - CMake's own failures (no torch, no OpenCV C++) name the missing piece and the fix.
 
@@ -19,7 +20,6 @@ import textwrap
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CPU_TORCH = os.environ.get("MRCNN_TEST_CPU_TORCH", "torch==2.13.0")
 
 DETECT_ONCE = textwrap.dedent("""
     import numpy as np, torch, mrcnn
@@ -44,12 +44,58 @@ def run(cmd, env=None, cwd=None, timeout=1800):
                           timeout=timeout)
 
 
+def _distribution_closure(names):
+    """The installed distributions that names require, recursively (markers and extras honoured)."""
+    import importlib.metadata as md
+
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pip's copy
+        from pip._vendor.packaging.requirements import Requirement
+
+    seen, todo = {}, [(n, ()) for n in names]
+    while todo:
+        name, extras = todo.pop()
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in seen and set(extras) <= seen[key][1]:
+            continue
+        seen[key] = (dist, set(extras) | (seen[key][1] if key in seen else set()))
+        for spec in dist.requires or []:
+            req = Requirement(spec)
+            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(env) for env in envs):
+                todo.append((req.name, tuple(req.extras)))
+    return [d for d, _ in seen.values()]
+
+
 def fresh_venv(path):
-    """A virtual environment with what a Colab runtime has preinstalled: torch, numpy, pip's build tools."""
+    """A virtual environment with what a Colab runtime has preinstalled: torch, numpy, pip's build
+    tools. By default the torch is this interpreter's (a CUDA build here, as in Colab), linked in
+    rather than copied, so the build reuses the compiler cache of ./run.sh test's; with
+    MRCNN_TEST_CPU_TORCH=<requirement> (e.g. torch==2.13.0) pip installs that torch instead
+    (tools/check_cpu_wheel.sh), and the whole extension is compiled again."""
     assert run([sys.executable, "-m", "venv", str(path)]).returncode == 0
     py = os.path.join(str(path), "bin", "python")
-    out = run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", CPU_TORCH, "numpy",
-               "setuptools", "wheel", "cmake"])
+    site = run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    cpu_torch = os.environ.get("MRCNN_TEST_CPU_TORCH")
+    if cpu_torch:
+        packages = [cpu_torch, "numpy"]
+    else:
+        present = set(os.listdir(site))
+        for dist in _distribution_closure(["torch", "numpy"]):
+            base = str(dist.locate_file(""))
+            tops = {str(f).split("/")[0] for f in dist.files or [] if not str(f).startswith("..")}
+            for top in tops:
+                if top not in present and top != "__pycache__" and os.path.exists(os.path.join(base, top)):
+                    os.symlink(os.path.join(base, top), os.path.join(site, top))
+                    present.add(top)
+        packages = []
+    out = run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages,
+               "setuptools>=77", "wheel", "cmake"])
     assert out.returncode == 0, out.stdout[-3000:]
     return py
 

@@ -347,3 +347,27 @@ def test_cuda_model_matches_torchvision_on_cuda():
     assert torch.equal(got["labels"][:top].cpu(), ref["labels"][:top].cpu())
     torch.testing.assert_close(got["boxes"][:top].cpu(), ref["boxes"][:top].cpu(), rtol=0, atol=0.5)
     torch.testing.assert_close(got["scores"][:top].cpu(), ref["scores"][:top].cpu(), rtol=0, atol=1e-3)
+
+
+def test_pre_nms_limit_over_all_anchors_or_per_level():
+    cfg = json.loads(_C.model.torchvision_config(3))
+    cfg.update(BACKBONE="resnet50", IMAGE_MIN_DIM=256, IMAGE_MAX_DIM=256, PRE_NMS_LIMIT=40,
+               RPN_NMS_THRESHOLD=1.0, POST_NMS_ROIS_INFERENCE=1000)  # NMS removes nothing
+    image = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(1))
+    counts = {}
+    for per_level in (True, False):
+        cfg["PRE_NMS_PER_LEVEL"] = per_level
+        torch.manual_seed(0)
+        model = _C.model.MaskRCNN(json.dumps(cfg))
+        counts[per_level] = len(model.stages([image])["proposals"][0])
+    # torchvision: 40 per FPN level (5 levels); Matterport: 40 over all anchors
+    assert counts[False] == 40 and 40 < counts[True] <= 200, counts
+
+
+def test_python_config_sends_matterport_pre_nms_semantics():
+    from mrcnn.config import Config
+
+    sent = json.loads(Config().to_model_json())
+    assert sent["PRE_NMS_PER_LEVEL"] is False
+    assert sent["PRE_NMS_LIMIT"] == sent["PRE_NMS_LIMIT_TRAINING"] == 6000
+    assert json.loads(_C.model.torchvision_config(3))["PRE_NMS_PER_LEVEL"] is True

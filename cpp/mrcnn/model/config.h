@@ -52,9 +52,10 @@ struct Config {
   int64_t RPN_TRAIN_ANCHORS_PER_IMAGE = 256;
   double RPN_POSITIVE_RATIO = 0.5;
   double RPN_FG_IOU_THRESHOLD = 0.7, RPN_BG_IOU_THRESHOLD = 0.3;
-  int64_t PRE_NMS_LIMIT = 1000;            // proposals per FPN level kept before NMS, inference
-                                           // (per level as torchvision; Matterport: 6000 in total)
+  int64_t PRE_NMS_LIMIT = 1000;            // proposals kept before NMS, inference
   int64_t PRE_NMS_LIMIT_TRAINING = 2000;   // the same in training
+  bool PRE_NMS_PER_LEVEL = true;           // true: the limits apply per FPN level and NMS runs per level
+                                           // (torchvision); false: over all anchors, one NMS (Matterport)
   int64_t POST_NMS_ROIS_TRAINING = 2000;   // proposals per image after NMS
   int64_t POST_NMS_ROIS_INFERENCE = 1000;
   double RPN_MIN_SIZE = 1e-3;              // proposals smaller than this (pixels) are dropped

@@ -93,19 +93,26 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
   const torch::Tensor proposals =
       ops::decode_boxes(pred_deltas.detach(), batch_anchors, weights).view({n, -1, 4});
 
-  // filter_proposals: top-k per level, clip, drop tiny, NMS per level, keep the best.
+  // filter_proposals: top-k per level (torchvision) or over all anchors (Matterport), clip, drop
+  // tiny, NMS per level or over all, keep the best.
   const int64_t pre_nms = training ? config.PRE_NMS_LIMIT_TRAINING : config.PRE_NMS_LIMIT;
   const int64_t post_nms = training ? config.POST_NMS_ROIS_TRAINING : config.POST_NMS_ROIS_INFERENCE;
   // scores in the proposals' dtype (float32 under mixed precision, where the logits are bf16/fp16)
   const torch::Tensor obj = objectness.detach().reshape({n, -1}).to(proposals.scalar_type());
   std::vector<torch::Tensor> top_idx, lvl_ids;
-  int64_t offset = 0;
-  for (size_t l = 0; l < per_level.size(); ++l) {
-    const torch::Tensor ob = obj.narrow(1, offset, per_level[l]);
-    const int64_t k = std::min(pre_nms, per_level[l]);
-    top_idx.push_back(std::get<1>(ob.topk(k, 1)) + offset);
-    lvl_ids.push_back(torch::full({k}, static_cast<int64_t>(l), obj.options().dtype(torch::kLong)));
-    offset += per_level[l];
+  if (config.PRE_NMS_PER_LEVEL) {
+    int64_t offset = 0;
+    for (size_t l = 0; l < per_level.size(); ++l) {
+      const torch::Tensor ob = obj.narrow(1, offset, per_level[l]);
+      const int64_t k = std::min(pre_nms, per_level[l]);
+      top_idx.push_back(std::get<1>(ob.topk(k, 1)) + offset);
+      lvl_ids.push_back(torch::full({k}, static_cast<int64_t>(l), obj.options().dtype(torch::kLong)));
+      offset += per_level[l];
+    }
+  } else {  // one group: every level competes for the limit and in the NMS
+    const int64_t k = std::min(pre_nms, obj.size(1));
+    top_idx.push_back(std::get<1>(obj.topk(k, 1)));
+    lvl_ids.push_back(torch::zeros({k}, obj.options().dtype(torch::kLong)));
   }
   const torch::Tensor top = torch::cat(top_idx, 1);
   const torch::Tensor levels = torch::cat(lvl_ids, 0);

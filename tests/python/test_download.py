@@ -1,0 +1,184 @@
+"""Downloads against a local HTTP server on 127.0.0.1 serving small files the tests make:
+Matterport's utils.download_trained_weights / COCO_MODEL_URL, torchvision's weights into torch's hub
+cache (load_weights("coco"), get_imagenet_weights), and every way a download fails: 404, a body
+cut short, a stalled server, the wrong hash, a file that is not HDF5. Each failure names the URL and
+leaves nothing behind."""
+import hashlib
+import http.server
+import io
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mrcnn import download, utils
+from mrcnn import model as modellib
+from mrcnn.config import Config
+
+H5_BYTES = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 40
+
+
+class Server:
+    """A threaded HTTP server with a table path -> (status, headers, body, delay_s, cut_at)."""
+
+    def __init__(self):
+        self.files, self.hits = {}, {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, with_body):
+                server.hits[self.path] = server.hits.get(self.path, 0) + (1 if with_body else 0)
+                entry = server.files.get(self.path)
+                if entry is None:
+                    self.send_error(404, "Not Found")
+                    return
+                body, delay, cut_at = entry
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not with_body:
+                    return
+                if delay:
+                    time.sleep(delay)
+                self.wfile.write(body[:cut_at] if cut_at is not None else body)
+                self.wfile.flush()
+                if cut_at is not None:
+                    self.close_connection = True
+
+            def do_HEAD(self):
+                self._reply(False)
+
+            def do_GET(self):
+                self._reply(True)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, path, body, delay=0.0, cut_at=None):
+        self.files[path] = (body, delay, cut_at)
+        return self.url + path
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    before = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub"
+    torch.hub.set_dir(before)
+
+
+def leftovers(folder):
+    return [p for p in os.listdir(folder) if "partial" in p or p.endswith(".download")]
+
+
+def test_download_trained_weights_reads_the_url_when_called(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(utils, "COCO_MODEL_URL", server.add("/v2.0/mask_rcnn_coco.h5", H5_BYTES))
+    path = tmp_path / "mask_rcnn_coco.h5"
+    utils.download_trained_weights(str(path))
+    assert path.read_bytes() == H5_BYTES
+    out = capsys.readouterr().out
+    assert "Downloading pretrained model to " + str(path) in out and "done downloading" in out
+    assert leftovers(tmp_path) == []
+    utils.download_trained_weights(str(tmp_path / "quiet.h5"), verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "HTTP 404"),
+    ("short", "cut short"),
+    ("stalled", "timed out"),
+    ("not_h5", "not an HDF5 file"),
+])
+def test_failed_downloads_name_the_url_and_leave_nothing(server, tmp_path, monkeypatch, case, match):
+    if case == "missing":
+        url = server.url + "/nothing.h5"
+    elif case == "short":
+        url = server.add("/short.h5", H5_BYTES, cut_at=100)
+    elif case == "stalled":
+        url = server.add("/stalled.h5", H5_BYTES, delay=3.0)
+        monkeypatch.setattr(download, "TIMEOUT", 0.5)
+    else:
+        url = server.add("/not_h5.h5", b"<html>a login page</html>")
+    monkeypatch.setattr(utils, "COCO_MODEL_URL", url)
+    path = tmp_path / "mask_rcnn_coco.h5"
+    path_before = tmp_path / "keep.h5"
+    path_before.write_bytes(b"old")
+    t0 = time.monotonic()
+    with pytest.raises(download.DownloadError, match=match) as e:
+        utils.download_trained_weights(str(path), verbose=0)
+    assert url in str(e.value) and str(path) in str(e.value)  # the URL, and where to put the file by hand
+    assert time.monotonic() - t0 < 10
+    assert not path.exists() and leftovers(tmp_path) == [] and path_before.read_bytes() == b"old"
+
+
+def _torchvision_file(tensors):
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    data = buffer.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def test_torchvision_weights_go_to_the_hub_cache_once(server, hub_dir, monkeypatch):
+    data, digest = _torchvision_file({"backbone.body.conv1.weight": torch.randn(64, 3, 7, 7)})
+    name = "maskrcnn_resnet50_fpn_coco-%s.pth" % digest[:8]
+    monkeypatch.setitem(download.WEIGHTS, "coco", server.add("/models/" + name, data))
+    path = download.torchvision_weights("coco", progress=False)
+    assert path == str(hub_dir / "checkpoints" / name) and open(path, "rb").read() == data
+    assert download.torchvision_weights("coco", progress=False) == path
+    assert server.hits["/models/" + name] == 1  # the second call reuses the cache
+
+    # a file whose content does not match the hash in its name is refused and removed
+    bad = "resnet50-%s.pth" % ("0" * 8)
+    monkeypatch.setitem(download.WEIGHTS, "imagenet_resnet50", server.add("/models/" + bad, data))
+    with pytest.raises(download.DownloadError, match="invalid hash") as e:
+        download.torchvision_weights("imagenet_resnet50", progress=False)
+    assert server.url in str(e.value)
+    assert os.listdir(hub_dir / "checkpoints") == [name]
+    with pytest.raises(ValueError, match="unknown weights"):
+        download.torchvision_weights("cocoa")
+
+
+class TinyConfig(Config):
+    NAME = "dl"
+    NUM_CLASSES = 3
+    BACKBONE = "resnet50"
+    IMAGES_PER_GPU = 1
+    IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+
+
+def test_load_weights_coco_and_imagenet_download_by_name(server, hub_dir, monkeypatch):
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", TinyConfig(), str(hub_dir / "logs"))
+    conv1 = torch.randn(64, 3, 7, 7)
+    data, digest = _torchvision_file({"backbone.body.conv1.weight": conv1})
+    monkeypatch.setitem(download.WEIGHTS, "coco",
+                        server.add("/maskrcnn_resnet50_fpn_coco-%s.pth" % digest[:8], data))
+    report = model.load_weights("coco", by_name=True, verbose=False)
+    assert torch.equal(model.net.state_dict()["backbone.body.conv1.weight"], conv1)
+    assert "backbone.body.conv1.weight" in report["loaded"]
+    # ImageNet ResNets: the file for this BACKBONE
+    data, digest = _torchvision_file({"conv1.weight": conv1 * 2})
+    monkeypatch.setitem(download.WEIGHTS, "imagenet_resnet50",
+                        server.add("/resnet50-%s.pth" % digest[:8], data))
+    path = model.get_imagenet_weights()
+    assert os.path.basename(path) == "resnet50-%s.pth" % digest[:8] and os.path.exists(path)
+    # offline: a clear error that names the URL and the place for the file
+    monkeypatch.setitem(download.WEIGHTS, "coco", server.url + "/gone/maskrcnn_resnet50_fpn_coco-12345678.pth")
+    with pytest.raises(download.DownloadError, match="HTTP 404"):
+        model.load_weights("coco")
+    assert np.isfinite(model.net.state_dict()["backbone.body.conv1.weight"].numpy()).all()
