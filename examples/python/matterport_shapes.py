@@ -145,7 +145,7 @@ def main():
     model = modellib.MaskRCNN(mode="training", config=config, model_dir=MODEL_DIR)
     try:
         model.load_weights(model.get_imagenet_weights(), by_name=True)
-    except FileNotFoundError as e:
+    except OSError as e:  # not in the cache and no download (offline)
         print("ImageNet weights not available, training from scratch (%s)" % e)
 
     # The heads first, then every layer at a tenth of the rate

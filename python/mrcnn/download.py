@@ -8,7 +8,8 @@ that the body has the length the server announced, and errors that name the URL 
 put the file by hand. A failed download leaves nothing behind.
 
 The URLs live in WEIGHTS (and utils.COCO_MODEL_URL, Matterport's name); tests point them at a
-local server.
+local server. MRCNN_OFFLINE=1 makes every download fail at once with the same message (machines
+without internet access, and the test suite).
 """
 import contextlib
 import os
@@ -66,6 +67,8 @@ def download(url, path, hash_prefix=None, progress=True, timeout=None, check=Non
     os.makedirs(os.path.dirname(path), exist_ok=True)
     timeout = TIMEOUT if timeout is None else float(timeout)
     manual = "Offline, download it elsewhere and put it at %s." % path
+    if os.environ.get("MRCNN_OFFLINE", "") not in ("", "0"):
+        raise DownloadError("%s was not downloaded: MRCNN_OFFLINE is set. %s" % (url, manual))
     staging = path + ".download"
     try:
         expected = _announced_length(url, timeout)

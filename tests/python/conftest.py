@@ -5,6 +5,8 @@ import pytest
 # The tests assume the CPU unless they ask for a GPU (device="cuda"): on a machine with one, models
 # would otherwise go there by default.
 os.environ.setdefault("MRCNN_DEVICE", "cpu")
+# No test reaches the internet: downloads fail at once (test_download serves its files locally).
+os.environ.setdefault("MRCNN_OFFLINE", "1")
 
 SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
 

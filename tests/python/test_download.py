@@ -68,7 +68,8 @@ class Server:
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    monkeypatch.delenv("MRCNN_OFFLINE", raising=False)
     s = Server()
     yield s
     s.httpd.shutdown()
@@ -182,3 +183,11 @@ def test_load_weights_coco_and_imagenet_download_by_name(server, hub_dir, monkey
     with pytest.raises(download.DownloadError, match="HTTP 404"):
         model.load_weights("coco")
     assert np.isfinite(model.net.state_dict()["backbone.body.conv1.weight"].numpy()).all()
+
+
+def test_offline_fails_at_once_saying_where_the_file_goes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MRCNN_OFFLINE", "1")
+    with pytest.raises(download.DownloadError, match="MRCNN_OFFLINE") as e:
+        utils.download_trained_weights(str(tmp_path / "mask_rcnn_coco.h5"), verbose=0)
+    assert utils.COCO_MODEL_URL in str(e.value) and str(tmp_path / "mask_rcnn_coco.h5") in str(e.value)
+    assert os.listdir(tmp_path) == []

@@ -87,6 +87,8 @@ def fresh_venv(path):
     else:
         present = set(os.listdir(site))
         for dist in _distribution_closure(["torch", "numpy"]):
+            if dist.metadata["Name"].lower() in ("setuptools", "pip", "wheel"):
+                continue  # the build tools are the environment's own (installed below)
             base = str(dist.locate_file(""))
             tops = {str(f).split("/")[0] for f in dist.files or [] if not str(f).startswith("..")}
             for top in tops:

@@ -371,3 +371,36 @@ def test_python_config_sends_matterport_pre_nms_semantics():
     assert sent["PRE_NMS_PER_LEVEL"] is False
     assert sent["PRE_NMS_LIMIT"] == sent["PRE_NMS_LIMIT_TRAINING"] == 6000
     assert json.loads(_C.model.torchvision_config(3))["PRE_NMS_PER_LEVEL"] is True
+
+
+def test_a_checkpoint_write_that_fails_raises_and_the_process_lives(tmp_path):
+    """Disk full or a file-size limit while writing: a ValueError naming the file, no temporary file
+    left, the previous checkpoint intact, and the process (a notebook's kernel) still running."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json, os, resource, sys
+        import mrcnn
+        from mrcnn import _C
+        cfg = json.loads(_C.model.torchvision_config(3))
+        cfg["BACKBONE"] = "resnet50"
+        model = _C.model.MaskRCNN(json.dumps(cfg))
+        path = sys.argv[1]
+        with open(path, "wb") as f:
+            f.write(b"previous")
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            _C.model.save_checkpoint(path, model)
+            print("NOT RAISED")
+        except ValueError as e:
+            print("RAISED", e)
+        print("FILES", sorted(os.listdir(os.path.dirname(path))), open(path, "rb").read())
+    """)
+    path = tmp_path / "mask_rcnn_x_0001.pt"
+    out = subprocess.run([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "RAISED %s: writing the checkpoint failed (File too large)" % path in out.stdout, out.stdout[-3000:]
+    assert "FILES ['mask_rcnn_x_0001.pt'] b'previous'" in out.stdout

@@ -512,3 +512,23 @@ def test_onednn_linear_forward_and_backward_match_torch(transposed, bias):
                               [x, weight, b], "OneDnnLinear", g)
     empty = torch.zeros(0, 300)
     assert _C.model.linear(empty, weight, b, True).shape == (0, 64)
+
+
+def test_roi_align_on_infinite_or_huge_boxes_is_quick_and_finite():
+    """Adaptive sampling (sampling_ratio=-1) on absurd boxes: bounded work, a defined result (zeros
+    where every sample falls outside the map or the box is not finite), forward and backward."""
+    import math
+    import time
+
+    from mrcnn import ops
+
+    x = torch.rand(1, 4, 16, 16, requires_grad=True)
+    for box in ([0, 0, math.inf, 1e30], [0, 0, 1e9, 1e9], [0, math.nan, 5, 5], [-math.inf, 0, 4, 4]):
+        t0 = time.monotonic()
+        out = ops.roi_align(x, [torch.tensor([box])], 7)
+        out.sum().backward()
+        assert time.monotonic() - t0 < 5, box
+        assert out.shape == (1, 4, 7, 7) and torch.isfinite(out).all() and torch.isfinite(x.grad).all(), box
+    # a box covering the map exactly still samples as torchvision does
+    box = [torch.tensor([[0.0, 0.0, 15.0, 15.0]])]
+    torch.testing.assert_close(ops.roi_align(x, box, 7), torchvision.ops.roi_align(x, box, 7), rtol=0, atol=1e-6)

@@ -81,23 +81,43 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   pickler.stop();
 
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, std::string("cannot create the checkpoint file (") + std::strerror(errno) + ")");
+  // torch's writer gets a sink that never fails: a write error (disk full, file size limit) is
+  // remembered and the rest discarded. An exception inside torch's writer would otherwise be thrown
+  // again by its destructor while unwinding, which terminates the process (and a notebook's kernel).
+  int write_errno = 0;
+  const auto sink = [&](const void* data, size_t n) -> size_t {
+    const char* p = static_cast<const char*>(data);
+    size_t left = n;
+    while (left > 0 && write_errno == 0) {
+      const ssize_t written = ::write(fd, p, left);
+      if (written < 0) {
+        if (errno != EINTR) write_errno = errno;
+        continue;
+      }
+      p += written;
+      left -= static_cast<size_t>(written);
+    }
+    return n;
+  };
+  std::string error;
   try {
-    caffe2::serialize::PyTorchStreamWriter writer(tmp);
+    caffe2::serialize::PyTorchStreamWriter writer(sink);
     torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
     writer.writeEndOfFile();
   } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    fail(path, std::string("writing the checkpoint failed (") + e.what_without_backtrace() +
-                   "); the previous file is untouched");
+    error = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    error = e.what();
   }
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
+  if (error.empty() && write_errno == 0 && ::fsync(fd) != 0) write_errno = errno;
+  if (::close(fd) != 0 && write_errno == 0) write_errno = errno;
+  if (error.empty() && write_errno != 0) error = std::strerror(write_errno);
+  if (!error.empty()) {
     std::remove(tmp.c_str());
-    fail(path, "flushing the checkpoint failed (" + why + ")");
+    fail(path, "writing the checkpoint failed (" + error + "); the previous file is untouched");
   }
-  ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     fail(path, std::string("renaming the checkpoint into place failed (") + std::strerror(errno) + ")");

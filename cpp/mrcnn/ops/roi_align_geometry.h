@@ -18,12 +18,18 @@ struct RoiGeometry {
   int grid_h, grid_w;  // samples per bin side
 };
 
-// ceil(size / pooled) samples per bin, kept in [0, 65536] for degenerate or non-finite boxes.
+// Most samples per bin side when sampling_ratio <= 0. torchvision's ceil(size / pooled) is kept up
+// to it (bins up to 256 feature pixels: maps up to 1792 wide at a 7x7 output, far beyond any FPN level
+// of a real image); a larger or absurd box gets this many, so its cost stays bounded.
+constexpr int kMaxAdaptiveGrid = 256;
+
+// ceil(size / pooled) samples per bin side, in [0, kMaxAdaptiveGrid]; 0 (an all-zero output) for a
+// non-finite box.
 template <typename T>
 C10_HOST_DEVICE inline int adaptive_grid(T size, int64_t pooled) {
   const double g = ceil(static_cast<double>(size / static_cast<T>(pooled)));  // exact in any precision
-  if (!(g > 0)) return 0;
-  return g > 65536 ? 65536 : static_cast<int>(g);
+  if (!(g > 0) || !(g < INFINITY)) return 0;
+  return g > kMaxAdaptiveGrid ? kMaxAdaptiveGrid : static_cast<int>(g);
 }
 
 // roi: (batch_index, x1, y1, x2, y2) in image pixels; spatial_scale maps them onto the map.
