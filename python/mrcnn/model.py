@@ -247,11 +247,18 @@ class MaskRCNN:
         if not dirs:
             import errno
             raise FileNotFoundError(errno.ENOENT, "Could not find model directory under {}".format(self.model_dir))
+        import zipfile
+
         for d in reversed(dirs):
             files = sorted(f for f in os.listdir(os.path.join(self.model_dir, d))
                            if re.match(r"mask_rcnn_.*_\d{4}\.pt$", f))
-            if files:
-                return os.path.join(self.model_dir, d, files[-1])
+            # newest first, skipping files that are not complete checkpoints (a copy cut short, an
+            # empty file): torch's format is a zip archive whose directory is written last
+            for f in reversed(files):
+                path = os.path.join(self.model_dir, d, f)
+                if zipfile.is_zipfile(path):
+                    return path
+                logger.warning("find_last: skipping %s, not a complete checkpoint", path)
         import errno
         raise FileNotFoundError(errno.ENOENT, "Could not find weight files in {}".format(
             os.path.join(self.model_dir, dirs[-1])))

@@ -254,3 +254,25 @@ def test_split_subset_and_inspection_pictures(tmp_path):
     assert saved.shape == grid.shape and (tmp_path / "stats.png").stat().st_size > 10000
     # masks are drawn: some pixels are neither white background nor untouched photo grey
     assert len(np.unique(grid.reshape(-1, 3), axis=0)) > 1000
+
+
+def test_a_duplicated_coco_image_id_is_reported_not_moved(tmp_path):
+    from mrcnn.datasets import CocoDataset
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 12},
+                      {"id": 2, "file_name": "b.jpg", "height": 10, "width": 12},
+                      {"id": 1, "file_name": "c.jpg", "height": 20, "width": 20},
+                      {"id": "x", "file_name": "d.jpg", "height": 20, "width": 20}],
+           "categories": [{"id": 5, "name": "thing"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]]}]}
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc))
+    ds = CocoDataset(str(path), str(tmp_path))
+    ds.prepare()
+    assert len(ds.warnings) == 2
+    assert "image id 1 appears twice" in ds.warnings[0] and "c.jpg" in ds.warnings[0]
+    assert "d.jpg" in ds.warnings[1]  # an id that is not a number: that entry is reported and skipped
+    assert ds.num_images == 2
+    masks, ids = ds.load_mask(0)  # the annotation stays with the first image of id 1
+    assert masks.shape == (10, 12, 1) and list(ids) == [1]
+    with pytest.raises(ValueError, match="image id 1 appears twice"):
+        CocoDataset(str(path), str(tmp_path), bad_data="raise")

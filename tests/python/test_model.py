@@ -404,3 +404,21 @@ def test_a_checkpoint_write_that_fails_raises_and_the_process_lives(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:]
     assert "RAISED %s: writing the checkpoint failed (File too large)" % path in out.stdout, out.stdout[-3000:]
     assert "FILES ['mask_rcnn_x_0001.pt'] b'previous'" in out.stdout
+
+
+def test_stale_temporaries_of_killed_writes_are_removed_on_the_next_save(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / ("mask_rcnn_x_0001.pt.tmp-%d" % dead.pid)   # its writer was killed
+    running = tmp_path / ("mask_rcnn_x_0002.pt.tmp-%d" % 1)        # a writer that still runs
+    other = tmp_path / ("notes.txt.tmp-%d" % dead.pid)             # not a checkpoint's
+    for p in (stale, running, other):
+        p.write_bytes(b"partial")
+    cfg = json.loads(_C.model.torchvision_config(3))
+    cfg["BACKBONE"] = "resnet50"
+    _C.model.save_checkpoint(str(tmp_path / "mask_rcnn_x_0003.pt"), _C.model.MaskRCNN(json.dumps(cfg)))
+    assert not stale.exists() and running.exists() and other.exists()
+    assert (tmp_path / "mask_rcnn_x_0003.pt").exists()

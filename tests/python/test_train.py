@@ -24,6 +24,7 @@ class TinyConfig(Config):
     RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
     TRAIN_ROIS_PER_IMAGE = 32
     PRE_NMS_LIMIT = PRE_NMS_LIMIT_TRAINING = 300
+    PRE_NMS_PER_LEVEL = True  # 300 per FPN level: the proposal budget these tests were sized with
     POST_NMS_ROIS_TRAINING = POST_NMS_ROIS_INFERENCE = 300
     STEPS_PER_EPOCH = 2
     VALIDATION_STEPS = 1
@@ -310,3 +311,17 @@ def test_mixed_precision_on_cuda(tmp_path, precision):
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     if precision == "fp16":
         assert all("loss_scale" in line for line in lines)
+
+
+def test_find_last_skips_files_that_are_not_complete_checkpoints(tmp_path):
+    import zipfile
+
+    run = tmp_path / "shapes20260101T0000"
+    run.mkdir()
+    with zipfile.ZipFile(run / "mask_rcnn_shapes_0001.pt", "w") as z:
+        z.writestr("archive/data.pkl", b"x" * 1000)
+    whole = (run / "mask_rcnn_shapes_0001.pt").read_bytes()
+    (run / "mask_rcnn_shapes_0002.pt").write_bytes(b"")                    # a write killed at once
+    (run / "mask_rcnn_shapes_0003.pt").write_bytes(whole[:len(whole) // 2])  # a copy cut short
+    model = modellib.MaskRCNN("inference", TinyConfig(), str(tmp_path))
+    assert model.find_last() == str(run / "mask_rcnn_shapes_0001.pt")

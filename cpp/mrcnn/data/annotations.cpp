@@ -144,7 +144,9 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
   std::map<int64_t, size_t> by_id;
   for (const json& im : doc["images"]) {
     ImageRecord r;
+    int64_t id = 0;
     try {
+      id = im.at("id").get<int64_t>();
       r.id = im.at("id").dump();
       r.path = join(image_dir, im.at("file_name").get<std::string>());
       r.height = im.at("height").get<int64_t>();
@@ -153,7 +155,14 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
       problems.report(json_path + ": image entry " + im.dump().substr(0, 120) + " is incomplete (" + e.what() + ")");
       continue;
     }
-    by_id[im.at("id").get<int64_t>()] = out.images.size();
+    const auto [it, added] = by_id.emplace(id, out.images.size());
+    if (!added) {
+      // annotations name images by id: a second entry with the same id would take the first's
+      problems.report(json_path + ": image id " + std::to_string(id) + " appears twice ('" +
+                      out.images[it->second].path + "' and '" + r.path + "'); the second entry is skipped and "
+                      "the id's annotations stay with the first");
+      continue;
+    }
     out.images.push_back(std::move(r));
   }
   for (const json& a : doc["annotations"]) {

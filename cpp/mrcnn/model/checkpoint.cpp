@@ -6,11 +6,13 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -58,6 +60,28 @@ c10::IValue unpickle(const std::string& path) {
   }
 }
 
+// Removes the temporary files (<name>.pt.tmp-<pid>, <name>.pth.tmp-<pid>) that writes killed before
+// their rename left in path's directory: those whose process no longer exists.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t tag = name.rfind(".tmp-");
+    if (tag == std::string::npos) continue;
+    const std::string stem = name.substr(0, tag), pid = name.substr(tag + 5);
+    const bool ours = (stem.size() > 3 && stem.compare(stem.size() - 3, 3, ".pt") == 0) ||
+                      (stem.size() > 4 && stem.compare(stem.size() - 4, 4, ".pth") == 0);
+    if (!ours || pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t owner = static_cast<pid_t>(std::stol(pid));
+    if (owner == ::getpid() || ::kill(owner, 0) == 0 || errno != ESRCH) continue;  // ours now, or alive
+    std::error_code ignored;
+    fs::remove(it->path(), ignored);
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
@@ -80,6 +104,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   pickler.pushIValue(c10::IValue(d));
   pickler.stop();
 
+  remove_stale_temporaries(path);
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(path, std::string("cannot create the checkpoint file (") + std::strerror(errno) + ")");
