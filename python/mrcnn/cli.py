@@ -188,8 +188,6 @@ def _train(args):
 
 def _load_inference_model(args):
     """An inference model from a checkpoint; classes and image size come from the checkpoint."""
-    import torch
-
     from . import model as modellib
 
     path = args.weights

@@ -21,6 +21,7 @@ import torch
 
 from . import _C
 from .augment import to_loader_options
+from .config import Config
 
 __all__ = ["MaskRCNN", "log", "NonFiniteLoss", "make_loader", "load_image_gt", "mold_image", "unmold_image",
            "compose_image_meta", "parse_image_meta", "parse_image_meta_graph", "compute_backbone_shapes",
@@ -316,12 +317,59 @@ class MaskRCNN:
                         state = state[k]
             if not isinstance(state, dict) or not _tensors(state):
                 raise ValueError("%s holds no weights (expected a state_dict or an mrcnn checkpoint)" % filepath)
+            self._config_from_torchvision_weights(state, filepath, verbose)
             report = self.net.load_state_dict(_tensors(state), patterns)
             self.set_log_dir(filepath)
         report = LoadReport(report, filepath)
         if verbose:
             print(report)
         return report
+
+    # What torchvision's checkpoints were trained with: its pixel normalisation, RPN box deltas
+    # without scaling, and (COCO detection weights, as torchvision loads them) BatchNorm eps 0.
+    _TORCHVISION_PIXELS = {"MEAN_PIXEL": [123.675, 116.28, 103.53], "PIXEL_STD": [58.395, 57.12, 57.375]}
+
+    def _config_from_torchvision_weights(self, state, filepath, verbose):
+        """Sets the Config fields a torchvision checkpoint (Mask R-CNN or ImageNet ResNet) depends on
+        (WEIGHT_DEPENDENT_FIELDS) and rebuilds the network when one changes, saying so in one line.
+        A field the notebook set itself keeps its value, with a warning when the weights expect
+        another."""
+        import warnings
+
+        keys = [k for k in state if isinstance(k, str)]
+        detection = any(k.startswith("backbone.body.") for k in keys)
+        prefix = "backbone.body.layer3." if detection else "layer3."
+        blocks = {int(k[len(prefix):].split(".")[0]) for k in keys if k.startswith(prefix)}
+        depth = {6: "resnet50", 23: "resnet101"}.get(len(blocks))
+        if depth is None:
+            return  # not a ResNet-50/101 torchvision file: nothing to infer
+        wanted = {"BACKBONE": depth, **self._TORCHVISION_PIXELS}
+        if detection:
+            wanted.update(RPN_BBOX_STD_DEV=[1.0, 1.0, 1.0, 1.0], BACKBONE_BN_EPS=0.0)
+        else:
+            wanted.update(BACKBONE_BN_EPS=1e-5)
+        cfg, base = self.config, Config
+        changed, kept = [], []
+        for field, value in wanted.items():
+            current = getattr(cfg, field)
+            same = current == value if isinstance(value, str) else np.allclose(np.asarray(current, float), value)
+            if same:
+                continue
+            explicit = field in vars(cfg) or any(field in vars(k) for k in type(cfg).__mro__
+                                                 if k is not base and issubclass(k, base))
+            if explicit:
+                kept.append("%s=%s (the weights expect %s)" % (field, _short(current), _short(value)))
+            else:
+                setattr(cfg, field, np.array(value) if isinstance(value, list) else value)
+                changed.append("%s=%s" % (field, _short(value)))
+        if kept:
+            warnings.warn("load_weights(%s): kept the Config's own %s" % (os.path.basename(filepath), "; ".join(kept)),
+                          stacklevel=3)
+        if changed:
+            self._new_net()
+            if verbose:
+                print("load_weights: %s is torchvision's %s; set %s" % (
+                    os.path.basename(filepath), "Mask R-CNN" if detection else "ImageNet " + depth, ", ".join(changed)))
 
     def _load_keras_weights(self, filepath, exclude, verbose):
         """Matterport's Keras weights (see mrcnn.keras_h5): the network is rebuilt with Matterport's
@@ -785,6 +833,13 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, u
         mask = utils.minimize_mask(bbox, mask, config.MINI_MASK_SHAPE)
     meta = compose_image_meta(image_id, original_shape, image.shape, window, scale, active)
     return np.ascontiguousarray(image), meta, class_ids, bbox, mask
+
+
+def _short(value):
+    """A config value as a short string for messages."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[%s]" % ", ".join("%g" % float(v) for v in np.asarray(value).reshape(-1))
+    return str(value)
 
 
 def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config):

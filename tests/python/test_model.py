@@ -10,6 +10,7 @@ to the mask pasting.)
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -422,3 +423,37 @@ def test_stale_temporaries_of_killed_writes_are_removed_on_the_next_save(tmp_pat
     _C.model.save_checkpoint(str(tmp_path / "mask_rcnn_x_0003.pt"), _C.model.MaskRCNN(json.dumps(cfg)))
     assert not stale.exists() and running.exists() and other.exists()
     assert (tmp_path / "mask_rcnn_x_0003.pt").exists()
+
+
+def test_loading_torchvision_weights_sets_the_fields_they_depend_on(tmp_path, capsys):
+    from mrcnn.config import Config
+
+    class Fruit(Config):  # a Matterport notebook's config: BACKBONE and pixels left at Matterport's
+        NAME = "fruit"
+        NUM_CLASSES = 3
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 256
+
+    tv = torchvision_model(num_classes=91, seed=4)
+    path = str(tmp_path / "maskrcnn_resnet50_fpn_coco-00000000.pth")
+    torch.save(tv.state_dict(), path)
+    model = modellib.MaskRCNN("inference", Fruit(), str(tmp_path))
+    assert model.config.BACKBONE == "resnet101"
+    exclude = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+    model.load_weights(path, by_name=True, exclude=exclude)
+    out = capsys.readouterr().out
+    assert "torchvision's Mask R-CNN; set BACKBONE=resnet50" in out and "RPN_BBOX_STD_DEV=[1, 1, 1, 1]" in out
+    cfg = model.config
+    assert cfg.BACKBONE == "resnet50" and cfg.BACKBONE_BN_EPS == 0.0
+    assert np.allclose(cfg.MEAN_PIXEL, [123.675, 116.28, 103.53]) and np.allclose(cfg.PIXEL_STD, [58.395, 57.12, 57.375])
+    assert json.loads(model.net.config_json())["BACKBONE"] == "resnet50"  # the network was rebuilt
+    assert torch.equal(model.net.state_dict()["backbone.body.layer3.5.conv2.weight"],
+                       tv.state_dict()["backbone.body.layer3.5.conv2.weight"])
+
+    class OwnPixels(Fruit):  # a field the notebook set itself is kept, with a warning
+        PIXEL_STD = np.array([1.0, 1.0, 1.0])
+        BACKBONE = "resnet50"
+
+    model = modellib.MaskRCNN("inference", OwnPixels(), str(tmp_path))
+    with pytest.warns(UserWarning, match="kept the Config's own PIXEL_STD"):
+        model.load_weights(path, by_name=True, exclude=exclude, verbose=False)
+    assert np.allclose(model.config.PIXEL_STD, 1.0) and np.allclose(model.config.MEAN_PIXEL, [123.675, 116.28, 103.53])
