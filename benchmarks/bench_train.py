@@ -138,10 +138,10 @@ def main():
     steps = args.steps + 1  # the first step of each side is a warm-up
     loader = make_loader(ds, cfg, None, shuffle=True, seed=0, workers=1)
     order = [loader.image_index(k) for k in range(2 * steps)]
-    trainer = _C.train.Trainer(ours.net, {"learning_rate": 0.005, "momentum": 0.9, "weight_decay": 1e-4,
-                                          "clip_norm": 0.0, "layers": TRAINABLE, "steps_per_epoch": 1000,
-                                          "mixed_precision": args.amp,
-                                          "loss_scale": 65536.0 if args.amp == "fp16" else 0.0})
+    trainer = _C.train.Trainer(ours.net, _C.train.TrainOptions(learning_rate=0.005, momentum=0.9, weight_decay=1e-4,
+                                                               clip_norm=0.0, layers=TRAINABLE, steps_per_epoch=1000,
+                                                               mixed_precision=args.amp,
+                                                               loss_scale=65536.0 if args.amp == "fp16" else 0.0))
     tv.train()
     opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=0.005, momentum=0.9, weight_decay=1e-4)
     scaler = torch.cuda.amp.GradScaler() if args.amp == "fp16" else None

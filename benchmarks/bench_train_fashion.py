@@ -86,9 +86,9 @@ def main():
                            **({"box_batch_size_per_image": 128} if small else {}))
     loader = make_loader(train, cfg, None, shuffle=True, seed=0, workers=1)
     order = [loader.image_index(k) for k in range(2 * args.steps)]
-    trainer = _C.train.Trainer(ours.net, {"learning_rate": args.lr, "momentum": 0.9, "weight_decay": 1e-4,
-                                          "clip_norm": 0.0, "layers": TRAINABLE, "steps_per_epoch": args.steps,
-                                          "warmup_steps": args.warmup})
+    trainer = _C.train.Trainer(ours.net, _C.train.TrainOptions(learning_rate=args.lr, momentum=0.9, weight_decay=1e-4,
+                                                               clip_norm=0.0, layers=TRAINABLE, steps_per_epoch=args.steps,
+                                                               warmup_steps=args.warmup))
     tv.train()
     opt = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=args.lr, momentum=0.9,
                           weight_decay=1e-4)

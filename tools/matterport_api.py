@@ -59,9 +59,21 @@ BEHAVIOUR = [
     ("Config.PRE_NMS_LIMIT", "as Matterport: over all anchors of an image, then one NMS (the field of ours "
                              "PRE_NMS_PER_LEVEL = True gives torchvision's per-level limit and NMS; "
                              "PRE_NMS_LIMIT_TRAINING, also ours, defaults to PRE_NMS_LIMIT)"),
-    ("Config.RPN_ANCHOR_RATIOS", "not yet Matterport's meaning: the network reads the ratios as height/width "
-                                 "(torchvision's), Matterport as width/height; the default [0.5, 1, 2] is the "
-                                 "same set either way (issue 24)"),
+    ("Config.RPN_ANCHOR_RATIOS", "as Matterport: width / height, anchors of a cell in the list's order. "
+                                 "torchvision's checkpoints (trained for width/height 2, 1, 0.5) load into any "
+                                 "order of the same shapes (the RPN head's channels are reordered); checkpoints "
+                                 "of format 1, which stored height / width, are read in today's meaning"),
+    ("Config.TRAIN_BN", "BatchNorm is frozen (Matterport's default, False); another value warns, as fine-tuning "
+                        "with small batches is what frozen statistics are for"),
+    ("Config.RPN_ANCHOR_STRIDE / BACKBONE_STRIDES / USE_RPN_ROIS", "the network's values (1; 4, 8, 16, 32, 64; "
+                                                                   "True); another value raises naming the field"),
+    ("Config.MAX_GT_INSTANCES", "no limit is needed (targets are not padded to a fixed count); another value "
+                                "warns"),
+    ("MaskRCNN.get_trainable_layers", "the layers with weights in Matterport's names, each with name, weights "
+                                      "and get_weights() as display_weight_stats reads them (no Keras objects)"),
+    ("checkpoint loading", "our checkpoints carry their network's Config: loading one sets the fields its "
+                           "weights depend on (WEIGHT_DEPENDENT_FIELDS) unless the notebook set them, and an "
+                           "inference model that would keep a randomly initialised layer raises instead"),
 ]
 # Names not there yet, and the issue that adds them.
 PENDING = {}

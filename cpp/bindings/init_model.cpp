@@ -64,6 +64,11 @@ void init_model(py::module_& m) {
   m.def("winograd_status", &mrcnn::ops::winograd_status);
   m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");
+  m.attr("CHECKPOINT_FORMAT") = mrcnn::model::kCheckpointFormat;
+  m.def("checkpoint_format_version", &mrcnn::model::checkpoint_format_version, py::arg("format"),
+        "The number of a checkpoint format this version reads, 0 for anything else");
+  m.def("upgrade_config_json", &Config::upgrade_json, py::arg("config_json"), py::arg("checkpoint_format"),
+        "A checkpoint's Config JSON in the current meaning of its fields");
   m.def("validate_config", [](const std::string& json) { config_from(json); }, py::arg("config_json"));
   m.def("canonical_key", &mrcnn::model::canonical_key, py::arg("key"));
   m.def("load_tensor_file", &mrcnn::model::load_tensor_file, py::arg("path"),
@@ -137,6 +142,18 @@ void init_model(py::module_& m) {
            py::arg("images"), py::arg("mask_threshold") = -1.0,
            "images: float [3, H, W] in [0, 1] or uint8; returns per image boxes (x1, y1, x2, y2), scores, "
            "labels and masks [K, H, W] (bool when mask_threshold >= 0, else probabilities)")
+      .def("anchors",
+           [](MaskRcnn& self, std::pair<int64_t, int64_t> image_size,
+              const std::vector<std::pair<int64_t, int64_t>>& feature_sizes) {
+             // the RPN's anchors for a padded input of image_size and FPN maps of feature_sizes
+             // (P2..P6): only the sizes matter, so the tensors carry no channels
+             const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+             std::vector<torch::Tensor> features;
+             for (const auto& [h, w] : feature_sizes) features.push_back(torch::empty({1, 0, h, w}, f32));
+             return self->rpn->anchors(torch::empty({1, 0, image_size.first, image_size.second}, f32), features);
+           },
+           py::arg("image_size"), py::arg("feature_sizes"),
+           "The RPN's anchors (x1, y1, x2, y2) in pixels, level by level, cell by cell, RPN_ANCHOR_RATIOS order")
       .def("stages",
            [](MaskRcnn& self, const std::vector<torch::Tensor>& images) {
              mrcnn::model::InferenceTrace t;

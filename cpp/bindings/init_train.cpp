@@ -13,16 +13,12 @@
 #include "mrcnn/model/mask_rcnn.h"
 #include "mrcnn/model/weights.h"
 #include "mrcnn/train/trainer.h"
+#include "options.h"
 
 namespace py = pybind11;
 using namespace mrcnn;
 
 namespace {
-
-template <typename T>
-T get(const py::dict& d, const char* key, T fallback) {
-  return d.contains(key) ? d[key].cast<T>() : fallback;
-}
 
 // uint8 [H, W, 3] from whatever load_image returned (grayscale replicated, alpha dropped)
 torch::Tensor image_from_numpy(const py::handle& obj) {
@@ -112,34 +108,6 @@ class PythonSource : public data::SampleSource {
   std::vector<int64_t> ids_;
 };
 
-data::AugmentOptions augment_from(const py::dict& d) {
-  data::AugmentOptions a;
-  a.fliplr = get(d, "fliplr", 0.0);
-  a.flipud = get(d, "flipud", 0.0);
-  a.rot90 = get(d, "rot90", 0.0);
-  if (d.contains("scale")) {
-    auto s = d["scale"].cast<std::pair<double, double>>();
-    a.scale_min = s.first, a.scale_max = s.second;
-  }
-  a.crop = get(d, "crop", 1.0);
-  a.brightness = get(d, "brightness", 0.0);
-  a.contrast = get(d, "contrast", 0.0);
-  a.saturation = get(d, "saturation", 0.0);
-  a.hue = get(d, "hue", 0.0);
-  a.blur = get(d, "blur", 0.0);
-  a.blur_sigma = get(d, "blur_sigma", 1.5);
-  for (auto item : d) {
-    const std::string k = py::str(item.first);
-    static const char* known[] = {"fliplr", "flipud", "rot90", "scale", "crop", "brightness", "contrast",
-                                  "saturation", "hue", "blur", "blur_sigma"};
-    bool ok = false;
-    for (const char* n : known) ok |= k == n;
-    if (!ok) throw py::value_error("augmentation: unknown option '" + k + "'");
-  }
-  a.validate();
-  return a;
-}
-
 py::dict sample_dict(const data::Sample& s) {
   py::dict d;
   d["image"] = image_to_numpy(s.image);
@@ -152,25 +120,70 @@ py::dict sample_dict(const data::Sample& s) {
 }  // namespace
 
 void init_train(py::module_& m) {
+  using bindings::OptionsClass;
+  OptionsClass<data::AugmentOptions>(m, "AugmentOptions",
+      "Native augmentation in the loader's workers, image and masks together (each off by default)")
+      .field("fliplr", &data::AugmentOptions::fliplr, "probability of a left-right flip")
+      .field("flipud", &data::AugmentOptions::flipud, "probability of an up-down flip")
+      .field("rot90", &data::AugmentOptions::rot90, "probability of a rotation by 90, 180 or 270 degrees")
+      .field("scale_min", &data::AugmentOptions::scale_min, "the resize scale is multiplied by a uniform factor "
+                                                            "in [scale_min, scale_max]")
+      .field("scale_max", &data::AugmentOptions::scale_max, "see scale_min")
+      .field("crop", &data::AugmentOptions::crop, "a random crop keeps at least this fraction of each side (1: none)")
+      .field("brightness", &data::AugmentOptions::brightness, "adds a uniform delta in [-b, b] * 255")
+      .field("contrast", &data::AugmentOptions::contrast, "scales around the mean by a factor in [1 - c, 1 + c]")
+      .field("saturation", &data::AugmentOptions::saturation, "scales the chroma by a factor in [1 - s, 1 + s]")
+      .field("hue", &data::AugmentOptions::hue, "rotates the hue by an angle in [-h, h] degrees")
+      .field("blur", &data::AugmentOptions::blur, "probability of a Gaussian blur")
+      .field("blur_sigma", &data::AugmentOptions::blur_sigma, "the blur's sigma is uniform in [0.3, blur_sigma]")
+      .cls()
+      .def("validate", &data::AugmentOptions::validate, "Raises ValueError naming a field out of range")
+      .def("any", &data::AugmentOptions::any, "Whether any augmentation is on");
+  OptionsClass<data::LoaderOptions>(m, "LoaderOptions", "How the loader batches, shuffles and prepares samples")
+      .field("batch_size", &data::LoaderOptions::batch_size, "images per batch")
+      .field("shuffle", &data::LoaderOptions::shuffle, "a new order every epoch (seeded)")
+      .field("seed", &data::LoaderOptions::seed, "seed of the order and of the augmentation")
+      .field("workers", &data::LoaderOptions::workers, "worker threads (0: samples prepared in the caller)")
+      .field("prefetch", &data::LoaderOptions::prefetch, "batches prepared ahead per worker")
+      .field("resize", &data::LoaderOptions::resize, "resize to the network's input size (Config)")
+      .field("augment", &data::LoaderOptions::augment, "AugmentOptions")
+      .field("skip_bad", &data::LoaderOptions::skip_bad, "a sample that fails to load is reported and skipped "
+                                                         "(False: the first one raises)")
+      .field("skip_empty", &data::LoaderOptions::skip_empty, "skip images with no instance left");
+  OptionsClass<train::TrainOptions>(m, "TrainOptions", "The training loop's settings")
+      .field("learning_rate", &train::TrainOptions::learning_rate, "SGD's learning rate")
+      .field("momentum", &train::TrainOptions::momentum, "SGD's momentum")
+      .field("weight_decay", &train::TrainOptions::weight_decay, "L2 weight decay")
+      .field("clip_norm", &train::TrainOptions::clip_norm, "gradient norm clipping (<= 0: none)")
+      .field("warmup_steps", &train::TrainOptions::warmup_steps, "linear warm-up steps")
+      .field("warmup_factor", &train::TrainOptions::warmup_factor, "the warm-up starts at this times the rate")
+      .field("schedule", &train::TrainOptions::schedule, "constant, step or cosine")
+      .field("step_epochs", &train::TrainOptions::step_epochs, "step schedule: epochs where the rate drops")
+      .field("step_gamma", &train::TrainOptions::step_gamma, "step schedule: the factor it drops by")
+      .field("loss_weights", &train::TrainOptions::loss_weights, "by Matterport's loss names; missing: 1")
+      .field("layers", &train::TrainOptions::layers, "heads, 3+, 4+, 5+, all or a regular expression")
+      .field("steps_per_epoch", &train::TrainOptions::steps_per_epoch, "training steps per epoch")
+      .field("validation_steps", &train::TrainOptions::validation_steps, "validation steps per epoch")
+      .field("log_dir", &train::TrainOptions::log_dir, "checkpoints and metrics.jsonl ('': none written)")
+      .field("checkpoint_prefix", &train::TrainOptions::checkpoint_prefix, "files <prefix>_<epoch:04d>.pt")
+      .field("deterministic", &train::TrainOptions::deterministic, "reseed torch from (seed, step) every step")
+      .field("mixed_precision", &train::TrainOptions::mixed_precision, "off, bf16 or fp16 (CUDA)")
+      .field("loss_scale", &train::TrainOptions::loss_scale, "dynamic loss scaling's start (0: off)")
+      .field("loss_scale_growth_interval", &train::TrainOptions::loss_scale_growth_interval,
+             "good steps before the loss scale doubles")
+      .field("seed", &train::TrainOptions::seed, "seed of the deterministic mode")
+      .field("class_names", &train::TrainOptions::class_names, "stored in checkpoints")
+      .field("last_checkpoint", &train::TrainOptions::last_checkpoint, "the checkpoint training starts from")
+      .cls()
+      .def("validate", &train::TrainOptions::validate, "Raises ValueError naming a field out of range");
+
   py::class_<data::Loader, std::shared_ptr<data::Loader>>(m, "Loader",
       "Prefetching loader: worker threads load, resize, augment and build targets")
       .def(py::init([](py::object dataset, std::vector<int64_t> image_ids, py::object annotated,
-                       const std::string& config_json, const py::dict& options, py::object hook) {
+                       const std::string& config_json, const data::LoaderOptions& o, py::object hook) {
              model::Config config = model::Config::from_json(config_json);
              config.validate();
-             data::LoaderOptions o;
-             o.batch_size = get<int64_t>(options, "batch_size", 2);
-             o.shuffle = get(options, "shuffle", true);
-             o.seed = get<uint64_t>(options, "seed", 0);
-             o.workers = get<int64_t>(options, "workers", 2);
-             o.prefetch = get<int64_t>(options, "prefetch", 2);
-             o.resize = get(options, "resize", true);
-             o.skip_bad = get(options, "on_error", std::string("skip")) == "skip";
-             if (options.contains("on_error")) {
-               const std::string p = options["on_error"].cast<std::string>();
-               if (p != "skip" && p != "raise") throw py::value_error("on_error must be 'skip' or 'raise', got '" + p + "'");
-             }
-             if (options.contains("augment")) o.augment = augment_from(options["augment"].cast<py::dict>());
+             o.augment.validate();
              std::shared_ptr<data::SampleSource> source;
              if (!annotated.is_none()) {
                // [(path, height, width, [(h, w, counts bytes)], [class ids][, [(mask png, label, class
@@ -273,30 +286,7 @@ void init_train(py::module_& m) {
   m.def("loss_names", [] { return train::loss_names(); });
 
   py::class_<train::Trainer>(m, "Trainer")
-      .def(py::init([](model::MaskRcnn model, const py::dict& d) {
-             train::TrainOptions o;
-             o.learning_rate = get(d, "learning_rate", o.learning_rate);
-             o.momentum = get(d, "momentum", o.momentum);
-             o.weight_decay = get(d, "weight_decay", o.weight_decay);
-             o.clip_norm = get(d, "clip_norm", o.clip_norm);
-             o.warmup_steps = get(d, "warmup_steps", o.warmup_steps);
-             o.warmup_factor = get(d, "warmup_factor", o.warmup_factor);
-             o.schedule = get(d, "schedule", o.schedule);
-             o.step_epochs = get(d, "step_epochs", o.step_epochs);
-             o.step_gamma = get(d, "step_gamma", o.step_gamma);
-             o.loss_weights = get(d, "loss_weights", o.loss_weights);
-             o.layers = get(d, "layers", o.layers);
-             o.steps_per_epoch = get(d, "steps_per_epoch", o.steps_per_epoch);
-             o.validation_steps = get(d, "validation_steps", o.validation_steps);
-             o.log_dir = get(d, "log_dir", o.log_dir);
-             o.checkpoint_prefix = get(d, "checkpoint_prefix", o.checkpoint_prefix);
-             o.deterministic = get(d, "deterministic", o.deterministic);
-             o.mixed_precision = get(d, "mixed_precision", o.mixed_precision);
-             o.loss_scale = get(d, "loss_scale", o.loss_scale);
-             o.loss_scale_growth_interval = get(d, "loss_scale_growth_interval", o.loss_scale_growth_interval);
-             o.seed = get<uint64_t>(d, "seed", o.seed);
-             o.class_names = get(d, "class_names", o.class_names);
-             o.last_checkpoint = get(d, "last_checkpoint", o.last_checkpoint);
+      .def(py::init([](model::MaskRcnn model, const train::TrainOptions& o) {
              return train::Trainer(model, o);
            }),
            py::arg("model"), py::arg("options"))

@@ -10,6 +10,8 @@ Matterport's rule that only geometric augmenters touch the masks.
 """
 import numpy as np
 
+from . import _C
+
 __all__ = ["Augmentation", "to_loader_options"]
 
 # imgaug augmenters that may change masks (Matterport's MASK_AUGMENTERS); the others (colour,
@@ -19,31 +21,27 @@ MASK_AUGMENTERS = ["Sequential", "SomeOf", "OneOf", "Sometimes", "Fliplr", "Flip
                    "TranslateX", "TranslateY", "ShearX", "ShearY", "PerspectiveTransform"]
 
 
-class Augmentation:
-    """Native augmentation options (each off by default):
+class Augmentation(_C.train.AugmentOptions):
+    """Native augmentation options, each off by default (the fields, their defaults and meanings
+    are the C++ loader's own: see help(mrcnn._C.train.AugmentOptions)):
 
     fliplr, flipud, rot90 -- probabilities (rot90 turns by 90, 180 or 270 degrees);
-    scale=(lo, hi) -- multiplies the resize scale by a uniform factor; crop -- a random crop keeps
-    at least this fraction of each side; brightness (fraction of 255), contrast, saturation
-    (relative factors), hue (degrees) -- colour jitter ranges; blur -- probability of a Gaussian
-    blur with sigma up to blur_sigma.
+    scale=(lo, hi) (or s for (1/s, s)) -- multiplies the resize scale by a uniform factor, i.e.
+    scale_min and scale_max; crop -- a random crop keeps at least this fraction of each side;
+    brightness (fraction of 255), contrast, saturation (relative factors), hue (degrees) -- colour
+    jitter ranges; blur -- probability of a Gaussian blur with sigma up to blur_sigma.
+    A misspelt option or a value of the wrong type raises TypeError naming it.
     """
 
-    FIELDS = ("fliplr", "flipud", "rot90", "scale", "crop", "brightness", "contrast", "saturation", "hue", "blur",
-              "blur_sigma")
+    def __init__(self, scale=None, **options):
+        if scale is not None:
+            lo, hi = (scale[0], scale[1]) if np.ndim(scale) else (1.0 / float(scale), scale)
+            options.update(scale_min=float(lo), scale_max=float(hi))
+        super().__init__(**options)
 
-    def __init__(self, fliplr=0.0, flipud=0.0, rot90=0.0, scale=(1.0, 1.0), crop=1.0, brightness=0.0,
-                 contrast=0.0, saturation=0.0, hue=0.0, blur=0.0, blur_sigma=1.5):
-        self.fliplr, self.flipud, self.rot90 = fliplr, flipud, rot90
-        self.scale = (float(scale[0]), float(scale[1])) if np.ndim(scale) else (1.0 / float(scale), float(scale))
-        self.crop, self.brightness, self.contrast = crop, brightness, contrast
-        self.saturation, self.hue, self.blur, self.blur_sigma = saturation, hue, blur, blur_sigma
-
-    def to_dict(self):
-        return {k: getattr(self, k) for k in self.FIELDS}
-
-    def __repr__(self):
-        return "Augmentation(%s)" % ", ".join("%s=%r" % kv for kv in self.to_dict().items())
+    @property
+    def scale(self):
+        return (self.scale_min, self.scale_max)
 
 
 def _is_imgaug(obj):
@@ -70,18 +68,18 @@ def _imgaug_hook(augmenter):
 
 
 def to_loader_options(augmentation):
-    """(options dict for the native loader, Python hook or None) for what `train` was given:
-    None, an Augmentation, a dict of its fields, an imgaug augmenter, or a callable
-    f(image, masks, seed) -> (image, masks)."""
+    """(native loader augmentation or None, Python hook or None) for what `train` was given:
+    None, an Augmentation (or the loader's AugmentOptions), a dict of its options, an imgaug
+    augmenter, or a callable f(image, masks, seed) -> (image, masks)."""
     if augmentation is None:
-        return {}, None
-    if isinstance(augmentation, Augmentation):
-        return augmentation.to_dict(), None
+        return None, None
+    if isinstance(augmentation, _C.train.AugmentOptions):
+        return augmentation, None
     if isinstance(augmentation, dict):
-        return Augmentation(**augmentation).to_dict(), None
+        return Augmentation(**augmentation), None
     if _is_imgaug(augmentation):
-        return {}, _imgaug_hook(augmentation)
+        return None, _imgaug_hook(augmentation)
     if callable(augmentation):
-        return {}, augmentation
+        return None, augmentation
     raise TypeError("augmentation must be None, mrcnn.augment.Augmentation, a dict of its options, an imgaug "
                     "augmenter or a callable (image, masks, seed) -> (image, masks); got %r" % (augmentation,))

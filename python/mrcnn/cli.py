@@ -187,29 +187,35 @@ def _train(args):
 
 
 def _load_inference_model(args):
-    """An inference model from a checkpoint; classes and image size come from the checkpoint."""
+    """An inference model from a checkpoint; the network, classes and image size come from the checkpoint."""
     from . import model as modellib
+    from .config import Config
 
     path = args.weights
     if not os.path.exists(path):
         raise SystemExit("--weights %s: no such file" % path)
     try:
-        ckpt = modellib.read_torch_file(path)  # read once: config, class names and weights
+        ckpt = modellib.read_torch_file(path)  # the Config and class names
     except ValueError as e:
         raise SystemExit("--weights %s" % e)
-    if not (isinstance(ckpt, dict) and ckpt.get("format") == modellib.CHECKPOINT_FORMAT):
+    saved = modellib.checkpoint_config(ckpt)
+    if saved is None:
         raise SystemExit("--weights %s: not an mrcnn checkpoint (train one with `python -m mrcnn train`)" % path)
-    saved = json.loads(ckpt.get("config") or "{}")
     names = list(ckpt.get("class_names") or []) or \
         ["BG"] + ["class%d" % i for i in range(1, int(saved.get("NUM_CLASSES", 2)))]
+    del ckpt
     config = _config_for(args, int(saved.get("NUM_CLASSES", len(names))), saved.get("NAME", "mrcnn"), inference=True)
-    for k in ("BACKBONE", "IMAGE_MIN_DIM", "IMAGE_MAX_DIM", "IMAGE_RESIZE_MODE", "MEAN_PIXEL", "PIXEL_STD",
-              "RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS", "BACKBONE_BN_EPS", "STRIDE_IN_1X1", "RPN_HEAD_CHANNELS",
-              "RPN_BBOX_STD_DEV", "BBOX_STD_DEV"):
+    # the network the checkpoint describes (every field its weights depend on) at the input size it
+    # was trained at; --backbone, --min-dim and --max-dim do not apply to a trained network
+    for k in Config.WEIGHT_DEPENDENT_FIELDS + ("IMAGE_MIN_DIM", "IMAGE_MAX_DIM", "IMAGE_RESIZE_MODE",
+                                                "IMAGE_MIN_SCALE", "IMAGE_PAD_DIVISOR"):
         if k in saved:
             setattr(config, k, saved[k])
     model = modellib.MaskRCNN("inference", config, os.path.dirname(os.path.abspath(path)))
-    model.net.load_state_dict(modellib._tensors(ckpt["weights"]), [])
+    try:
+        model.load_weights(path, verbose=False)  # every layer or an error: no random layer in inference
+    except ValueError as e:
+        raise SystemExit("--weights %s" % e)
     model.class_names = names
     return model, names
 

@@ -12,25 +12,23 @@ Derived values (BATCH_SIZE, IMAGE_SHAPE, IMAGE_META_SIZE) follow the fields they
 when a notebook changes those after construction. A few fields beyond Matterport's serve
 torchvision checkpoints (PIXEL_STD, BACKBONE_BN_EPS, ...); their defaults keep Matterport's
 behaviour. Fields whose right value depends on the weights loaded (BACKBONE, RPN_BBOX_STD_DEV,
-PIXEL_STD, MEAN_PIXEL, BACKBONE_BN_EPS) are listed in WEIGHT_DEPENDENT_FIELDS.
+PIXEL_STD, MEAN_PIXEL, BACKBONE_BN_EPS, the head sizes, the anchors) are listed in
+WEIGHT_DEPENDENT_FIELDS.
 """
+import difflib
 import json
 
 import numpy as np
 
+from . import _C
+
 __all__ = ["Config"]
 
-# fields sent to the C++ network, by name (the rest drive training, data and evaluation)
-_MODEL_FIELDS = (
-    "NAME", "NUM_CLASSES", "BACKBONE", "BACKBONE_BN_EPS", "STRIDE_IN_1X1", "TOP_DOWN_PYRAMID_SIZE",
-    "FPN_CLASSIF_FC_LAYERS_SIZE", "RPN_HEAD_CHANNELS", "CHANNELS_LAST", "FOLD_FROZEN_BN", "CONV_WINOGRAD", "IMAGE_RESIZE_MODE", "IMAGE_MIN_DIM",
-    "IMAGE_MAX_DIM", "IMAGE_MIN_SCALE", "IMAGE_PAD_DIVISOR", "MEAN_PIXEL", "PIXEL_STD", "RPN_ANCHOR_SCALES",
-    "RPN_ANCHOR_RATIOS", "RPN_NMS_THRESHOLD", "RPN_TRAIN_ANCHORS_PER_IMAGE", "RPN_POSITIVE_RATIO",
-    "RPN_FG_IOU_THRESHOLD", "RPN_BG_IOU_THRESHOLD", "PRE_NMS_LIMIT", "PRE_NMS_LIMIT_TRAINING",
-    "PRE_NMS_PER_LEVEL",
-    "POST_NMS_ROIS_TRAINING", "POST_NMS_ROIS_INFERENCE", "RPN_BBOX_STD_DEV", "TRAIN_ROIS_PER_IMAGE",
-    "ROI_POSITIVE_RATIO", "POOL_SIZE", "MASK_POOL_SIZE", "MASK_SHAPE", "BBOX_STD_DEV", "DETECTION_MAX_INSTANCES",
-    "DETECTION_MIN_CONFIDENCE", "DETECTION_NMS_THRESHOLD")
+# The network's fields are the C++ Config's (cpp/mrcnn/model/config.h): their names, and the
+# defaults of those Matterport has no counterpart for, come from there. Matterport's fields keep
+# Matterport's defaults below. Every one of them is sent to the network (to_model_json).
+_NETWORK_DEFAULTS = json.loads(_C.model.default_config())
+_MODEL_FIELDS = tuple(_NETWORK_DEFAULTS)
 
 
 class Config:
@@ -48,7 +46,7 @@ class Config:
     TOP_DOWN_PYRAMID_SIZE = 256     # FPN channels
     NUM_CLASSES = 1                 # classes including the background
     RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)  # anchor side per FPN level, pixels
-    RPN_ANCHOR_RATIOS = [0.5, 1, 2]  # anchor height / width
+    RPN_ANCHOR_RATIOS = [0.5, 1, 2]  # anchor width / height
     RPN_ANCHOR_STRIDE = 1           # anchors at every feature-map cell
     RPN_NMS_THRESHOLD = 0.7         # IoU above which proposals suppress each other
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256  # anchors sampled per image for the RPN losses
@@ -100,10 +98,23 @@ class Config:
     CONV_WINOGRAD = True            # 3x3 convs on CPU through oneDNN's Winograd algorithm (about 2x faster)
     MIXED_PRECISION = None          # training and detect under autocast: None (float32), "bf16", "fp16" (CUDA; loss scaling)
 
-    WEIGHT_DEPENDENT_FIELDS = ("BACKBONE", "RPN_BBOX_STD_DEV", "MEAN_PIXEL", "PIXEL_STD", "BACKBONE_BN_EPS")
+    # fields trained weights depend on: loading a checkpoint sets them from the file unless the
+    # notebook set them itself (then a warning says which the weights expect)
+    WEIGHT_DEPENDENT_FIELDS = ("BACKBONE", "RPN_BBOX_STD_DEV", "MEAN_PIXEL", "PIXEL_STD", "BACKBONE_BN_EPS",
+                               "STRIDE_IN_1X1", "TOP_DOWN_PYRAMID_SIZE", "RPN_HEAD_CHANNELS",
+                               "FPN_CLASSIF_FC_LAYERS_SIZE", "POOL_SIZE", "MASK_POOL_SIZE", "MASK_SHAPE",
+                               "BBOX_STD_DEV", "RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS")
 
     def __init__(self):
         self._overrides = {}
+        for klass in type(self).__mro__:
+            if klass is not Config and issubclass(klass, Config):
+                for name in vars(klass):
+                    _check_field_name(name, klass.__name__)
+
+    def __setattr__(self, name, value):
+        _check_field_name(name, type(self).__name__)
+        object.__setattr__(self, name, value)
 
     # derived values, recomputed from the current fields (a notebook may also set them)
     def _derived(name, compute):  # noqa: N805  (a class-body helper)
@@ -182,3 +193,23 @@ class Config:
         for k in ("RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS"):
             out[k] = [float(x) for x in out[k]]
         return json.dumps(out)
+
+
+# the network's fields with no Matterport counterpart (ROI_SAMPLING_RATIO, DETECTION_MASK_THRESHOLD,
+# ...) take the C++ defaults
+for _name, _value in _NETWORK_DEFAULTS.items():
+    if not hasattr(Config, _name):
+        setattr(Config, _name, _value)
+del _name, _value
+_FIELDS = frozenset(a for a in dir(Config) if a.isupper())
+
+
+def _check_field_name(name, owner):
+    """A Config field that is not one but is a near miss of one (IMAGES_PER_GPUU, IMAGE_MAX_DIMS) is
+    a misspelling that would otherwise be ignored: ValueError naming both. Fields of a notebook's
+    own with other names are its business."""
+    if not name.isupper() or name in _FIELDS:
+        return
+    close = difflib.get_close_matches(name, _FIELDS, n=1, cutoff=0.85)
+    if close:
+        raise ValueError("%s.%s is not a Config field; did you mean %s?" % (owner, name, close[0]))

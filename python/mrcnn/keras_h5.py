@@ -15,8 +15,9 @@ The two networks compute nearly the same function, with different layouts:
 - mrcnn_class_conv1 is a 7x7 'valid' conv over the pooled RoI, i.e. our first fully connected
   layer fc6 over the (channel, y, x)-flattened RoI features.
 - The RPN scores each anchor with 2 logits (background, object) through a softmax; ours with one
-  logit through a sigmoid: object minus background gives the same probability. Matterport's anchor
-  ratio is width / height, ours height / width, so the anchors of a cell are reordered. Box deltas
+  logit through a sigmoid: object minus background gives the same probability. The anchors of a
+  cell follow RPN_ANCHOR_RATIOS (width / height on both sides); a Config listing Matterport's
+  default shapes in another order gets the file's anchors reordered to it. Box deltas
   are (dy, dx, dh, dw) there and (dx, dy, dw, dh) here, and each side divides them by its own
   BBOX_STD_DEV / RPN_BBOX_STD_DEV: rows are reordered and rescaled accordingly.
 - Matterport's ResNet puts the stride on the first 1x1 conv of a block and its RPN conv has 512
@@ -104,17 +105,24 @@ def _fold_bn(weight, bias, bn, eps=MATTERPORT_BN_EPS):
     return w, (bias - mean) * scale + beta
 
 
-def _anchor_order(ratios):
-    """For each of our anchors of a cell (ratio height/width), the index of Matterport's anchor of
-    the same shape (its ratio is width/height); None if some shape is not there."""
-    ratios = [float(r) for r in ratios]
+def anchor_order(file_ratios, ratios):
+    """For each anchor of a cell under `ratios` (RPN_ANCHOR_RATIOS, width / height), the index of the
+    anchor of the same shape under `file_ratios` (what the weights were trained with); None when
+    the two are not the same set of shapes."""
+    file_ratios = [float(r) for r in np.asarray(file_ratios, np.float64).reshape(-1)]
+    ratios = [float(r) for r in np.asarray(ratios, np.float64).reshape(-1)]
+    if len(file_ratios) != len(ratios):
+        return None
     order = []
     for r in ratios:
-        hits = [a for a, m in enumerate(ratios) if np.isclose(m, 1.0 / r)]
+        hits = [a for a, m in enumerate(file_ratios) if np.isclose(m, r) and a not in order]
         if not hits:
             return None
         order.append(hits[0])
     return order
+
+
+MATTERPORT_ANCHOR_RATIOS = [0.5, 1, 2]  # Matterport's default, in the channel order of its released weights
 
 
 def keras_to_state_dict(weights, our_state, config):
@@ -151,7 +159,12 @@ def keras_to_state_dict(weights, our_state, config):
         scale = torch.tensor(MATTERPORT_STD[[1, 0, 3, 2]] / std_ours, dtype=rows.dtype)
         return (rows[:, [1, 0, 3, 2]] * scale.view(1, 4, *([1] * (rows.dim() - 2)))).reshape(k * 4, *rows.shape[2:])
 
-    order = _anchor_order(config.RPN_ANCHOR_RATIOS)
+    # the .h5 does not say which anchors its RPN was trained for: Matterport's default when the
+    # Config holds those shapes (in any order), else the Config's own (a file trained with them)
+    ratios = list(config.RPN_ANCHOR_RATIOS)
+    order = anchor_order(MATTERPORT_ANCHOR_RATIOS, ratios)
+    if order is None:
+        order = list(range(len(ratios)))
     for key in sorted(our_state):
         layer = _C.train.matterport_layer_name(key)
         if not layer:
@@ -203,9 +216,8 @@ def keras_to_state_dict(weights, our_state, config):
             w, b = _conv(kernel), torch.from_numpy(bias)
             per = 2 if layer == "rpn_class_raw" else 4
             a = w.shape[0] // per
-            if order is None or a != len(order):
-                skipped[key] = ("%d anchors per cell in the file, %d here" % (a, len(config.RPN_ANCHOR_RATIOS))
-                                if order is not None else "RPN_ANCHOR_RATIOS has no reciprocal pairs")
+            if a != len(order):
+                skipped[key] = "%d anchors per cell in the file, %d here" % (a, len(order))
                 continue
             if layer == "rpn_class_raw":  # channel 2a+k, k = (background, object)
                 w, b = w.view(a, 2, *w.shape[1:]), b.view(a, 2)

@@ -96,15 +96,29 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
     options, hook = to_loader_options(augmentation)
     if workers is None:
         workers = max(1, min(4, (os.cpu_count() or 2) // 2))
-    opts = {"batch_size": int(batch_size or config.BATCH_SIZE), "shuffle": bool(shuffle), "seed": int(seed),
-            "workers": int(workers), "on_error": on_error}
-    if options:
-        opts["augment"] = options
+    if on_error not in ("skip", "raise"):
+        raise ValueError("on_error must be 'skip' or 'raise', got %r" % (on_error,))
+    opts = _C.train.LoaderOptions(batch_size=int(batch_size or config.BATCH_SIZE), shuffle=bool(shuffle),
+                                  seed=int(seed), workers=int(workers), skip_bad=on_error == "skip")
+    if options is not None:
+        opts.augment = options
     return _C.train.Loader(dataset, [int(i) for i in dataset.image_ids], _annotated_records(dataset),
                            config.to_model_json(), opts, hook)
 
 
-CHECKPOINT_FORMAT = "mrcnn-checkpoint-1"  # the "format" entry of our checkpoint files
+CHECKPOINT_FORMAT = _C.model.CHECKPOINT_FORMAT  # the "format" entry of the checkpoints written now
+
+
+def checkpoint_config(state):
+    """The Config fields (a dict) saved in one of our checkpoints (as read_torch_file returns it),
+    in the current meaning of each field (files of earlier formats are upgraded); None when
+    `state` is not one of our checkpoints."""
+    if not isinstance(state, dict):
+        return None
+    version = _C.model.checkpoint_format_version(str(state.get("format", "")))
+    if not version:
+        return None
+    return json.loads(_C.model.upgrade_config_json(state.get("config") or "{}", version))
 
 
 def read_torch_file(path):
@@ -153,6 +167,33 @@ class LoadReport(dict):
                                  len(self["mismatched"]), len(self["excluded"])))
 
     __str__ = __repr__
+
+
+class _Weight:
+    """One weight tensor of a layer listed by get_trainable_layers: name (ours) and shape."""
+
+    def __init__(self, name, tensor):
+        self.name, self.shape, self._tensor = name, tuple(tensor.shape), tensor
+
+    def numpy(self):
+        return self._tensor.detach().float().cpu().numpy()
+
+    def __repr__(self):
+        return "<weight %s %s>" % (self.name, self.shape)
+
+
+class _Layer:
+    """A layer with weights, as MaskRCNN.get_trainable_layers lists them."""
+
+    def __init__(self, name, params):
+        self.name = name
+        self.weights = [_Weight(k, t) for k, t in params]
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def __repr__(self):
+        return "<layer %s: %s>" % (self.name, ", ".join("%s %s" % (w.name, w.shape) for w in self.weights))
 
 
 class TrainResult(dict):
@@ -301,8 +342,12 @@ class MaskRCNN:
         # one read with torch.load: our checkpoints are dicts of plain values and tensors, torchvision
         # files (state_dict OrderedDicts) and ImageNet ResNets likewise
         state = read_torch_file(filepath)
-        if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-            report = self.net.load_state_dict(_tensors(state["weights"]), patterns)
+        saved = checkpoint_config(state)
+        if saved is not None:
+            self._adopt_weight_fields({f: saved[f] for f in Config.WEIGHT_DEPENDENT_FIELDS if f in saved},
+                                      filepath, verbose, "an mrcnn checkpoint")
+            weights = self._match_rpn_anchors(_tensors(state["weights"]), saved.get("RPN_ANCHOR_RATIOS"), filepath)
+            report = self.net.load_state_dict(weights, patterns)
             extra = json.loads(state.get("extra") or "{}")
             self.class_names = list(state.get("class_names") or []) or self.class_names
             self._resume = {"optimizer": _tensors(state.get("optimizer") or {}), "extra": extra}
@@ -318,12 +363,54 @@ class MaskRCNN:
             if not isinstance(state, dict) or not _tensors(state):
                 raise ValueError("%s holds no weights (expected a state_dict or an mrcnn checkpoint)" % filepath)
             self._config_from_torchvision_weights(state, filepath, verbose)
-            report = self.net.load_state_dict(_tensors(state), patterns)
+            # torchvision's RPN head: height/width 0.5, 1, 2, i.e. width/height 2, 1, 0.5 in that order
+            weights = self._match_rpn_anchors(_tensors(state), [2.0, 1.0, 0.5], filepath)
+            report = self.net.load_state_dict(weights, patterns)
             self.set_log_dir(filepath)
-        report = LoadReport(report, filepath)
+        report = self._checked_report(LoadReport(report, filepath))
         if verbose:
             print(report)
         return report
+
+    def _checked_report(self, report):
+        """An inference model must get every layer from the weights: a missing or mismatched tensor
+        would leave a randomly initialised layer behind and give different detections on every run.
+        Training may start from partial weights (the report lists what was skipped)."""
+        if self.mode == "inference" and (report["missing"] or report["mismatched"]):
+            left = list(report["mismatched"]) + list(report["missing"])
+            raise ValueError(
+                "load_weights(%s): an inference model needs every layer from the weights, but %d tensors were not "
+                "loaded (%s%s): the Config does not describe the network these weights were trained with"
+                % (report.path, len(left), ", ".join(left[:6]), ", ..." if len(left) > 6 else ""))
+        return report
+
+    def _match_rpn_anchors(self, weights, file_ratios, filepath):
+        """The RPN head's channels reordered from the anchors the file was trained with (width /
+        height ratios, in its order) to RPN_ANCHOR_RATIOS' order. The same set in another order is
+        the same network; another set is left as it is (with a warning, as the head was trained for
+        other anchor shapes)."""
+        import warnings
+
+        from .keras_h5 import anchor_order
+
+        if file_ratios is None:
+            return weights
+        ratios = list(self.config.RPN_ANCHOR_RATIOS)
+        order = anchor_order(file_ratios, ratios)
+        if order is None:
+            warnings.warn("load_weights(%s): the RPN was trained for anchor ratios (width/height) %s, the Config has "
+                          "RPN_ANCHOR_RATIOS = %s" % (os.path.basename(filepath), _short(file_ratios), _short(ratios)),
+                          stacklevel=3)
+            return weights
+        if order == list(range(len(order))):
+            return weights
+        out = dict(weights)
+        for key, per in (("rpn.head.cls_logits", 1), ("rpn.head.bbox_pred", 4)):
+            for param in ("weight", "bias"):
+                t = weights.get("%s.%s" % (key, param))
+                if t is not None and t.shape[0] == per * len(order):
+                    out["%s.%s" % (key, param)] = t.view(len(order), per, *t.shape[1:])[order].reshape(t.shape)
+        return out
 
     # What torchvision's checkpoints were trained with: its pixel normalisation, RPN box deltas
     # without scaling, and (COCO detection weights, as torchvision loads them) BatchNorm eps 0.
@@ -331,11 +418,7 @@ class MaskRCNN:
 
     def _config_from_torchvision_weights(self, state, filepath, verbose):
         """Sets the Config fields a torchvision checkpoint (Mask R-CNN or ImageNet ResNet) depends on
-        (WEIGHT_DEPENDENT_FIELDS) and rebuilds the network when one changes, saying so in one line.
-        A field the notebook set itself keeps its value, with a warning when the weights expect
-        another."""
-        import warnings
-
+        (see _adopt_weight_fields)."""
         keys = [k for k in state if isinstance(k, str)]
         detection = any(k.startswith("backbone.body.") for k in keys)
         prefix = "backbone.body.layer3." if detection else "layer3."
@@ -348,11 +431,28 @@ class MaskRCNN:
             wanted.update(RPN_BBOX_STD_DEV=[1.0, 1.0, 1.0, 1.0], BACKBONE_BN_EPS=0.0)
         else:
             wanted.update(BACKBONE_BN_EPS=1e-5)
+        self._adopt_weight_fields(wanted, filepath, verbose,
+                                  "torchvision's " + ("Mask R-CNN" if detection else "ImageNet " + depth))
+
+    def _adopt_weight_fields(self, wanted, filepath, verbose, what):
+        """Sets the Config fields the weights were trained with (WEIGHT_DEPENDENT_FIELDS) and rebuilds
+        the network when one changes, saying so in one line. A field the notebook set itself keeps
+        its value, with a warning naming the value the weights expect. Anchor ratios count as the
+        same when they are the same set (the RPN head is reordered to match)."""
+        import warnings
+
         cfg, base = self.config, Config
         changed, kept = [], []
         for field, value in wanted.items():
             current = getattr(cfg, field)
-            same = current == value if isinstance(value, str) else np.allclose(np.asarray(current, float), value)
+            if isinstance(value, str) or isinstance(current, str):
+                same = current == value
+            elif field == "RPN_ANCHOR_RATIOS":
+                from .keras_h5 import anchor_order
+                same = anchor_order(value, current) is not None
+            else:
+                a, b = np.asarray(current, float).reshape(-1), np.asarray(value, float).reshape(-1)
+                same = a.shape == b.shape and np.allclose(a, b)
             if same:
                 continue
             explicit = field in vars(cfg) or any(field in vars(k) for k in type(cfg).__mro__
@@ -360,16 +460,16 @@ class MaskRCNN:
             if explicit:
                 kept.append("%s=%s (the weights expect %s)" % (field, _short(current), _short(value)))
             else:
-                setattr(cfg, field, np.array(value) if isinstance(value, list) else value)
+                setattr(cfg, field, np.array(value) if isinstance(value, list) and field.endswith("STD_DEV")
+                        or field in ("MEAN_PIXEL", "PIXEL_STD") else value)
                 changed.append("%s=%s" % (field, _short(value)))
         if kept:
             warnings.warn("load_weights(%s): kept the Config's own %s" % (os.path.basename(filepath), "; ".join(kept)),
-                          stacklevel=3)
+                          stacklevel=4)
         if changed:
             self._new_net()
             if verbose:
-                print("load_weights: %s is torchvision's %s; set %s" % (
-                    os.path.basename(filepath), "Mask R-CNN" if detection else "ImageNet " + depth, ", ".join(changed)))
+                print("load_weights: %s is %s; set %s" % (os.path.basename(filepath), what, ", ".join(changed)))
 
     def _load_keras_weights(self, filepath, exclude, verbose):
         """Matterport's Keras weights (see mrcnn.keras_h5): the network is rebuilt with Matterport's
@@ -443,24 +543,23 @@ class MaskRCNN:
         os.makedirs(self.log_dir, exist_ok=True)
         class_names = list(getattr(train_dataset, "class_names", []) or [])
         self.class_names = class_names or self.class_names
-        options = {
-            "learning_rate": float(learning_rate), "momentum": float(cfg.LEARNING_MOMENTUM),
-            "weight_decay": float(cfg.WEIGHT_DECAY), "clip_norm": float(cfg.GRADIENT_CLIP_NORM or 0),
-            "loss_weights": {k: float(v) for k, v in dict(cfg.LOSS_WEIGHTS).items()}, "layers": str(layers),
-            "steps_per_epoch": int(cfg.STEPS_PER_EPOCH), "validation_steps": int(cfg.VALIDATION_STEPS),
-            "log_dir": self.log_dir, "checkpoint_prefix": "mask_rcnn_" + self._name, "seed": int(seed),
-            "deterministic": bool(deterministic), "class_names": class_names, "schedule": schedule,
-            "warmup_steps": int(warmup_steps),
-        }
+        options = _C.train.TrainOptions(
+            learning_rate=float(learning_rate), momentum=float(cfg.LEARNING_MOMENTUM),
+            weight_decay=float(cfg.WEIGHT_DECAY), clip_norm=float(cfg.GRADIENT_CLIP_NORM or 0),
+            loss_weights={k: float(v) for k, v in dict(cfg.LOSS_WEIGHTS).items()}, layers=str(layers),
+            steps_per_epoch=int(cfg.STEPS_PER_EPOCH), validation_steps=int(cfg.VALIDATION_STEPS),
+            log_dir=self.log_dir, checkpoint_prefix="mask_rcnn_" + self._name, seed=int(seed),
+            deterministic=bool(deterministic), class_names=class_names, schedule=schedule,
+            warmup_steps=int(warmup_steps))
         precision = mixed_precision or getattr(cfg, "MIXED_PRECISION", None) or "off"
         _check_precision(precision, self.device)
-        options["mixed_precision"] = str(precision)
+        options.mixed_precision = str(precision)
         if loss_scale is None:
             loss_scale = 65536.0 if precision == "fp16" else 0.0
-        options["loss_scale"] = float(loss_scale)
+        options.loss_scale = float(loss_scale)
         current = os.path.join(self.log_dir, "mask_rcnn_%s_%04d.pt" % (self._name, self.epoch))
         if self.epoch and os.path.exists(current):
-            options["last_checkpoint"] = current
+            options.last_checkpoint = current
         trainer = _C.train.Trainer(self.net, options)
         if resume.get("optimizer") and extra.get("layers") == str(layers):
             trainer.load_optimizer_state(resume["optimizer"])
@@ -596,7 +695,7 @@ class MaskRCNN:
         from . import cocomask
 
         self.net.eval()
-        threshold = float(getattr(self.config, "DETECTION_MASK_THRESHOLD", 0.5))
+        threshold = float(self.config.DETECTION_MASK_THRESHOLD)
         precision = getattr(self.config, "MIXED_PRECISION", None) or "off"
         _check_precision(precision, self.device)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -689,8 +788,9 @@ class MaskRCNN:
         return self._detect_tensors(tensors, mask_format)
 
     def get_anchors(self, image_shape):
-        """Matterport's anchors for an input shape: (y1, x1, y2, x2) normalised, FPN level by level
-        (for inspection; the network generates its own, torchvision-style, internally)."""
+        """Matterport's anchors for an input shape: (y1, x1, y2, x2) normalised, FPN level by level.
+        The network's own (model.net.anchors) have the same centres and shapes, rounded to whole
+        pixels as torchvision's are."""
         from . import utils
 
         cfg = self.config
@@ -700,6 +800,17 @@ class MaskRCNN:
         self.anchors = anchors  # pixel coordinates, as Matterport keeps them for the inspect notebooks
         return utils.norm_boxes(anchors, image_shape[:2])
 
+    def get_trainable_layers(self):
+        """Matterport's list of the layers that have weights, named as Matterport names them
+        ("conv1", "res2a_branch2a", "fpn_c5p5", "rpn_conv_shared", "mrcnn_mask_deconv", ...; a layer
+        of ours with no counterpart keeps its module name). Each has .name, .weights (each with
+        .name and .shape) and get_weights() (numpy arrays), as the Keras layers had."""
+        groups = {}
+        for key, tensor in self.net.named_parameters():
+            layer = _C.train.matterport_layer_name(key) or key.rsplit(".", 1)[0]
+            groups.setdefault(layer, []).append((key, tensor))
+        return [_Layer(name, params) for name, params in groups.items()]
+
     # Keras internals of Matterport's class, and what to use instead
     _KERAS_ONLY = {
         "keras_model": "the network is model.net (C++); its weights are model.net.state_dict()",
@@ -707,7 +818,6 @@ class MaskRCNN:
         "ancestor": "the network is C++; inspect it with model.net.state_dict() or model.net.stages()",
         "find_trainable_layer": "layers are chosen by name with train(layers=...) (regexes over our names or "
                                 "Matterport's layer names)",
-        "get_trainable_layers": "model.net.named_parameters() lists the parameters",
         "set_trainable": "pass layers='heads' / '3+' / '4+' / '5+' / 'all' or a regex to train()",
         "compile": "train() builds its own optimizer (SGD with LEARNING_MOMENTUM and WEIGHT_DECAY)",
         "build": "the network is built by MaskRCNN(mode, config, model_dir)",

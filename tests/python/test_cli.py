@@ -64,3 +64,36 @@ def test_missing_inputs_give_clear_errors(tmp_path):
         cli.main(["inspect", "--dataset", str(tmp_path / "nope.json"), "--format", "coco"])
     with pytest.raises(SystemExit, match="no such file"):
         cli.main(["detect", "--weights", str(tmp_path / "nope.pt"), "--image", str(tmp_path)])
+
+
+def test_detect_builds_the_network_its_checkpoint_describes(tmp_path):
+    """A checkpoint trained with a non-default box head (FPN_CLASSIF_FC_LAYERS_SIZE = 256): detect
+    builds that head and loads it, so two runs give the same detections (a random head would not)."""
+    import numpy as np
+
+    from mrcnn import _C
+    from mrcnn import model as modellib
+    from mrcnn.config import Config
+
+    class Small(Config):
+        NAME = "small"
+        NUM_CLASSES = 3
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+        BACKBONE = "resnet50"
+        FPN_CLASSIF_FC_LAYERS_SIZE = 256
+        DETECTION_MIN_CONFIDENCE = 0.0
+
+    model = modellib.MaskRCNN("inference", Small(), str(tmp_path))
+    weights = str(tmp_path / "mask_rcnn_small_0001.pt")
+    _C.model.save_checkpoint(weights, model.net, ["BG", "a", "b"], 1)
+    image = str(tmp_path / "image.png")
+    cv2.imwrite(image, (np.random.default_rng(1).random((96, 120, 3)) * 255).astype(np.uint8))
+    runs = []
+    for k in range(2):
+        out = str(tmp_path / ("detect%d" % k))
+        cli.main(["detect", "--weights", weights, "--image", image, "--out", out, "--min-confidence", "0"])
+        runs.append(json.load(open(os.path.join(out, "detections.json"))))
+    assert runs[0] and runs[0] == runs[1]
+    ref = model.detect([cv2.cvtColor(cv2.imread(image), cv2.COLOR_BGR2RGB)])[0]
+    assert len(runs[0]) == len(ref["scores"])
+    assert np.allclose(sorted(r["score"] for r in runs[0]), sorted(ref["scores"]), atol=1e-4)

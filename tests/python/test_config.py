@@ -89,3 +89,38 @@ def test_fields_we_cannot_honour_are_never_dropped_silently():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         config(TRAIN_BN=False, MAX_GT_INSTANCES=100).to_model_json()
+
+
+def test_network_fields_come_from_the_cpp_config_and_near_misses_raise():
+    """One table of the network's fields (config.h): Python sends every one of them, those without
+    a Matterport counterpart default to the C++ values, and a misspelt field is an error instead
+    of being silently ignored."""
+    import json
+
+    import pytest
+
+    from mrcnn import _C
+    from mrcnn.config import Config
+
+    network = json.loads(_C.model.default_config())
+    sent = json.loads(Config().to_model_json())
+    assert set(sent) == set(network)
+    for name in ("ROI_SAMPLING_RATIO", "DETECTION_MASK_THRESHOLD", "RPN_MIN_SIZE", "DETECTION_MIN_SIZE"):
+        assert getattr(Config, name) == network[name] and sent[name] == network[name]
+    assert Config.BACKBONE == "resnet101" and network["BACKBONE"] == "resnet50"  # Matterport's default kept
+
+    class Misspelt(Config):
+        NAME = "x"
+        IMAGES_PER_GPUU = 4
+
+    with pytest.raises(ValueError, match="Misspelt.IMAGES_PER_GPUU is not a Config field; did you mean IMAGES_PER_GPU"):
+        Misspelt()
+    c = Config()
+    with pytest.raises(ValueError, match="did you mean DETECTION_MIN_CONFIDENCE"):
+        c.DETECTION_MIN_CONFIDENSE = 0.5
+    c.MY_OWN_SETTING = 3  # a notebook's own field, not close to any of ours
+
+    class Masks(Config):
+        DETECTION_MASK_THRESHOLD = 0.3
+
+    assert json.loads(Masks().to_model_json())["DETECTION_MASK_THRESHOLD"] == 0.3

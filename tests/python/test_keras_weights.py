@@ -174,12 +174,24 @@ def test_rpn_scores_and_deltas_decode_alike(loaded):
     ours_logit = state["rpn.head.cls_logits.weight"][:, :, 0, 0] @ h + state["rpn.head.cls_logits.bias"]
     ours_deltas = (state["rpn.head.bbox_pred.weight"][:, :, 0, 0] @ h + state["rpn.head.bbox_pred.bias"]).view(-1, 4)
     ours_deltas = ours_deltas * torch.tensor(np.asarray(cfg.RPN_BBOX_STD_DEV, np.float32))
-    ratios = list(cfg.RPN_ANCHOR_RATIOS)
-    for j, r in enumerate(ratios):  # our anchor j: height/width r; Matterport's with width/height r is 1/r
-        a = ratios.index(1 / r if 1 / r in ratios else r)
+    for j, r in enumerate(cfg.RPN_ANCHOR_RATIOS):  # width/height on both sides, Matterport's file in [0.5, 1, 2]
+        a = [0.5, 1, 2].index(r)
         assert torch.allclose(torch.sigmoid(ours_logit[j]), fg[a], atol=1e-5)
         dy, dx, dh, dw = deltas[a]
         assert torch.allclose(ours_deltas[j], torch.stack([dx, dy, dw, dh]), atol=1e-5)
+
+
+def test_rpn_head_follows_the_configs_anchor_order(loaded, tmp_path):
+    model, _, _, path = loaded
+
+    class Reversed(ShapesConfig):
+        RPN_ANCHOR_RATIOS = [2, 1, 0.5]
+
+    other = modellib.MaskRCNN("inference", Reversed(), str(tmp_path))
+    other.load_weights(path, by_name=True, verbose=False)
+    a, b = model.net.state_dict(), other.net.state_dict()
+    assert torch.equal(b["rpn.head.cls_logits.weight"], a["rpn.head.cls_logits.weight"].flip(0))
+    assert torch.equal(b["rpn.head.bbox_pred.weight"].view(3, 4, -1), a["rpn.head.bbox_pred.weight"].view(3, 4, -1).flip(0))
 
 
 def test_class_logits_and_box_deltas(loaded):

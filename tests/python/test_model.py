@@ -457,3 +457,120 @@ def test_loading_torchvision_weights_sets_the_fields_they_depend_on(tmp_path, ca
     with pytest.warns(UserWarning, match="kept the Config's own PIXEL_STD"):
         model.load_weights(path, by_name=True, exclude=exclude, verbose=False)
     assert np.allclose(model.config.PIXEL_STD, 1.0) and np.allclose(model.config.MEAN_PIXEL, [123.675, 116.28, 103.53])
+
+
+def _tiny_config(**fields):
+    from mrcnn.config import Config
+
+    attrs = dict(NAME="tiny", NUM_CLASSES=3, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, BACKBONE="resnet50",
+                 DETECTION_MIN_CONFIDENCE=0.0, **fields)
+    return type("Tiny", (Config,), attrs)()
+
+
+def _proposals(model, seed=0):
+    image = torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return model.net.stages([image])["proposals"][0]
+
+
+def test_anchor_ratios_are_width_over_height_as_in_matterport(tmp_path):
+    """RPN_ANCHOR_RATIOS = [0.25, 1]: the network's anchors are 4x taller than wide, at the centres
+    and in the order of Matterport's generate_pyramid_anchors (up to torchvision's rounding)."""
+    model = modellib.MaskRCNN("inference", _tiny_config(RPN_ANCHOR_RATIOS=[0.25, 1]), str(tmp_path))
+    shapes = modellib.compute_backbone_shapes(model.config, model.config.IMAGE_SHAPE)
+    ours = model.net.anchors((128, 128), [(int(h), int(w)) for h, w in shapes]).numpy()
+    model.get_anchors(model.config.IMAGE_SHAPE)
+    ref = model.anchors[:, [1, 0, 3, 2]]  # Matterport's (y1, x1, y2, x2) in pixels
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=0.5 + 1e-4)
+    w, h = ours[:, 2] - ours[:, 0], ours[:, 3] - ours[:, 1]
+    np.testing.assert_allclose((w / h)[0::2], 0.25)
+    np.testing.assert_allclose((w / h)[1::2], 1.0)
+
+
+def test_torchvision_weights_load_into_any_order_of_the_same_anchor_shapes(tmp_path):
+    """torchvision's RPN head is trained for width/height 2, 1, 0.5 in that order: a Config listing
+    Matterport's [0.5, 1, 2] gets the head's channels reordered, and the same proposals."""
+    tv = torchvision_model(num_classes=3, seed=21)
+    path = str(tmp_path / "tv.pth")
+    torch.save(tv.state_dict(), path)
+    models = {}
+    for ratios in ([2, 1, 0.5], [0.5, 1, 2], [1, 2, 0.5]):
+        models[str(ratios)] = m = modellib.MaskRCNN("inference", _tiny_config(RPN_ANCHOR_RATIOS=ratios), str(tmp_path))
+        m.load_weights(path, verbose=False)
+    tv_logits = tv.state_dict()["rpn.head.cls_logits.weight"]
+    assert torch.equal(models["[2, 1, 0.5]"].net.state_dict()["rpn.head.cls_logits.weight"], tv_logits)
+    assert torch.equal(models["[0.5, 1, 2]"].net.state_dict()["rpn.head.cls_logits.weight"], tv_logits.flip(0))
+    deltas = models["[1, 2, 0.5]"].net.state_dict()["rpn.head.bbox_pred.weight"].view(3, 4, -1)
+    assert torch.equal(deltas, tv.state_dict()["rpn.head.bbox_pred.weight"].view(3, 4, -1)[[1, 0, 2]])
+    ref = _proposals(models["[2, 1, 0.5]"])
+    for key in ("[0.5, 1, 2]", "[1, 2, 0.5]"):
+        torch.testing.assert_close(_proposals(models[key]), ref, rtol=0, atol=1e-4)
+    # another set of shapes: the head is loaded as it is, with a warning
+    other = modellib.MaskRCNN("inference", _tiny_config(RPN_ANCHOR_RATIOS=[0.25, 1, 4]), str(tmp_path))
+    with pytest.warns(UserWarning, match="anchor ratios"):
+        other.load_weights(path, verbose=False)
+
+
+def test_checkpoints_of_format_1_keep_their_anchors(tmp_path):
+    """Format 1 saved RPN_ANCHOR_RATIOS as height/width: read today, the same anchors come back."""
+    model = modellib.MaskRCNN("inference", _tiny_config(RPN_ANCHOR_RATIOS=[2, 1, 0.5]), str(tmp_path))
+    new = str(tmp_path / "mask_rcnn_tiny_0001.pt")
+    _C.model.save_checkpoint(new, model.net, ["BG", "a", "b"], 1)
+    state = modellib.read_torch_file(new)
+    assert state["format"] == modellib.CHECKPOINT_FORMAT == "mrcnn-checkpoint-2"
+    cfg = json.loads(state["config"])
+    cfg["RPN_ANCHOR_RATIOS"] = [0.5, 1.0, 2.0]  # the same anchors in format 1's meaning
+    state.update(format="mrcnn-checkpoint-1", config=json.dumps(cfg))
+    old = str(tmp_path / "old" / "mask_rcnn_tiny_0001.pt")
+    os.makedirs(os.path.dirname(old))
+    torch.save(state, old)
+    assert json.loads(_C.model.load_checkpoint(old)["config_json"])["RPN_ANCHOR_RATIOS"] == [2.0, 1.0, 0.5]
+    assert modellib.checkpoint_config(modellib.read_torch_file(old))["RPN_ANCHOR_RATIOS"] == [2.0, 1.0, 0.5]
+    fresh = modellib.MaskRCNN("inference", _tiny_config(), str(tmp_path))  # Matterport's [0.5, 1, 2]
+    fresh.load_weights(old, verbose=False)
+    torch.testing.assert_close(_proposals(fresh), _proposals(model), rtol=0, atol=1e-4)
+
+
+def test_a_checkpoint_carries_its_network(tmp_path, capsys):
+    """A checkpoint trained with a non-default box head: an inference model built from a Config that
+    does not say otherwise takes the head's size from the file; one that insists on another size
+    cannot leave the head random (an error, not a report line). Issue: FPN_CLASSIF_FC_LAYERS_SIZE."""
+    trained = modellib.MaskRCNN("inference", _tiny_config(FPN_CLASSIF_FC_LAYERS_SIZE=256), str(tmp_path))
+    path = str(tmp_path / "mask_rcnn_tiny_0003.pt")
+    _C.model.save_checkpoint(path, trained.net, ["BG", "a", "b"], 3)
+    model = modellib.MaskRCNN("inference", _tiny_config(), str(tmp_path))
+    assert model.config.FPN_CLASSIF_FC_LAYERS_SIZE == 1024
+    model.load_weights(path)
+    assert "set FPN_CLASSIF_FC_LAYERS_SIZE=256" in capsys.readouterr().out
+    image = (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8)
+    a, b = model.detect([image])[0], trained.detect([image])[0]
+    np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+    insisting = modellib.MaskRCNN("inference", _tiny_config(FPN_CLASSIF_FC_LAYERS_SIZE=1024), str(tmp_path))
+    with pytest.warns(UserWarning, match="FPN_CLASSIF_FC_LAYERS_SIZE=1024"), \
+            pytest.raises(ValueError, match="inference model needs every layer.*box_head"):
+        insisting.load_weights(path, verbose=False)
+    # training may start from partial weights: the report lists what was skipped
+    training = modellib.MaskRCNN("training", _tiny_config(FPN_CLASSIF_FC_LAYERS_SIZE=1024), str(tmp_path))
+    with pytest.warns(UserWarning):
+        report = training.load_weights(path, verbose=False)
+    assert any("box_head" in k for k in report["mismatched"])
+
+
+def test_get_trainable_layers_in_matterports_names(tmp_path):
+    model = modellib.MaskRCNN("inference", _tiny_config(), str(tmp_path))
+    layers = model.get_trainable_layers()
+    names = [layer.name for layer in layers]
+    for name in ("conv1", "res2a_branch2a", "res5c_branch2c", "fpn_c5p5", "fpn_p2", "rpn_conv_shared",
+                 "rpn_class_raw", "rpn_bbox_pred", "mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_mask_deconv",
+                 "mrcnn_mask"):
+        assert name in names, name
+    assert len(set(names)) == len(names)
+    params = dict(model.net.named_parameters())
+    assert sum(len(layer.weights) for layer in layers) == len(params)
+    deconv = layers[names.index("mrcnn_mask_deconv")]
+    for w, value in zip(deconv.weights, deconv.get_weights()):
+        assert value.shape == w.shape and np.array_equal(value, params[w.name].detach().numpy())
+    # what display_weight_stats reads of each layer, as Matterport's does
+    from mrcnn import visualize
+    visualize.display_weight_stats(model)

@@ -1,5 +1,7 @@
 #include "mrcnn/model/checkpoint.h"
 
+#include "mrcnn/model/config.h"
+
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
@@ -18,9 +20,20 @@
 
 namespace mrcnn::model {
 
+const char* const kCheckpointFormat = "mrcnn-checkpoint-2";
+
+int64_t checkpoint_format_version(const std::string& format) {
+  if (format == "mrcnn-checkpoint-1") return 1;
+  if (format == kCheckpointFormat) return 2;
+  return 0;
+}
+
 namespace {
 
-constexpr const char* kFormat = "mrcnn-checkpoint-1";
+int64_t format_of(const c10::impl::GenericDict& d) {
+  if (!d.contains("format") || !d.at("format").isString()) return 0;
+  return checkpoint_format_version(d.at("format").toStringRef());
+}
 
 [[noreturn]] void fail(const std::string& path, const std::string& why) {
   throw std::invalid_argument(path + ": " + why);
@@ -86,7 +99,7 @@ void remove_stale_temporaries(const std::string& path) {
 
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
-  d.insert("format", std::string(kFormat));
+  d.insert("format", std::string(kCheckpointFormat));
   d.insert("weights", to_dict(c.weights));
   d.insert("config", c.config_json);
   d.insert("class_names", c10::List<std::string>(c.class_names));
@@ -153,12 +166,13 @@ Checkpoint load_checkpoint(const std::string& path) {
   const c10::IValue v = unpickle(path);
   if (!v.isGenericDict()) fail(path, "not an mrcnn checkpoint (the top level is not a dict)");
   const auto d = v.toGenericDict();
-  if (!d.contains("format") || !d.at("format").isString() || d.at("format").toStringRef() != kFormat)
-    fail(path, "not an mrcnn checkpoint (no 'format': '" + std::string(kFormat) + "'); for a torchvision "
+  const int64_t version = format_of(d);
+  if (version == 0)
+    fail(path, "not an mrcnn checkpoint (no 'format': '" + std::string(kCheckpointFormat) + "'); for a torchvision "
                "state_dict use load_weights");
   Checkpoint c;
   c.weights = from_dict(d.at("weights"), path, "'weights'");
-  c.config_json = d.at("config").toStringRef();
+  c.config_json = Config::upgrade_json(d.at("config").toStringRef(), version);
   for (const auto& name : d.at("class_names").toListRef()) c.class_names.push_back(name.toStringRef());
   c.epoch = d.at("epoch").toInt();
   c.optimizer = from_dict(d.at("optimizer"), path, "'optimizer'");
@@ -170,7 +184,7 @@ std::map<std::string, torch::Tensor> load_tensor_file(const std::string& path) {
   const c10::IValue v = unpickle(path);
   if (!v.isGenericDict()) fail(path, "expected a dict of tensors (a state_dict)");
   const auto d = v.toGenericDict();
-  if (d.contains("format") && d.at("format").isString() && d.at("format").toStringRef() == kFormat)
+  if (format_of(d) != 0)
     return from_dict(d.at("weights"), path, "'weights'");
   for (const char* key : {"model", "state_dict", "weights"})
     if (d.contains(key) && d.at(key).isGenericDict()) return from_dict(d.at(key), path, key);

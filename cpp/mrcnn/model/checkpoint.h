@@ -20,6 +20,12 @@ struct Checkpoint {
   std::string extra_json = "{}";                   // anything else (metrics, versions)
 };
 
+// The "format" entry of the checkpoints written now, and the number of a format this version reads
+// (0 when `format` is none). Format 1 differs only in its Config's RPN_ANCHOR_RATIOS (height / width);
+// load_checkpoint returns every Config in the current meaning.
+extern const char* const kCheckpointFormat;
+int64_t checkpoint_format_version(const std::string& format);
+
 // Writes path atomically: a temporary file in the same directory, flushed to disk, then renamed
 // over path, so an interrupted write leaves any previous file at path intact.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);

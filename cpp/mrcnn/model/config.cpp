@@ -33,6 +33,7 @@ Config Config::torchvision(int64_t num_classes) {
   c.IMAGE_RESIZE_MODE = "torchvision";
   c.IMAGE_MIN_DIM = 800;
   c.IMAGE_MAX_DIM = 1333;
+  c.RPN_ANCHOR_RATIOS = {2, 1, 0.5};  // torchvision's height/width 0.5, 1, 2, in its channel order
   c.MEAN_PIXEL = {0.485 * 255, 0.456 * 255, 0.406 * 255};
   c.PIXEL_STD = {0.229 * 255, 0.224 * 255, 0.225 * 255};
   c.PRE_NMS_LIMIT = 1000;
@@ -127,6 +128,15 @@ Config Config::from_json(const std::string& text) {
   for (const auto& item : j.items())
     if (!known.count(item.key())) bad(item.key(), "is not a field of the network's configuration");
   return c;
+}
+
+std::string Config::upgrade_json(const std::string& text, int64_t checkpoint_format) {
+  if (checkpoint_format >= 2) return text;
+  nlohmann::json j = nlohmann::json::parse(text);
+  if (j.is_object() && j.contains("RPN_ANCHOR_RATIOS") && j["RPN_ANCHOR_RATIOS"].is_array())
+    for (auto& r : j["RPN_ANCHOR_RATIOS"])
+      if (r.is_number() && r.get<double>() > 0) r = 1.0 / r.get<double>();  // same anchors, same order
+  return j.dump();
 }
 
 }  // namespace mrcnn::model

@@ -47,7 +47,7 @@ struct Config {
 
   // RPN
   std::vector<double> RPN_ANCHOR_SCALES{32, 64, 128, 256, 512};  // anchor side per FPN level, pixels
-  std::vector<double> RPN_ANCHOR_RATIOS{0.5, 1, 2};              // height / width
+  std::vector<double> RPN_ANCHOR_RATIOS{0.5, 1, 2};              // width / height (Matterport's)
   double RPN_NMS_THRESHOLD = 0.7;
   int64_t RPN_TRAIN_ANCHORS_PER_IMAGE = 256;
   double RPN_POSITIVE_RATIO = 0.5;
@@ -85,6 +85,9 @@ struct Config {
   std::string to_json() const;
   // Fields missing from the JSON keep their defaults; unknown fields raise (naming them).
   static Config from_json(const std::string& json);
+  // A Config saved by an earlier checkpoint format in this version's meaning: format 1 stored
+  // RPN_ANCHOR_RATIOS as height / width (torchvision's); they are width / height since format 2.
+  static std::string upgrade_json(const std::string& json, int64_t checkpoint_format);
 };
 
 }  // namespace mrcnn::model

@@ -40,7 +40,10 @@ RpnImpl::RpnImpl(const Config& c) : config(c) {
   const int64_t a = static_cast<int64_t>(c.RPN_ANCHOR_RATIOS.size());
   head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a, c.RPN_HEAD_CHANNELS));
   head->winograd = c.CONV_WINOGRAD;
-  for (double size : c.RPN_ANCHOR_SCALES) cell_anchors.push_back(ops::cell_anchors({size}, c.RPN_ANCHOR_RATIOS));
+  // the config's ratios are width/height (Matterport's); the op takes torchvision's height/width
+  std::vector<double> height_over_width;
+  for (double r : c.RPN_ANCHOR_RATIOS) height_over_width.push_back(1.0 / r);
+  for (double size : c.RPN_ANCHOR_SCALES) cell_anchors.push_back(ops::cell_anchors({size}, height_over_width));
 }
 
 torch::Tensor RpnImpl::anchors(const torch::Tensor& images, const std::vector<torch::Tensor>& features) {
