@@ -94,14 +94,11 @@ def _open_dataset(args, path=None):
         images = args.images or os.path.join(os.path.dirname(os.path.abspath(path)), "images")
         ds = datasets.CocoDataset(path, images)
     elif fmt == "via":
-        json_path = path
-        if os.path.isdir(path):
-            found = [f for f in sorted(os.listdir(path)) if f.endswith(".json")]
-            if not found:
-                raise SystemExit("--dataset %s: no VIA .json file in the folder" % path)
-            json_path = os.path.join(path, found[0])
-        ds = datasets.ViaDataset(json_path, args.images or os.path.dirname(os.path.abspath(json_path)),
-                                 class_attribute=args.class_attribute or "", default_class=args.default_class)
+        try:
+            ds = datasets.ViaDataset(path, args.images or "", class_attribute=args.class_attribute or "",
+                                     default_class=args.default_class)
+        except FileNotFoundError as e:
+            raise SystemExit("--dataset %s" % e)
     elif fmt == "csv":
         images = args.images or os.path.join(os.path.dirname(os.path.abspath(path)), "images")
         labels = args.labels

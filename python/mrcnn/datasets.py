@@ -84,7 +84,27 @@ class ViaDataset(_AnnotatedDataset):
 
     def load_via(self, json_path, image_dir="", class_attribute="", default_class="object", source="via",
                  bad_data="skip"):
-        self._add(source, _C.data.load_via(str(json_path), str(image_dir), class_attribute, default_class, bad_data))
+        """json_path: the VIA file, or its folder (via_region_data.json there, as in Matterport's
+        balloon layout, else the folder's only .json file); images are looked up in image_dir, by
+        default the JSON's folder."""
+        json_path = via_json(json_path)
+        image_dir = str(image_dir) or os.path.dirname(os.path.abspath(json_path))
+        self._add(source, _C.data.load_via(json_path, image_dir, class_attribute, default_class, bad_data))
+
+
+def via_json(path):
+    """The VIA JSON file a path names: the path itself, or in a folder via_region_data.json, else the
+    folder's only .json file."""
+    path = str(path)
+    if not os.path.isdir(path):
+        return path
+    found = sorted(f for f in os.listdir(path) if f.lower().endswith(".json"))
+    if "via_region_data.json" in found:
+        return os.path.join(path, "via_region_data.json")
+    if len(found) != 1:
+        raise FileNotFoundError("%s: a folder given as a VIA dataset needs via_region_data.json or exactly one .json "
+                                "file (found %s)" % (path, ", ".join(found) or "none"))
+    return os.path.join(path, found[0])
 
 
 class RleCsvDataset(_AnnotatedDataset):

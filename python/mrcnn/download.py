@@ -7,20 +7,28 @@ files, the SHA-256 prefix in the file name checked), with a time limit on the co
 that the body has the length the server announced, and errors that name the URL and say where to
 put the file by hand. A failed download leaves nothing behind.
 
-The URLs live in WEIGHTS (and utils.COCO_MODEL_URL, Matterport's name); tests point them at a
-local server. MRCNN_OFFLINE=1 makes every download fail at once with the same message (machines
-without internet access, and the test suite).
+Sample datasets (SAMPLES): sample_data("balloon") downloads Matterport's balloon release once,
+unpacks it, checks it and returns its folder (under $MRCNN_DATA, else ~/.cache/mrcnn/data).
+
+The URLs live in WEIGHTS, SAMPLES (and utils.COCO_MODEL_URL, Matterport's name); tests point them at a
+local server. MRCNN_MIRROR=<URL or folder> fetches every file by its name from there instead (a
+local copy for offline machines, a test server); MRCNN_OFFLINE=1 makes every download fail at once
+with the same message (machines without internet access, and the test suite).
 """
 import contextlib
-import os
 import http.client
+import json
+import os
+import shutil
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
 
 import torch
 
-__all__ = ["WEIGHTS", "DownloadError", "download", "torchvision_weights", "weights_path"]
+__all__ = ["WEIGHTS", "SAMPLES", "DownloadError", "download", "torchvision_weights", "weights_path", "sample_data"]
 
 # name -> URL of torchvision's checkpoint (its file name carries the SHA-256 prefix torch.hub checks)
 WEIGHTS = {
@@ -65,6 +73,7 @@ def download(url, path, hash_prefix=None, progress=True, timeout=None, check=Non
     (e.g. that it is an HDF5 file). Raises DownloadError naming the URL; nothing is left behind."""
     path = os.path.abspath(os.path.expanduser(str(path)))
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    url = mirrored(url)
     timeout = TIMEOUT if timeout is None else float(timeout)
     manual = "Offline, download it elsewhere and put it at %s." % path
     if os.environ.get("MRCNN_OFFLINE", "") not in ("", "0"):
@@ -108,6 +117,17 @@ def download(url, path, hash_prefix=None, progress=True, timeout=None, check=Non
     return path
 
 
+def mirrored(url):
+    """url, or the file of the same name under $MRCNN_MIRROR (a URL or a local folder) when set."""
+    mirror = os.environ.get("MRCNN_MIRROR", "").strip()
+    if not mirror:
+        return url
+    name = os.path.basename(urllib.parse.urlparse(url).path)
+    if "://" not in mirror:
+        return "file://" + urllib.request.pathname2url(os.path.join(os.path.abspath(mirror), name))
+    return mirror.rstrip("/") + "/" + name
+
+
 def weights_path(name):
     """Where torch's hub cache keeps the checkpoint WEIGHTS[name] (downloaded or not)."""
     url = _url(name)
@@ -136,3 +156,107 @@ def check_hdf5(path):
         head = f.read(8)
     if head != b"\x89HDF\r\n\x1a\n":
         raise ValueError("not an HDF5 file (starts with %r)" % head)
+
+
+# --- sample datasets ----------------------------------------------------------------------------
+def _check_via(folder):
+    """Matterport's balloon layout: train/ and val/, each a VIA export via_region_data.json whose
+    images are there."""
+    for split in ("train", "val"):
+        path = os.path.join(folder, split, "via_region_data.json")
+        with open(path) as f:
+            regions = json.load(f)
+        entries = list(regions.values()) if isinstance(regions, dict) else []
+        if not entries:
+            raise ValueError("%s lists no images" % path)
+        missing = [e.get("filename") for e in entries
+                   if not os.path.exists(os.path.join(folder, split, str(e.get("filename"))))]
+        if missing:
+            raise ValueError("%s: %d images missing (%s, ...)" % (path, len(missing), missing[0]))
+
+
+def _check_coco(folder):
+    """A COCO file trainval.json with its images under images/."""
+    path = os.path.join(folder, "trainval.json")
+    with open(path) as f:
+        images = json.load(f).get("images") or []
+    if not images:
+        raise ValueError("%s lists no images" % path)
+    missing = [i.get("file_name") for i in images
+               if not os.path.exists(os.path.join(folder, "images", str(i.get("file_name"))))]
+    if missing:
+        raise ValueError("%s: %d images missing (%s, ...)" % (path, len(missing), missing[0]))
+
+
+# name -> (URL of a zip, the folder inside it, check(folder) raising when the unpacked data is not right)
+SAMPLES = {
+    # Matterport's balloon dataset (61 train / 13 val images, VIA polygons), from its v2.1 release
+    "balloon": ("https://github.com/matterport/Mask_RCNN/releases/download/v2.1/balloon_dataset.zip", "balloon",
+                _check_via),
+    # the fruits and nuts set of the detectron2 instance segmentation demo (18 images, COCO JSON)
+    "fruits_nuts": ("https://github.com/Tony607/detectron2_instance_segmentation_demo/releases/download/V0.1/data.zip",
+                    "data", _check_coco),
+}
+
+
+def data_root():
+    """Where sample datasets live: $MRCNN_DATA, else ~/.cache/mrcnn/data."""
+    return os.path.abspath(os.path.expanduser(os.environ.get("MRCNN_DATA") or os.path.join("~", ".cache", "mrcnn",
+                                                                                           "data")))
+
+
+def _unzip(archive, dest):
+    """Extracts archive into dest, refusing members that would land outside it."""
+    root = os.path.realpath(dest)
+    with zipfile.ZipFile(archive) as z:
+        for member in z.infolist():
+            target = os.path.realpath(os.path.join(dest, member.filename))
+            if target != root and not target.startswith(root + os.sep):
+                raise ValueError("%s: member %r would be written outside the folder" % (archive, member.filename))
+        z.extractall(dest)
+
+
+def sample_data(name, root=None, progress=True):
+    """The folder of the sample dataset `name` (see SAMPLES: "balloon", "fruits_nuts"), downloaded
+    and unpacked the first time under root (default data_root()), checked, and moved into place
+    only when complete. The synthetic shapes (mrcnn.shapes.ShapesDataset) need no download.
+    Raises DownloadError naming the URL when the download or the check fails; nothing is left
+    behind."""
+    if name not in SAMPLES:
+        raise ValueError("unknown sample %r; known: %s (the synthetic shapes need no download)"
+                         % (name, ", ".join(sorted(SAMPLES))))
+    url, inner, check = SAMPLES[name]
+    root = os.path.abspath(os.path.expanduser(str(root))) if root else data_root()
+    folder = os.path.join(root, name)
+    if os.path.isdir(folder):
+        try:
+            check(folder)
+            return folder
+        except (OSError, ValueError) as e:
+            raise DownloadError("%s exists but is not the %s sample (%s); remove it to download again"
+                                % (folder, name, e)) from None
+    os.makedirs(root, exist_ok=True)
+    staging = os.path.join(root, ".%s.download-%d" % (name, os.getpid()))
+    archive = staging + ".zip"
+    try:
+        download(url, archive, progress=progress, check=lambda p: zipfile.ZipFile(p).close())
+        try:
+            _unzip(archive, staging)
+        except ValueError as e:
+            raise DownloadError("%s: %s" % (mirrored(url), e)) from None
+        unpacked = os.path.join(staging, inner)
+        if not os.path.isdir(unpacked):
+            unpacked = staging
+        try:
+            check(unpacked)
+        except (OSError, ValueError) as e:
+            raise DownloadError("%s (from %s) is not the %s sample: %s" % (os.path.basename(archive), mirrored(url),
+                                                                          name, e)) from None
+        os.replace(unpacked, folder)
+    except zipfile.BadZipFile as e:
+        raise DownloadError("%s: not a readable zip file (%s)" % (mirrored(url), e)) from None
+    finally:
+        if os.path.exists(archive):
+            os.remove(archive)
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -376,12 +376,22 @@ class MaskRCNN:
         """An inference model must get every layer from the weights: a missing or mismatched tensor
         would leave a randomly initialised layer behind and give different detections on every run.
         Training may start from partial weights (the report lists what was skipped)."""
-        if self.mode == "inference" and (report["missing"] or report["mismatched"]):
-            left = list(report["mismatched"]) + list(report["missing"])
+        if self.mode != "inference":
+            return report
+        left = list(report["mismatched"]) + list(report["missing"])
+        if left:
             raise ValueError(
                 "load_weights(%s): an inference model needs every layer from the weights, but %d tensors were not "
                 "loaded (%s%s): the Config does not describe the network these weights were trained with"
                 % (report.path, len(left), ", ".join(left[:6]), ", ..." if len(left) > 6 else ""))
+        # weights of layers this network does not have (a deeper backbone, say): the network would run
+        # without part of what was trained (BatchNorm's counters are not weights)
+        extra = [k for k in report["unexpected"] if not k.endswith("num_batches_tracked")]
+        if extra:
+            raise ValueError(
+                "load_weights(%s): the file has %d tensors this inference model has no place for (%s%s): the Config "
+                "does not describe the network these weights were trained with"
+                % (report.path, len(extra), ", ".join(extra[:6]), ", ..." if len(extra) > 6 else ""))
         return report
 
     def _match_rpn_anchors(self, weights, file_ratios, filepath):
@@ -442,7 +452,7 @@ class MaskRCNN:
         import warnings
 
         cfg, base = self.config, Config
-        changed, kept = [], []
+        changed, kept, changes = [], [], {}
         for field, value in wanted.items():
             current = getattr(cfg, field)
             if isinstance(value, str) or isinstance(current, str):
@@ -463,6 +473,7 @@ class MaskRCNN:
                 setattr(cfg, field, np.array(value) if isinstance(value, list) and field.endswith("STD_DEV")
                         or field in ("MEAN_PIXEL", "PIXEL_STD") else value)
                 changed.append("%s=%s" % (field, _short(value)))
+                changes[field] = value
         if kept:
             warnings.warn("load_weights(%s): kept the Config's own %s" % (os.path.basename(filepath), "; ".join(kept)),
                           stacklevel=4)
@@ -470,6 +481,7 @@ class MaskRCNN:
             self._new_net()
             if verbose:
                 print("load_weights: %s is %s; set %s" % (os.path.basename(filepath), what, ", ".join(changed)))
+        return changes
 
     def _load_keras_weights(self, filepath, exclude, verbose):
         """Matterport's Keras weights (see mrcnn.keras_h5): the network is rebuilt with Matterport's
@@ -479,20 +491,15 @@ class MaskRCNN:
         weights = keras_h5.read_keras_h5(filepath)
         arch = keras_h5.architecture_from_keras(weights)
         cfg = self.config
-        changes = {}
-        if not getattr(cfg, "STRIDE_IN_1X1", False):
-            changes["STRIDE_IN_1X1"] = True
+        # Matterport's ResNet (stride in the first 1x1 conv), its RPN width and its depth; a BACKBONE
+        # the notebook chose itself is kept (with a warning) and takes the layers both have, by name
+        wanted = {"STRIDE_IN_1X1": True}
         hidden = arch.get("RPN_HEAD_CHANNELS")
-        if hidden and hidden != (getattr(cfg, "RPN_HEAD_CHANNELS", 0) or cfg.TOP_DOWN_PYRAMID_SIZE):
-            changes["RPN_HEAD_CHANNELS"] = hidden
-        if arch["BACKBONE"] != cfg.BACKBONE and isinstance(cfg.BACKBONE, str):
-            changes["BACKBONE"] = arch["BACKBONE"]
-        if changes:
-            for k, v in changes.items():
-                setattr(cfg, k, v)
-            self._new_net()
-            if verbose:
-                print("Config set for Matterport's weights: " + ", ".join("%s = %r" % kv for kv in changes.items()))
+        if hidden and hidden != (cfg.RPN_HEAD_CHANNELS or cfg.TOP_DOWN_PYRAMID_SIZE):
+            wanted["RPN_HEAD_CHANNELS"] = hidden
+        if isinstance(cfg.BACKBONE, str):
+            wanted["BACKBONE"] = arch["BACKBONE"]
+        changes = self._adopt_weight_fields(wanted, filepath, verbose, "Matterport's Keras weights")
         state, conversion = keras_h5.keras_to_state_dict(
             weights, {k: v.cpu() for k, v in self.net.state_dict().items()}, cfg)
         report = LoadReport(self.net.load_state_dict(state, self._exclude_patterns(exclude)), filepath)
@@ -501,6 +508,8 @@ class MaskRCNN:
         self.set_log_dir(filepath)
         if verbose:
             print(keras_h5.format_report(conversion, filepath))
+        report = self._checked_report(report)
+        if verbose:
             print(report)
         return report
 

@@ -4,10 +4,8 @@ cache (load_weights("coco"), get_imagenet_weights), and every way a download fai
 cut short, a stalled server, the wrong hash, a file that is not HDF5. Each failure names the URL and
 leaves nothing behind."""
 import hashlib
-import http.server
 import io
 import os
-import threading
 import time
 
 import numpy as np
@@ -15,56 +13,11 @@ import pytest
 import torch
 
 from mrcnn import download, utils
+from standins import Server
 from mrcnn import model as modellib
 from mrcnn.config import Config
 
 H5_BYTES = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 40
-
-
-class Server:
-    """A threaded HTTP server with a table path -> (status, headers, body, delay_s, cut_at)."""
-
-    def __init__(self):
-        self.files, self.hits = {}, {}
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _reply(self, with_body):
-                server.hits[self.path] = server.hits.get(self.path, 0) + (1 if with_body else 0)
-                entry = server.files.get(self.path)
-                if entry is None:
-                    self.send_error(404, "Not Found")
-                    return
-                body, delay, cut_at = entry
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if not with_body:
-                    return
-                if delay:
-                    time.sleep(delay)
-                self.wfile.write(body[:cut_at] if cut_at is not None else body)
-                self.wfile.flush()
-                if cut_at is not None:
-                    self.close_connection = True
-
-            def do_HEAD(self):
-                self._reply(False)
-
-            def do_GET(self):
-                self._reply(True)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def add(self, path, body, delay=0.0, cut_at=None):
-        self.files[path] = (body, delay, cut_at)
-        return self.url + path
 
 
 @pytest.fixture
@@ -192,3 +145,60 @@ def test_offline_fails_at_once_saying_where_the_file_goes(tmp_path, monkeypatch)
         utils.download_trained_weights(str(tmp_path / "mask_rcnn_coco.h5"), verbose=0)
     assert utils.COCO_MODEL_URL in str(e.value) and str(tmp_path / "mask_rcnn_coco.h5") in str(e.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_sample_data_downloads_unpacks_checks_and_reuses(server, tmp_path, monkeypatch):
+    from standins import balloon_zip
+
+    monkeypatch.setitem(download.SAMPLES, "balloon",
+                        (server.add("/v2.1/balloon_dataset.zip", balloon_zip(3, 2)),) + download.SAMPLES["balloon"][1:])
+    monkeypatch.setenv("MRCNN_DATA", str(tmp_path / "data"))
+    folder = download.sample_data("balloon", progress=False)
+    assert folder == str(tmp_path / "data" / "balloon")
+    assert sorted(os.listdir(folder)) == ["train", "val"] and len(os.listdir(os.path.join(folder, "val"))) == 3
+    assert os.listdir(tmp_path / "data") == ["balloon"]  # no archive or staging folder left
+    # the notebook's own reader takes it
+    from mrcnn.datasets import ViaDataset
+    ds = ViaDataset(os.path.join(folder, "train"), default_class="balloon")
+    ds.prepare()
+    assert len(ds.image_ids) == 3
+    assert download.sample_data("balloon") == folder and server.hits["/v2.1/balloon_dataset.zip"] == 1
+    with pytest.raises(ValueError, match="unknown sample 'nuclei'.*balloon"):
+        download.sample_data("nuclei")
+
+
+@pytest.mark.parametrize("case, match", [
+    ("not_zip", "not what was expected"),
+    ("incomplete", "images missing"),
+    ("escape", "outside the folder"),
+])
+def test_a_bad_sample_archive_is_an_error_naming_the_url_and_leaves_nothing(server, tmp_path, monkeypatch, case,
+                                                                            match):
+    from standins import _zip
+
+    body = {"not_zip": b"<html>rate limited</html>",
+            "incomplete": _zip({"data/trainval.json": b'{"images": [{"id": 1, "file_name": "a.jpg"}]}'}),
+            "escape": _zip({"../evil.txt": b"x"})}[case]
+    url = server.add("/V0.1/data.zip", body)
+    monkeypatch.setitem(download.SAMPLES, "fruits_nuts", (url,) + download.SAMPLES["fruits_nuts"][1:])
+    with pytest.raises(download.DownloadError, match=match) as e:
+        download.sample_data("fruits_nuts", root=str(tmp_path / "data"), progress=False)
+    assert "data.zip" in str(e.value)
+    assert os.listdir(tmp_path / "data") == [] and not (tmp_path / "evil.txt").exists()
+
+
+def test_mirror_serves_every_file_by_its_name(tmp_path, monkeypatch):
+    """MRCNN_MIRROR: a folder (or URL) holding the files by name, for offline machines."""
+    from standins import fruits_zip
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "data.zip").write_bytes(fruits_zip(2))
+    (mirror / "mask_rcnn_coco.h5").write_bytes(H5_BYTES)
+    monkeypatch.delenv("MRCNN_OFFLINE", raising=False)
+    monkeypatch.setenv("MRCNN_MIRROR", str(mirror))
+    folder = download.sample_data("fruits_nuts", root=str(tmp_path / "data"), progress=False)
+    assert len(os.listdir(os.path.join(folder, "images"))) == 2
+    utils.download_trained_weights(str(tmp_path / "w.h5"), verbose=0)
+    assert (tmp_path / "w.h5").read_bytes() == H5_BYTES
+    assert download.mirrored("https://example.org/a/b/resnet50-0676ba61.pth").endswith("/mirror/resnet50-0676ba61.pth")

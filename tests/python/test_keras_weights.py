@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import shared_path
+from standins import matterport_layout
 from mrcnn import model as modellib
 from mrcnn.config import Config
 
@@ -30,14 +30,7 @@ class ShapesConfig(Config):
 
 
 def layout():
-    rows = []
-    with open(shared_path("testdata", "matterport", "weights_layout.tsv")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, shape = line.rstrip("\n").split("\t")
-            rows.append((name, tuple(int(v) for v in shape.strip("()").split(",") if v.strip())))
-    return rows
+    return matterport_layout()
 
 
 def write_keras_h5(path, rows, seed=0, backbone_biases=True):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import mrcnn
+import standins
 from conftest import SHARED, shared_path
 
 nbformat = pytest.importorskip("nbformat")
@@ -29,7 +30,9 @@ ORDER = ["train_shapes", "inspect_model", "inspect_data", "balloon", "fashion"]
 SHARED_LOGS = ("train_shapes", "inspect_model")
 
 # notebook -> (data folder under ../shared/data it needs or None, pictures it must write
-# under <logs>/figures/<notebook>/, training run name whose checkpoints it must leave or None)
+# under <logs>/figures/<notebook>/, training run name whose checkpoints it must leave or None).
+# Notebooks in DOWNLOADS fetch their data (and weights) as in Colab, here from a local server
+# serving stand-ins made from ../shared (see standins.py).
 NOTEBOOKS = {
     "train_shapes": (None, ["top_masks_*.png", "losses.png", "ground_truth.png", "detections.png"], "shapes"),
     "fashion": ("fashion", ["class_distribution.png", "top_masks_*.png", "loss_per_epoch.png", "detections_*.png"],
@@ -40,6 +43,13 @@ NOTEBOOKS = {
                                      "augmented_loader.png", "anchors.png"], None),
     "inspect_model": (None, ["predictions.png", "differences.png", "precision_recall.png", "overlaps.png",
                              "stage_times.png", "feature_maps.png", "proposals.png"], "shapes"),
+}
+
+
+DOWNLOADS = {
+    "balloon": lambda tmp: {"/balloon_dataset.zip": standins.balloon_zip(4, 2),
+                            "/mask_rcnn_coco.h5": open(standins.coco_h5(str(tmp / "coco.h5")), "rb").read()},
+    "inspect_data": lambda tmp: {"/data.zip": standins.fruits_zip(6)},
 }
 
 
@@ -104,11 +114,16 @@ def test_committed_notebook_is_clean(name):
     for cell in code:
         assert cell.outputs == [], "%s.ipynb: a cell has outputs:\n%s" % (name, cell.source[:200])
         assert cell.execution_count is None, "%s.ipynb: a cell has an execution count" % name
-    assert 'os.environ.get("MRCNN_NOTEBOOK_SMALL"' in code[0].source
-    assert 'os.environ.get("MRCNN_LOGS", "logs")' in code[0].source
-    if NOTEBOOKS[name][0]:
-        assert any('DATA_DIR = os.environ.get("MRCNN_DATA"' in c.source for c in code)
-    assert "import mrcnn.model as modellib" in code[0].source
+    # Colab: the first cell installs mrcnn unless it is importable; no path into this repository
+    assert 'importlib.util.find_spec("mrcnn") is None' in code[0].source and "%pip install" in code[0].source
+    assert not any("sys.path" in c.source or "shared" in c.source or "ROOT_DIR" in c.source for c in code)
+    assert 'os.environ.get("MRCNN_NOTEBOOK_SMALL"' in code[1].source
+    assert 'os.environ.get("MRCNN_LOGS", "logs")' in code[1].source
+    if name in DOWNLOADS:
+        assert any("download.sample_data(" in c.source for c in code)
+    elif NOTEBOOKS[name][0]:
+        assert any("download.data_root()" in c.source for c in code)
+    assert "import mrcnn.model as modellib" in code[1].source
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -121,6 +136,15 @@ def test_notebook_runs(name, tmp_path, monkeypatch, shapes_logs):
     if data:
         shared_path("data", data)
     logs = _small_env(monkeypatch, tmp_path, shapes_logs if name in SHARED_LOGS else None)
+    server = None
+    if name in DOWNLOADS:  # as in Colab: nothing on disk, everything downloaded (from the stand-in server)
+        server = standins.Server()
+        for path, body in DOWNLOADS[name](tmp_path).items():
+            server.add(path, body)
+        monkeypatch.setenv("MRCNN_MIRROR", server.url)
+        monkeypatch.setenv("MRCNN_DATA", str(tmp_path / "data"))
+        monkeypatch.setenv("MRCNN_OFFLINE", "0")
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     had_checkpoint = bool(glob.glob(str(logs / "shapes*" / "*.pt")))
     nb = _read(name)
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
@@ -131,6 +155,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch, shapes_logs):
     finally:
         # the executed copy, for a look when something failed
         nbformat.write(nb, str(tmp_path / (name + ".ipynb")))
+        if server is not None:
+            server.httpd.shutdown()
     print("%s.ipynb ran in %.1f s" % (name, time.time() - start))
 
     for cell in _code(nb):
@@ -153,6 +179,9 @@ def test_notebook_runs(name, tmp_path, monkeypatch, shapes_logs):
         if name not in SHARED_LOGS:
             _drop_checkpoints(logs)
     text = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs if o.output_type == "stream")
+    if server is not None:  # each file fetched once, unpacked where MRCNN_DATA says
+        assert all(server.hits.get(p) == 1 for p in server.files), server.hits
+        assert os.listdir(tmp_path / "data")
     if name in ("train_shapes", "fashion", "inspect_model"):
         assert "mAP @ IoU 0.5" in text
     if name == "inspect_model":
