@@ -54,3 +54,25 @@ def test_fashion_csv_round_trips_through_coco_rle():
         assert np.array_equal(cocomask.decode(rle).astype(bool), mask)
         assert cocomask.area(rle) == mask.sum()
         assert coco_to_kaggle_rle(rle) == kaggle_rle_encode(mask)
+
+
+def test_mask_to_polygons_with_many_holes_is_linear_and_exact():
+    """Each hole joins its polygon by a zero-width cut found through a grid of the vertices joined so
+    far: a checkerboard (one region, a hole per background pixel) of 300x300 takes a fraction of a
+    second instead of minutes, and masks with hundreds of holes come back pixel for pixel."""
+    from mrcnn.codecs import mask_to_polygons
+
+    def round_trip(m):
+        polygons = mask_to_polygons(m)
+        return polygons, cocomask.decode(cocomask.merge(cocomask.frPyObjects(polygons, *m.shape))).astype(bool)
+
+    sieve = np.zeros((64, 64), bool)
+    sieve[2:62, 2:62] = True
+    sieve[4:60:3, 4:60:3] = False  # 361 one-pixel holes
+    polygons, back = round_trip(sieve)
+    assert len(polygons) == 1 and np.array_equal(back, sieve)
+    board = (np.indices((300, 300)).sum(0) % 2).astype(bool)
+    polygons, back = round_trip(board)
+    # one region (8-connected); every hole is walked round: 4 corners each, and each cut goes in and out
+    assert len(polygons) == 1 and len(polygons[0]) // 2 >= 4 * int((~board[1:-1, 1:-1]).sum())
+    assert (back != board).sum() <= 2 * 300  # the cuts may fill a pixel here and there

@@ -273,27 +273,113 @@ Ring pixel_ring(const std::vector<cv::Point>& c, bool hole) {
   return out;
 }
 
-// Joins a hole to the outer ring at their closest pair of vertices.
-void bridge_hole(Ring& outer, const Ring& hole) {
-  size_t bi = 0, bj = 0;
-  double best = std::numeric_limits<double>::max();
-  for (size_t i = 0; i < outer.size(); ++i) {
-    for (size_t j = 0; j < hole.size(); ++j) {
-      const double dx = outer[i].x - hole[j].x, dy = outer[i].y - hole[j].y;
-      const double d = dx * dx + dy * dy;
-      if (d < best) {
-        best = d;
-        bi = i;
-        bj = j;
+// The vertices already in a ring, bucketed on a grid for nearest-vertex queries.
+class VertexGrid {
+ public:
+  VertexGrid(double width, double height)
+      : cols_(static_cast<int64_t>(width / kCell) + 2), rows_(static_cast<int64_t>(height / kCell) + 2),
+        cells_(static_cast<size_t>(cols_ * rows_)) {}
+
+  void add(const cv::Point2d& p, int64_t id) { cells_[cell(p)].push_back({p, id}); }
+
+  // The vertex nearest to q: (squared distance, id), ties to the smaller id; (inf, -1) when empty.
+  std::pair<double, int64_t> nearest(const cv::Point2d& q) const {
+    const int64_t cx = col(q.x), cy = row(q.y);
+    double best = std::numeric_limits<double>::infinity();
+    int64_t best_id = -1;
+    const int64_t reach = std::max(cols_, rows_);
+    for (int64_t r = 0; r <= reach; ++r) {
+      for (int64_t y = cy - r; y <= cy + r; ++y) {
+        if (y < 0 || y >= rows_) continue;
+        const bool edge_row = y == cy - r || y == cy + r;
+        for (int64_t x = cx - r; x <= cx + r; x += edge_row ? 1 : 2 * std::max<int64_t>(r, 1)) {
+          if (x < 0 || x >= cols_) continue;
+          for (const auto& [p, id] : cells_[static_cast<size_t>(y * cols_ + x)]) {
+            const double dx = p.x - q.x, dy = p.y - q.y, d = dx * dx + dy * dy;
+            if (d < best || (d == best && id < best_id)) best = d, best_id = id;
+          }
+        }
       }
+      // every vertex not looked at yet lies in a cell at least r cells away
+      const double bound = static_cast<double>(r) * kCell;
+      if (best_id >= 0 && best <= bound * bound) break;
     }
+    return {best, best_id};
   }
-  Ring joined;
-  joined.reserve(outer.size() + hole.size() + 2);
-  joined.insert(joined.end(), outer.begin(), outer.begin() + static_cast<std::ptrdiff_t>(bi) + 1);
-  for (size_t t = 0; t <= hole.size(); ++t) joined.push_back(hole[(bj + t) % hole.size()]);
-  joined.insert(joined.end(), outer.begin() + static_cast<std::ptrdiff_t>(bi), outer.end());
-  outer.swap(joined);
+
+ private:
+  static constexpr double kCell = 8.0;
+  int64_t col(double x) const { return std::clamp<int64_t>(static_cast<int64_t>(std::floor(x / kCell)), 0, cols_ - 1); }
+  int64_t row(double y) const { return std::clamp<int64_t>(static_cast<int64_t>(std::floor(y / kCell)), 0, rows_ - 1); }
+  size_t cell(const cv::Point2d& p) const { return static_cast<size_t>(row(p.y) * cols_ + col(p.x)); }
+
+  int64_t cols_, rows_;
+  std::vector<std::vector<std::pair<cv::Point2d, int64_t>>> cells_;
+};
+
+// One ring from an outer ring and its holes: each hole, in turn, is joined by a zero-width cut at
+// the closest pair of vertices between it and what is joined already (the outer ring and the
+// earlier holes); the ring goes around the hole from there and comes back. Nearest vertices come
+// from a grid and the ring is written in one walk, so a mask with many holes (a checkerboard)
+// costs time linear in its vertices.
+Ring join_holes(const Ring& outer, const std::vector<Ring>& holes, double width, double height) {
+  if (holes.empty()) return outer;
+  std::vector<const Ring*> rings{&outer};
+  std::vector<int64_t> base{0};
+  for (const Ring& h : holes) {
+    base.push_back(base.back() + static_cast<int64_t>(rings.back()->size()));
+    rings.push_back(&h);
+  }
+  const int64_t total = base.back() + static_cast<int64_t>(rings.back()->size());
+  std::vector<std::vector<int64_t>> attached(static_cast<size_t>(total));  // global vertex -> holes cut there
+  std::vector<size_t> entry(rings.size(), 0);                              // hole -> its vertex at the cut
+  VertexGrid grid(width, height);
+  for (size_t i = 0; i < outer.size(); ++i) grid.add(outer[i], static_cast<int64_t>(i));
+  for (size_t k = 1; k < rings.size(); ++k) {
+    const Ring& hole = *rings[k];
+    double best = std::numeric_limits<double>::infinity();
+    int64_t at = -1;
+    for (size_t j = 0; j < hole.size(); ++j) {
+      const auto [d, id] = grid.nearest(hole[j]);
+      if (id >= 0 && (d < best || (d == best && id < at))) best = d, at = id, entry[k] = j;
+    }
+    attached[static_cast<size_t>(at)].push_back(static_cast<int64_t>(k));
+    for (size_t j = 0; j < hole.size(); ++j) grid.add(hole[j], base[k] + static_cast<int64_t>(j));
+  }
+  // Walk: the outer ring once; at a vertex where holes are cut, each hole all the way round (its
+  // first vertex again at the end) and then the vertex again.
+  Ring out;
+  out.reserve(static_cast<size_t>(total) + 3 * holes.size());
+  struct Frame {
+    size_t ring, t, k;
+  };
+  std::vector<Frame> stack{{0, 0, 0}};
+  auto vertex = [&](const Frame& f) {
+    const size_t len = rings[f.ring]->size();
+    const size_t i = (entry[f.ring] + f.t) % len;
+    return std::make_pair(i, base[f.ring] + static_cast<int64_t>(i));
+  };
+  while (!stack.empty()) {
+    Frame f = stack.back();
+    const size_t len = rings[f.ring]->size();
+    const size_t last = f.ring == 0 ? len - 1 : len;  // a hole ends on its first vertex again
+    if (f.t > last) {
+      stack.pop_back();
+      if (!stack.empty()) out.push_back((*rings[stack.back().ring])[vertex(stack.back()).first]);
+      continue;
+    }
+    const auto [i, g] = vertex(f);
+    if (f.k == 0) out.push_back((*rings[f.ring])[i]);
+    const auto& cuts = attached[static_cast<size_t>(g)];
+    if (f.t < len && f.k < cuts.size()) {
+      stack.back().k = f.k + 1;
+      stack.push_back({static_cast<size_t>(cuts[f.k]), 0, 0});
+      continue;
+    }
+    stack.back().t = f.t + 1;
+    stack.back().k = 0;
+  }
+  return out;
 }
 
 }  // namespace
@@ -322,9 +408,10 @@ std::vector<std::vector<double>> mask_to_polygons(const MaskView& m, double tole
   }
   for (size_t i = 0; i < contours.size(); ++i) {
     if (hierarchy[i][3] >= 0) continue;  // a hole: handled with its parent
-    Ring ring = pixel_ring(contours[i], false);
+    std::vector<Ring> holes;
     for (int child = hierarchy[i][2]; child >= 0; child = hierarchy[child][0])
-      bridge_hole(ring, pixel_ring(contours[static_cast<size_t>(child)], true));
+      holes.push_back(pixel_ring(contours[static_cast<size_t>(child)], true));
+    const Ring ring = join_holes(pixel_ring(contours[i], false), holes, m.w + 2.0, m.h + 2.0);
     std::vector<double> flat;
     flat.reserve(2 * ring.size());
     for (const auto& p : ring) {
