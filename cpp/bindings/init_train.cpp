@@ -67,10 +67,12 @@ py::array image_to_numpy(const torch::Tensor& image) {  // uint8 [H, W, 3] shari
 class PythonSource : public data::SampleSource {
  public:
   PythonSource(py::object dataset, std::vector<int64_t> image_ids)
-      : dataset_(std::move(dataset)), ids_(std::move(image_ids)) {}
+      : dataset_(std::move(dataset)), ids_(std::move(image_ids)),
+        as_rgb_uint8_(py::module_::import("mrcnn.utils").attr("as_rgb_uint8")) {}
   ~PythonSource() override {
     py::gil_scoped_acquire gil;
     dataset_ = py::object();
+    as_rgb_uint8_ = py::object();
   }
   int64_t size() const override { return static_cast<int64_t>(ids_.size()); }
   data::Sample load(int64_t index) override {
@@ -78,7 +80,9 @@ class PythonSource : public data::SampleSource {
     try {
       const int64_t id = ids_.at(static_cast<size_t>(index));
       data::Sample s;
-      s.image = image_from_numpy(dataset_.attr("load_image")(id));
+      // the pixel rule detect applies too (mrcnn.utils.as_rgb_uint8): uint16, floats, NaN, grayscale
+      s.image = image_from_numpy(
+          as_rgb_uint8_(dataset_.attr("load_image")(id), "load_image(" + std::to_string(id) + ")"));
       py::tuple mk = dataset_.attr("load_mask")(id);
       if (mk.size() != 2) throw std::invalid_argument("load_mask must return (masks, class_ids)");
       s.masks = masks_from_numpy(mk[0]);
@@ -106,6 +110,7 @@ class PythonSource : public data::SampleSource {
  private:
   py::object dataset_;
   std::vector<int64_t> ids_;
+  py::object as_rgb_uint8_;
 };
 
 py::dict sample_dict(const data::Sample& s) {

@@ -524,7 +524,8 @@ class MaskRCNN:
     # --- training -------------------------------------------------------------------------------
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
               custom_callbacks=None, no_augmentation_sources=None, workers=None, seed=None, deterministic=False,
-              schedule="constant", warmup_steps=0, verbose=1, mixed_precision=None, loss_scale=None):
+              schedule="constant", warmup_steps=0, verbose=1, mixed_precision=None, loss_scale=None,
+              on_error="skip"):
         """Trains from the current epoch up to `epochs` (cumulative, as Matterport). layers:
         "heads", "3+", "4+", "5+", "all" or a regular expression (our names or Matterport's).
         Checkpoints: log_dir/mask_rcnn_<name>_<epoch:04d>.pt after each epoch; metrics in
@@ -533,7 +534,10 @@ class MaskRCNN:
 
         mixed_precision: "bf16" or "fp16" runs the forward pass and losses under autocast
         (default: config.MIXED_PRECISION; None is float32); fp16 needs CUDA and scales the loss
-        dynamically (loss_scale: the starting scale, 65536 by default; 0 turns scaling off)."""
+        dynamically (loss_scale: the starting scale, 65536 by default; 0 turns scaling off).
+
+        on_error: an image or mask that fails to load (a corrupt file, a broken polygon) is reported
+        naming it and skipped ("skip"), or stops training with that error ("raise")."""
         if self.mode != "training":
             raise RuntimeError("Create model in training mode.")
         if no_augmentation_sources:
@@ -543,8 +547,9 @@ class MaskRCNN:
             seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if not deterministic else 0
         resume = self._resume or {}
         extra = resume.get("extra", {})
-        train_loader = make_loader(train_dataset, cfg, augmentation, True, seed, workers)
-        val_loader = make_loader(val_dataset, cfg, None, True, seed + 1, workers) if val_dataset is not None else None
+        train_loader = make_loader(train_dataset, cfg, augmentation, True, seed, workers, on_error=on_error)
+        val_loader = (make_loader(val_dataset, cfg, None, True, seed + 1, workers, on_error=on_error)
+                      if val_dataset is not None else None)
         if extra.get("epoch") == self.epoch:  # continuing a checkpointed run: same samples next
             train_loader.seek(int(extra.get("train_position", 0)))
             if val_loader is not None:
@@ -686,15 +691,10 @@ class MaskRCNN:
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         tensors = []
+        from .utils import as_rgb_uint8
+
         for i, image in enumerate(images):
-            a = np.asarray(image)
-            if a.ndim == 2:
-                a = np.stack([a] * 3, axis=-1)
-            if a.ndim != 3 or a.shape[2] not in (3, 4):
-                raise ValueError("detect: image %d must be [H, W, 3] RGB, got shape %s" % (i, a.shape))
-            a = np.ascontiguousarray(a[:, :, :3])
-            if a.dtype != np.uint8:
-                a = np.clip(a, 0, 255).astype(np.uint8)
+            a = as_rgb_uint8(image, "detect: image %d" % i)  # the same rule as training's load_image
             tensors.append(torch.from_numpy(a).permute(2, 0, 1))
             if verbose:
                 log("image", a)
@@ -921,7 +921,7 @@ def load_image_gt(dataset, config, image_id, augment=False, augmentation=None, u
     from . import utils
     from .augment import Augmentation, _imgaug_hook, _is_imgaug
 
-    image = dataset.load_image(image_id)
+    image = utils.as_rgb_uint8(dataset.load_image(image_id), "load_image(%s)" % image_id)
     mask, class_ids = dataset.load_mask(image_id)
     if mask.ndim != 3 or mask.shape[:2] != image.shape[:2] or mask.shape[2] != len(class_ids):
         raise ValueError("load_image_gt: image %s (%s) is %s but load_mask gave masks %s and %d class ids"

@@ -123,13 +123,56 @@ def read_rgb(path):
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise ValueError("cannot decode image file %s (corrupt or not an image)" % path)
-    if image.dtype != np.uint8:  # 16-bit PNG / TIFF: scale to 8 bits
-        image = (image / (np.iinfo(image.dtype).max / 255.0)).round().astype(np.uint8)
+    image = _uint8_values(image, path)  # 16-bit PNG / TIFF: scaled to 8 bits
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _uint8_values(a, what):
+    """The pixel values of `a` as uint8, by the rule as_rgb_uint8 documents."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if a.dtype == np.uint16:
+        return (a / 257.0).round().astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise ValueError("%s: %s pixel values %d..%d are outside 0..255 (give uint8, uint16, or values in 0..255)"
+                             % (what, a.dtype, lo, hi))
+        return a.astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating):
+        if a.size and not np.isfinite(a).all():
+            raise ValueError("%s: %d pixels are NaN or infinite" % (what, int((~np.isfinite(a)).sum())))
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if lo < 0 or hi > 255:
+            raise ValueError("%s: float pixel values %g..%g are outside both 0..1 and 0..255" % (what, lo, hi))
+        return np.rint(a * 255.0 if hi <= 1.0 else a).astype(np.uint8)
+    raise TypeError("%s: pixels of dtype %s are not an image (give uint8 RGB)" % (what, a.dtype))
+
+
+def as_rgb_uint8(image, what="image"):
+    """The one rule for the pixels given to training (a Dataset's load_image) and to detect:
+
+    uint8 as it is; uint16 scaled by 1/257 (as 16-bit image files are read); other integers must lie
+    in 0..255; floats in 0..1 are scaled by 255 (skimage's convention), floats with values above 1
+    are taken as 0..255 and rounded; bool is 0 or 255. NaN or infinite pixels, values outside
+    those ranges and non-numeric dtypes raise, naming `what`. Grayscale [H, W] or [H, W, 1] is
+    replicated to RGB, RGBA loses its alpha. Returns uint8 [H, W, 3]."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or 0 in a.shape[:2]:
+        raise ValueError("%s: expected an RGB image [H, W, 3] (or grayscale / RGBA), got shape %s"
+                         % (what, tuple(a.shape)))
+    a = _uint8_values(a, what)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])
 
 
 def split_image_ids(image_ids, val_fraction=0.2, seed=0):

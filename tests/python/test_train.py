@@ -352,3 +352,85 @@ def test_options_are_typed_objects_that_name_a_misspelt_or_mistyped_field():
         Augmentation(flip_lr=0.5)
     with pytest.raises(ValueError, match="on_error must be 'skip' or 'raise'"):
         modellib.make_loader(shapes(2, 0), TinyConfig(), on_error="ignore")
+
+
+class _PixelsAs(ShapesDataset):
+    """The shapes with load_image returning another pixel type (or NaN for image 1)."""
+
+    def __init__(self, kind, *args):
+        super().__init__(*args)
+        self.kind = kind
+
+    def load_image(self, image_id):
+        image = super().load_image(image_id)
+        if self.kind == "float01":
+            return image / 255.0
+        if self.kind == "uint16":
+            return image.astype(np.uint16) * 257
+        if self.kind == "gray1":
+            return image[:, :, :1]
+        if self.kind == "nan" and image_id == 1:
+            out = image.astype(np.float32)
+            out[0, 0, 0] = np.nan
+            return out
+        return image
+
+
+def _pixels_dataset(kind):
+    ds = _PixelsAs(kind, 0)
+    ds.load_shapes(3, 128, 128)
+    ds.prepare()
+    return ds
+
+
+def test_one_pixel_rule_in_training_and_detect(tmp_path):
+    """uint16 and 0..1 floats mean the same picture in a Dataset's load_image and in detect; NaN
+    pixels and values out of range raise naming the image (they used to be clipped in detect and
+    cast differently in training)."""
+    cfg = TinyConfig()
+    reference = modellib.make_loader(_pixels_dataset("uint8"), cfg, shuffle=False, workers=0).prepare(0)["image"]
+    for kind in ("float01", "uint16"):
+        got = modellib.make_loader(_pixels_dataset(kind), cfg, shuffle=False, workers=0).prepare(0)["image"]
+        assert np.array_equal(got, reference), kind
+    gray = modellib.make_loader(_pixels_dataset("gray1"), cfg, shuffle=False, workers=0).prepare(0)["image"]
+    assert np.array_equal(gray[:, :, 0], gray[:, :, 2]) and np.array_equal(gray[:, :, 0], reference[:, :, 0])
+    loader = modellib.make_loader(_pixels_dataset("nan"), cfg, shuffle=False, workers=0, on_error="raise")
+    with pytest.raises(Exception, match=r"load_image\(1\): 1 pixels are NaN"):
+        loader.prepare(1)
+
+    model = modellib.MaskRCNN("inference", TinyConfig(), str(tmp_path))
+    image = _pixels_dataset("uint8").load_image(0)
+    ref = model.detect([image])[0]
+    for variant in (image / 255.0, image.astype(np.uint16) * 257, image.astype(np.float32)):
+        r = model.detect([variant])[0]
+        assert np.array_equal(r["rois"], ref["rois"]) and np.allclose(r["scores"], ref["scores"])
+    bad = image.astype(np.float32)
+    bad[5, 5, 1] = np.nan
+    with pytest.raises(ValueError, match="detect: image 0: 1 pixels are NaN"):
+        model.detect([bad])
+    with pytest.raises(ValueError, match=r"detect: image 0: int64 pixel values 0\.\.300 are outside 0\.\.255"):
+        model.detect([np.full((64, 64, 3), 300, np.int64) * (np.arange(64) % 2)[:, None, None]])
+    with pytest.raises(ValueError, match="float pixel values"):
+        model.detect([np.full((64, 64, 3), -1.0)])
+    with pytest.raises(ValueError, match=r"expected an RGB image .* shape \(64, 64, 2\)"):
+        model.detect([np.zeros((64, 64, 2), np.uint8)])
+
+
+def test_train_takes_the_bad_data_policy(tmp_path):
+    """train(on_error=...) reaches the loader: "raise" stops at the broken image naming it."""
+    class Broken(ShapesDataset):
+        def load_image(self, image_id):
+            if image_id == 2:
+                raise ValueError("cannot decode image file shapes_2.png (corrupt or not an image)")
+            return super().load_image(image_id)
+
+    ds = Broken(0)
+    ds.load_shapes(4, 128, 128)
+    ds.prepare()
+    model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
+    with pytest.raises(Exception, match="shapes_2.png"):
+        model.train(ds, None, learning_rate=0.001, epochs=1, layers="heads", verbose=0, seed=0, workers=1,
+                    on_error="raise")
+    model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
+    result = model.train(ds, None, learning_rate=0.001, epochs=1, layers="heads", verbose=0, seed=0, workers=1)
+    assert result["epoch"] == 1
