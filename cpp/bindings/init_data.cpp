@@ -4,7 +4,10 @@
 
 #include <stdexcept>
 
+#include <torch/extension.h>
+
 #include "mrcnn/data/annotations.h"
+#include "mrcnn/data/sample.h"
 #include "py_rle.h"
 
 namespace py = pybind11;
@@ -81,5 +84,13 @@ void init_data(py::module_& m) {
           return to_python(set);
         },
         py::arg("csv_path"), py::arg("image_dir"), py::arg("label_json") = "", py::arg("bad_data") = "skip");
+  m.def("read_image",
+        [](const std::string& path) {
+          py::gil_scoped_release release;
+          return read_image(path);
+        },
+        py::arg("path"),
+        "An image file as RGB uint8 [H, W, 3] (the loader's reader): 16-bit scaled to 8, grayscale replicated, "
+        "alpha dropped; ValueError naming the file when it is missing, empty, truncated or not an image");
   m.def("image_size", &image_size_from_header, py::arg("path"), "(height, width) from a JPEG or PNG header");
 }

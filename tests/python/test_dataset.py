@@ -145,6 +145,7 @@ def test_bad_annotations_are_skipped_with_a_warning_or_raise(tmp_path):
                 "segmentation": {"size": [10, 12], "counts": [0, 30, 90]}}]}
     path = tmp_path / "ann.json"
     path.write_text(json.dumps(doc))
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((10, 12, 3), np.uint8))
     ds = CocoDataset(str(path), str(tmp_path))
     ds.prepare()
     assert len(ds.warnings) == 2
@@ -189,6 +190,7 @@ def test_csv_loader_2019_class_ids_quotes_and_bad_rows(tmp_path):
         "a.jpg,5 2,4,5,2,\n"
         "a.jpg,1 99,4,5,2,\n"       # runs past the image
         "b.jpg,1 2,oops,5,2,\n")    # bad height
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((4, 5, 3), np.uint8))
     ds = RleCsvDataset(str(tmp_path / "x.csv"), str(tmp_path))
     ds.prepare()
     assert ds.class_names == ["BG", "class_2", "class_6"]
@@ -266,6 +268,8 @@ def test_a_duplicated_coco_image_id_is_reported_not_moved(tmp_path):
            "annotations": [{"id": 1, "image_id": 1, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]]}]}
     path = tmp_path / "ann.json"
     path.write_text(json.dumps(doc))
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((10, 12, 3), np.uint8))
     ds = CocoDataset(str(path), str(tmp_path))
     ds.prepare()
     assert len(ds.warnings) == 2
@@ -276,3 +280,74 @@ def test_a_duplicated_coco_image_id_is_reported_not_moved(tmp_path):
     assert masks.shape == (10, 12, 1) and list(ids) == [1]
     with pytest.raises(ValueError, match="image id 1 appears twice"):
         CocoDataset(str(path), str(tmp_path), bad_data="raise")
+
+
+def test_listed_images_missing_from_the_folder_and_unknown_categories_are_reported(tmp_path):
+    """COCO and CSV check, as VIA does, that the images they list are in the image folder (one
+    report for all, naming the first few); an annotation of a category the file does not list is
+    reported and skipped, or raises under bad_data="raise" (it used to fail in load_mask)."""
+    from mrcnn.datasets import CocoDataset, RleCsvDataset
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((20, 30, 3), np.uint8))
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "height": 20, "width": 30},
+                      {"id": 2, "file_name": "gone.jpg", "height": 20, "width": 30}],
+           "categories": [{"id": 1, "name": "x"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 10, 1, 10, 10]]},
+                           {"id": 2, "image_id": 1, "category_id": 7, "segmentation": [[1, 1, 10, 1, 10, 10]]},
+                           {"id": 3, "image_id": 2, "category_id": 1, "segmentation": [[1, 1, 10, 1, 10, 10]]}]}
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc))
+    ds = CocoDataset(str(path), str(tmp_path))
+    ds.prepare()
+    assert ds.num_images == 1 and list(ds.load_mask(0)[1]) == [1]
+    assert any("category_id 7 is not in 'categories'" in w for w in ds.warnings)
+    assert any("1 of its 2 images are not in the image folder" in w and "gone.jpg" in w for w in ds.warnings)
+    with pytest.raises(ValueError, match="category_id 7"):
+        CocoDataset(str(path), str(tmp_path), bad_data="raise")
+    doc["annotations"] = doc["annotations"][:1] + doc["annotations"][2:]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="gone.jpg"):
+        CocoDataset(str(path), str(tmp_path), bad_data="raise")
+    (tmp_path / "t.csv").write_text("ImageId,EncodedPixels,Height,Width,ClassId\n"
+                                    "a.jpg,1 3,20,30,1\ngone.jpg,1 3,20,30,1\n")
+    csv = RleCsvDataset(str(tmp_path / "t.csv"), str(tmp_path))
+    csv.prepare()
+    assert csv.num_images == 1 and any("gone.jpg" in w for w in csv.warnings)
+    # without an image folder the annotations are read on their own
+    alone = RleCsvDataset(str(tmp_path / "t.csv"), "")
+    alone.prepare()
+    assert alone.num_images == 2
+
+
+def test_a_truncated_jpeg_is_reported_not_trained_on(tmp_path):
+    """A JPEG cut short decodes with a grey lower part and only a libjpeg message on stderr: the one
+    image reader (read_rgb and the loader) reports it as truncated, naming the file."""
+    from mrcnn import model as modellib
+    from mrcnn import utils
+    from mrcnn.config import Config
+    from mrcnn.datasets import CocoDataset
+    rng = np.random.default_rng(0)
+    for name in ("good.jpg", "cut.jpg"):
+        cv2.imwrite(str(tmp_path / name), (rng.random((64, 64, 3)) * 255).astype(np.uint8))
+    data = (tmp_path / "cut.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:len(data) // 2])
+    assert utils.read_rgb(str(tmp_path / "good.jpg")).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="cut.jpg is truncated"):
+        utils.read_rgb(str(tmp_path / "cut.jpg"))
+    doc = {"images": [{"id": i, "file_name": n, "height": 64, "width": 64} for i, n in enumerate(["good.jpg", "cut.jpg"])],
+           "categories": [{"id": 1, "name": "x"}],
+           "annotations": [{"id": i + 1, "image_id": i, "category_id": 1, "segmentation": [[5, 5, 40, 5, 40, 40]]}
+                           for i in range(2)]}
+    (tmp_path / "ann.json").write_text(json.dumps(doc))
+    ds = CocoDataset(str(tmp_path / "ann.json"), str(tmp_path))
+    ds.prepare()
+
+    class Small(Config):
+        NAME = "cut"
+        NUM_CLASSES = 2
+        IMAGES_PER_GPU = 1
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 64
+
+    loader = modellib.make_loader(ds, Small(), shuffle=False, workers=1)
+    for _ in range(3):
+        loader.next_batch()
+    assert loader.skipped_bad >= 1 and any("cut.jpg is truncated" in w for w in loader.take_warnings())

@@ -4,8 +4,10 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "mrcnn/codecs/kaggle_rle.h"
@@ -43,6 +45,38 @@ struct Problems {
 };
 
 std::array<double, 4> bbox_of(const codecs::Rle& r) { return codecs::rle_to_bbox(r); }
+
+bool is_file(const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec);
+}
+
+// With an image folder given, drops the images whose file is not there, reported once for all (a
+// wrong folder would otherwise give a warning per image, or fail only when training reaches them).
+// Without one, the annotations are read on their own (statistics, comparisons).
+std::set<std::string> drop_missing_images(AnnotationSet& out, const std::string& file, const std::string& image_dir,
+                                          const Problems& problems) {
+  std::set<std::string> missing;
+  if (image_dir.empty()) return missing;
+  std::vector<ImageRecord> kept;
+  std::string first;
+  for (ImageRecord& r : out.images) {
+    if (is_file(r.path)) {
+      kept.push_back(std::move(r));
+      continue;
+    }
+    if (missing.size() < 3) first += (first.empty() ? "" : ", ") + r.path;
+    missing.insert(r.id);
+  }
+  const size_t total = kept.size() + missing.size();
+  out.images = std::move(kept);
+  if (!missing.empty()) {
+    problems.report(file + ": " + std::to_string(missing.size()) + " of its " + std::to_string(total) +
+                    " images are not in the image folder '" + image_dir + "' (" + first +
+                    (missing.size() > 3 ? ", ..." : "") + "); skipped");
+  }
+  return missing;
+}
 
 }  // namespace
 
@@ -141,6 +175,8 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
     throw std::invalid_argument(json_path + ": not a COCO annotation file (no 'images' or 'annotations')");
   if (doc.contains("categories"))
     for (const json& c : doc["categories"]) out.classes.emplace_back(c.at("id").get<int64_t>(), c.at("name").get<std::string>());
+  std::set<int64_t> categories;
+  for (const auto& c : out.classes) categories.insert(c.first);
   std::map<int64_t, size_t> by_id;
   for (const json& im : doc["images"]) {
     ImageRecord r;
@@ -174,6 +210,8 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
       ImageRecord& r = out.images[it->second];
       Instance inst;
       inst.class_id = a.at("category_id").get<int64_t>();
+      if (!categories.empty() && !categories.count(inst.class_id))
+        throw std::invalid_argument("category_id " + std::to_string(inst.class_id) + " is not in 'categories'");
       inst.crowd = a.value("iscrowd", 0) != 0;
       inst.mask = coco_segmentation(a.at("segmentation"), static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
       inst.bbox = bbox_of(inst.mask);
@@ -182,6 +220,7 @@ AnnotationSet load_coco(const std::string& json_path, const std::string& image_d
       problems.report(json_path + ": annotation " + aid + " skipped: " + e.what());
     }
   }
+  drop_missing_images(out, json_path, image_dir, problems);
   return out;
 }
 
@@ -404,6 +443,7 @@ AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image
   }
   if (label_json.empty())
     for (const auto& [id, seen] : seen_class) out.classes.emplace_back(id, "class_" + std::to_string(id));
+  drop_missing_images(out, csv_path, image_dir, problems);
   return out;
 }
 

@@ -10,6 +10,21 @@
 
 namespace mrcnn::data {
 
+namespace {
+
+// A JPEG cut short (an interrupted download or copy) still decodes, its lower part grey, with
+// only a message from libjpeg on stderr: a JPEG without its end-of-image marker near the end of
+// the file (a little trailing data is allowed) is reported instead.
+bool jpeg_truncated(const std::vector<uint8_t>& d) {
+  if (d.size() < 4 || d[0] != 0xFF || d[1] != 0xD8) return false;
+  const size_t from = d.size() > 1024 ? d.size() - 1024 : 2;
+  for (size_t i = d.size() - 1; i > from; --i)
+    if (d[i - 1] == 0xFF && d[i] == 0xD9) return false;
+  return true;
+}
+
+}  // namespace
+
 torch::Tensor read_image(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw std::invalid_argument("image file not found: " + path);
@@ -19,6 +34,8 @@ torch::Tensor read_image(const std::string& path) {
   std::vector<uint8_t> data(bytes);
   if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(bytes)))
     throw std::invalid_argument("cannot read image file " + path);
+  if (jpeg_truncated(data))
+    throw std::invalid_argument("image file " + path + " is truncated (its JPEG data stops before the end marker)");
   cv::Mat im;
   try {
     im = cv::imdecode(data, cv::IMREAD_UNCHANGED);
