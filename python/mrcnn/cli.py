@@ -1,5 +1,6 @@
 """Command line: python -m mrcnn <command> (see --help)."""
 import argparse
+import math
 import json
 import os
 import sys
@@ -305,11 +306,41 @@ def _dataset_args(p, required=True):
     p.add_argument("--mask-layout", dest="mask_layout", default="per-instance", choices=["per-instance", "instance-ids"])
 
 
+def _count(minimum):
+    """argparse type: an integer >= minimum."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError("%d is below %d" % (value, minimum))
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def _number(low, high, low_open=False, high_open=False):
+    """argparse type: a finite float in [low, high] (open where asked)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low) or \
+                (high_open and value == high):
+            raise argparse.ArgumentTypeError("%s is not in %s%g, %g%s" % (text, "(" if low_open else "[", low, high,
+                                                                         ")" if high_open else "]"))
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
 def _model_args(p):
     p.add_argument("--backbone", default="resnet50", choices=["resnet50", "resnet101"])
-    p.add_argument("--min-dim", dest="min_dim", type=int, default=512)
-    p.add_argument("--max-dim", dest="max_dim", type=int, default=512)
-    p.add_argument("--batch", type=int, default=2, help="images per step")
+    p.add_argument("--min-dim", dest="min_dim", type=_count(1), default=512)
+    p.add_argument("--max-dim", dest="max_dim", type=_count(1), default=512)
+    p.add_argument("--batch", type=_count(1), default=2, help="images per step")
 
 
 def main(argv=None):
@@ -317,36 +348,36 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the main job on the built-in synthetic shapes dataset")
     demo.add_argument("--out", default="out/demo", help="folder for pictures and results")
-    demo.add_argument("--images", type=int, default=64, help="training images")
-    demo.add_argument("--size", type=int, default=128, help="image side")
-    demo.add_argument("--steps", type=int, default=60, help="steps per epoch")
-    demo.add_argument("--epochs", type=int, default=4, help="epochs of training all layers (after one of heads)")
-    demo.add_argument("--lr", type=float, default=0.01)
+    demo.add_argument("--images", type=_count(1), default=64, help="training images")
+    demo.add_argument("--size", type=_count(32), default=128, help="image side")
+    demo.add_argument("--steps", type=_count(1), default=60, help="steps per epoch")
+    demo.add_argument("--epochs", type=_count(0), default=4, help="epochs of training all layers (after one of heads)")
+    demo.add_argument("--lr", type=_number(0, 10, low_open=True), default=0.01)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
     train = sub.add_parser("train", help="train on your dataset: heads, then all layers")
     _dataset_args(train)
     _model_args(train)
     train.add_argument("--val-dataset", dest="val_dataset", help="separate validation annotations (same format)")
-    train.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
+    train.add_argument("--val-fraction", dest="val_fraction", type=_number(0, 1, high_open=True), default=0.2)
     train.add_argument("--weights", default="imagenet", help="coco, imagenet, last, none or a file")
     train.add_argument("--logs", default="logs", help="checkpoints and logs folder")
     train.add_argument("--name", default="mrcnn", help="run name (checkpoint prefix)")
-    train.add_argument("--heads-epochs", dest="heads_epochs", type=int, default=10)
-    train.add_argument("--epochs", type=int, default=20, help="final epoch (heads epochs included)")
-    train.add_argument("--steps", type=int, default=100, help="steps per epoch")
-    train.add_argument("--val-steps", dest="val_steps", type=int, default=10)
-    train.add_argument("--lr", type=float, default=0.001)
-    train.add_argument("--warmup", type=int, default=0, help="warm-up steps")
+    train.add_argument("--heads-epochs", dest="heads_epochs", type=_count(0), default=10)
+    train.add_argument("--epochs", type=_count(1), default=20, help="final epoch (heads epochs included)")
+    train.add_argument("--steps", type=_count(1), default=100, help="steps per epoch")
+    train.add_argument("--val-steps", dest="val_steps", type=_count(0), default=10)
+    train.add_argument("--lr", type=_number(0, 10, low_open=True), default=0.001)
+    train.add_argument("--warmup", type=_count(0), default=0, help="warm-up steps")
     train.add_argument("--augment", action="store_true", help="random left-right flips")
-    train.add_argument("--workers", type=int, default=None)
+    train.add_argument("--workers", type=_count(0), default=None)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=_train)
     det = sub.add_parser("detect", help="detect in an image or a folder; pictures and COCO JSON to --out")
     det.add_argument("--weights", required=True, help="an mrcnn checkpoint (.pt)")
     det.add_argument("--image", required=True, help="image file or folder")
     det.add_argument("--out", default="out/detect")
-    det.add_argument("--min-confidence", dest="min_confidence", type=float, default=0.7)
+    det.add_argument("--min-confidence", dest="min_confidence", type=_number(0, 1), default=0.7)
     det.add_argument("--segmentation", default="rle", choices=["rle", "polygon"])
     _model_args(det)
     det.set_defaults(func=_detect)
@@ -354,14 +385,14 @@ def main(argv=None):
     ev.add_argument("--weights", required=True, help="an mrcnn checkpoint (.pt)")
     _dataset_args(ev)
     _model_args(ev)
-    ev.add_argument("--min-confidence", dest="min_confidence", type=float, default=0.05)
-    ev.add_argument("--limit", type=int, default=0, help="evaluate the first N images only")
+    ev.add_argument("--min-confidence", dest="min_confidence", type=_number(0, 1), default=0.05)
+    ev.add_argument("--limit", type=_count(0), default=0, help="evaluate the first N images only")
     ev.add_argument("--out", default=None, help="folder for evaluation.json")
     ev.set_defaults(func=_evaluate)
     ins = sub.add_parser("inspect", help="dataset statistics and a grid of samples, as numbers and PNG")
     _dataset_args(ins)
     ins.add_argument("--out", default="out/inspect")
-    ins.add_argument("--samples", type=int, default=8)
+    ins.add_argument("--samples", type=_count(1), default=8)
     ins.set_defaults(func=_inspect)
     sub.add_parser("info", help="print build information").set_defaults(
         func=lambda a: print(__import__("mrcnn").build_info()))

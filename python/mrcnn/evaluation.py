@@ -225,32 +225,51 @@ def dataset_to_coco(dataset, image_ids=None):
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
-def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose=True, progress=True):
+def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose=True, progress=True,
+             on_error="skip"):
     """Runs model.detect over the dataset's images and measures them: COCO AP/AR (C++ COCOeval,
     pycocotools' numbers) for each iou type, per-category AP, and Matterport's mAP@0.5 (mean of
     compute_ap over images). Returns a dict with "bbox"/"segm" results, "mAP50", "per_class",
-    "detections" (COCO records) and "ground_truth" (COCO dict)."""
+    "detections" (COCO records), "ground_truth" (COCO dict) and "skipped" (image ids).
+
+    on_error: an image or mask that cannot be loaded is reported naming it and left out of the
+    measurement ("skip"), or raises ("raise")."""
+    import warnings
+
     from . import cocoeval
     from .utils import extract_bboxes  # utils imports this module
 
+    if on_error not in ("skip", "raise"):
+        raise ValueError("evaluate: on_error must be 'skip' or 'raise', got %r" % (on_error,))
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
     iterator = image_ids
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(image_ids, desc="detect", leave=False)
-    results, aps = [], []
+    results, aps, skipped = [], [], []
     for image_id in iterator:
-        r = model.detect([dataset.load_image(image_id)])[0]
+        try:
+            image = dataset.load_image(image_id)
+            gt_masks, gt_ids = dataset.load_mask(image_id)
+        except (OSError, ValueError, RuntimeError) as e:
+            if on_error == "raise":
+                raise
+            warnings.warn("evaluate: image %s (%s) skipped: %s" % (image_id, dataset.image_reference(image_id), e),
+                          stacklevel=2)
+            skipped.append(image_id)
+            continue
+        r = model.detect([image])[0]
         results.append(r)
-        gt_masks, gt_ids = dataset.load_mask(image_id)
         keep = gt_ids > 0
         gt_masks, gt_ids = gt_masks[:, :, keep], gt_ids[keep]
         if len(gt_ids):
             aps.append(compute_ap(extract_bboxes(gt_masks), gt_ids, gt_masks, r["rois"], r["class_ids"], r["scores"],
                                   r["masks"])[0])
+    image_ids = [i for i in image_ids if i not in set(skipped)]
     gt = dataset_to_coco(dataset, image_ids)
     dt = results_to_coco(results, image_ids, dataset)
-    out = {"mAP50": float(np.mean(aps)) if aps else float("nan"), "detections": dt, "ground_truth": gt}
+    out = {"mAP50": float(np.mean(aps)) if aps else float("nan"), "detections": dt, "ground_truth": gt,
+           "skipped": skipped}
     names = {c["id"]: c["name"] for c in gt["categories"]}
     for t in iou_types:
         if not dt:

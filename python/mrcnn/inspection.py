@@ -69,8 +69,13 @@ def sample_grid(dataset, count=8, seed=0, size=256, columns=4, path=None):
     ids = rng.choice(dataset.image_ids, size=min(count, len(dataset.image_ids)), replace=False)
     tiles = []
     for i in ids:
-        image = dataset.load_image(i)
-        masks, class_ids = dataset.load_mask(i)
+        try:
+            image = dataset.load_image(i)
+            masks, class_ids = dataset.load_mask(i)
+        except (OSError, ValueError, RuntimeError) as e:  # a broken file: reported, the others drawn
+            import warnings
+            warnings.warn("sample_grid: image %s (%s) skipped: %s" % (i, dataset.image_reference(i), e), stacklevel=2)
+            continue
         picture = render.draw_instances(image, masks, np.abs(class_ids), dataset.class_names)
         scale = size / max(picture.shape[:2])
         picture = cv2.resize(picture, (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
