@@ -434,3 +434,35 @@ def test_train_takes_the_bad_data_policy(tmp_path):
     model = modellib.MaskRCNN("training", TinyConfig(), str(tmp_path))
     result = model.train(ds, None, learning_rate=0.001, epochs=1, layers="heads", verbose=0, seed=0, workers=1)
     assert result["epoch"] == 1
+
+
+def test_the_update_is_torchs_sgd_and_its_state_round_trips():
+    """The optimizer is torch's SGD: after a step, every trained weight moved by -lr x its momentum
+    buffer (the buffers the checkpoints keep), and loading those buffers into a new trainer gives
+    the same next step."""
+    cfg = TinyConfig()
+    options = dict(learning_rate=0.02, momentum=0.9, weight_decay=1e-4, clip_norm=0.0, layers="heads",
+                   deterministic=True)
+    model = modellib.MaskRCNN("training", cfg, "/nonexistent")
+    trainer = _C.train.Trainer(model.net, _C.train.TrainOptions(**options))
+    loader = modellib.make_loader(shapes(4, 0), cfg, shuffle=False, workers=0)
+    trainer.step(loader)
+    before = weights(model)
+    trainer.step(loader)
+    after = weights(model)
+    state = trainer.optimizer_state()
+    buffers = {k[len("momentum."):]: v for k, v in state.items() if k.startswith("momentum.")}
+    assert set(buffers) == set(trainer.trainable) and int(state["global_step"]) == 2
+    for name, buf in buffers.items():
+        torch.testing.assert_close(after[name], before[name] - 0.02 * buf, rtol=2.5e-7, atol=1e-7)  # float32 ulps
+    # a second trainer from the same weights and buffers takes the same third step
+    twin = modellib.MaskRCNN("training", cfg, "/nonexistent")
+    twin.net.load_state_dict(dict(model.net.state_dict()), [])
+    resumed = _C.train.Trainer(twin.net, _C.train.TrainOptions(**options))
+    resumed.load_optimizer_state(state)
+    batch_position = loader.position
+    trainer.step(loader)
+    loader.seek(batch_position)
+    resumed.step(loader)
+    a, b = weights(model), weights(twin)
+    assert all(torch.equal(a[k], b[k]) for k in trainer.trainable)

@@ -117,7 +117,33 @@ Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move
     throw std::invalid_argument("train: mixed_precision='fp16' needs the model on a CUDA device (it is on " +
                                 device.str() + "); on CPU use 'bf16'");
   loss_scale_ = options_.loss_scale;
+  std::vector<torch::Tensor> tensors;
+  for (auto& [name, p] : params_) tensors.push_back(p);
+  optimizer_ = std::make_unique<torch::optim::SGD>(
+      tensors, torch::optim::SGDOptions(options_.learning_rate)
+                   .momentum(options_.momentum)
+                   .weight_decay(options_.weight_decay)
+                   .dampening(0)
+                   .nesterov(false));
 }
+
+namespace {
+
+// Where torch's optimizer keeps a parameter's state: its key in Optimizer::state(), the
+// TensorImpl's address (as a string before torch 2.7 or so, as a pointer since).
+using OptimizerState = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+template <class Key = OptimizerState::key_type>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << p.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace
 
 double Trainer::learning_rate_at(int64_t step, int64_t total_steps) const {
   double lr = options_.learning_rate;
@@ -162,7 +188,7 @@ std::map<std::string, torch::Tensor> Trainer::batch_losses(const std::vector<dat
 std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& batch) {
   model_->train();
   const double lr = learning_rate_at(global_step_, total_steps_);
-  for (auto& [name, p] : params_) p.mutable_grad().reset();
+  optimizer_->zero_grad(/*set_to_none=*/true);
   const auto losses = batch_losses(batch);
   torch::Tensor total;
   std::map<std::string, double> metrics;
@@ -198,7 +224,7 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
       if (++skipped_in_a_row_ >= 25)
         throw NonFiniteLoss("the gradients overflowed in 25 steps in a row (loss scale now " +
                             std::to_string(loss_scale_) + ")");
-      for (auto& [name, p] : params_) p.mutable_grad().reset();
+      optimizer_->zero_grad(/*set_to_none=*/true);
       ++global_step_;
       return metrics;
     }
@@ -209,21 +235,10 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
       for (auto& g : grads) g.mul_(scale);
     }
   }
-  // SGD as torch.optim.SGD (dampening 0, no Nesterov): d = g + wd * p; buf = m * buf + d; p -= lr * buf
-  for (auto& [name, p] : params_) {
-    if (!p.grad().defined()) continue;
-    torch::Tensor d = options_.weight_decay > 0 ? p.grad().add(p, options_.weight_decay) : p.grad();
-    if (options_.momentum > 0) {
-      auto it = momentum_.find(name);
-      if (it == momentum_.end()) {
-        it = momentum_.emplace(name, d.clone()).first;
-      } else {
-        it->second.mul_(options_.momentum).add_(d);
-      }
-      d = it->second;
-    }
-    p.add_(d, -lr);
-  }
+  // torch's SGD (as torch.optim.SGD: d = g + wd * p; buf = m * buf + d; p -= lr * buf) at this
+  // step's learning rate
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  optimizer_->step();
   if (loss_scale_ > 0) {
     skipped_in_a_row_ = 0;
     if (++good_steps_ >= options_.loss_scale_growth_interval) {
@@ -252,7 +267,13 @@ std::map<std::string, double> Trainer::evaluate(const std::vector<data::Sample>&
 
 std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
   std::map<std::string, torch::Tensor> out;
-  for (const auto& [name, buf] : momentum_) out["momentum." + name] = buf;
+  auto& state = optimizer_->state();
+  for (const auto& [name, p] : params_) {
+    auto it = state.find(state_key(p));
+    if (it == state.end()) continue;
+    const auto& buf = static_cast<const torch::optim::SGDParamState&>(*it->second).momentum_buffer();
+    if (buf.defined()) out["momentum." + name] = buf;
+  }
   out["global_step"] = torch::tensor(global_step_, torch::kLong);
   if (loss_scale_ > 0) {
     out["loss_scale"] = torch::tensor(loss_scale_, torch::kDouble);
@@ -262,7 +283,8 @@ std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
 }
 
 void Trainer::load_optimizer_state(const std::map<std::string, torch::Tensor>& state) {
-  momentum_.clear();
+  auto& sgd_state = optimizer_->state();
+  sgd_state.clear();
   std::map<std::string, torch::Tensor> ours(params_.begin(), params_.end());
   for (const auto& [key, t] : state) {
     if (key == "global_step") {
@@ -281,7 +303,9 @@ void Trainer::load_optimizer_state(const std::map<std::string, torch::Tensor>& s
     const std::string name = key.substr(9);
     auto it = ours.find(name);
     if (it == ours.end() || !it->second.sizes().equals(t.sizes())) continue;  // frozen now, or another shape
-    momentum_[name] = t.to(it->second.device(), it->second.scalar_type()).clone();
+    auto buffer = std::make_unique<torch::optim::SGDParamState>();
+    buffer->momentum_buffer(t.to(it->second.device(), it->second.scalar_type()).clone());
+    sgd_state[state_key(it->second)] = std::move(buffer);
   }
 }
 

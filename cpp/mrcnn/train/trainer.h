@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -112,7 +113,7 @@ class Trainer {
   TrainOptions options_;
   std::vector<std::string> trainable_;
   std::vector<std::pair<std::string, torch::Tensor>> params_;  // trainable parameters
-  std::map<std::string, torch::Tensor> momentum_;
+  std::unique_ptr<torch::optim::SGD> optimizer_;               // torch's SGD over params_
   int64_t global_step_ = 0;
   int64_t total_steps_ = 0;
   c10::ScalarType autocast_dtype_ = c10::ScalarType::Undefined;
