@@ -39,6 +39,10 @@ DIFFERENCES = {
 }
 # Behaviour that differs although the signature is the same: the decision and why.
 BEHAVIOUR = [
+    ("utils.resize_image", "as Matterport (scale up to min_dim, min_scale, the square mode's cap, Python's "
+                           "rounding; centred padding; random crops); the scale and size come from the rule the "
+                           "network and the training loader use (C++ resize_plan), so load_image_gt shows the size "
+                           "the network trains at. A side that would round to 0 is kept at one pixel"),
     ("utils.minimize_mask / expand_mask", "as Matterport: resized masks are rounded, so exactly 0.5 becomes 0"),
     ("utils.resize", "ours keeps dtype and value range (uint8 stays uint8 0-255, bool stays bool); Matterport "
                      "returns skimage's float output. Every caller in the library expects the input's type"),

@@ -64,6 +64,20 @@ void init_model(py::module_& m) {
   m.def("winograd_status", &mrcnn::ops::winograd_status);
   m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");
+  m.def("resize_plan",
+        [](const std::string& mode, int64_t h, int64_t w, int64_t min_dim, int64_t max_dim, double min_scale) {
+          Config c;
+          c.IMAGE_RESIZE_MODE = mode;
+          c.IMAGE_MIN_DIM = min_dim;
+          c.IMAGE_MAX_DIM = max_dim;
+          c.IMAGE_MIN_SCALE = min_scale;
+          const mrcnn::model::ResizePlan p = mrcnn::model::resize_plan(c, h, w);
+          return py::make_tuple(p.scale, p.height, p.width);
+        },
+        py::arg("mode"), py::arg("height"), py::arg("width"), py::arg("min_dim") = 0, py::arg("max_dim") = 0,
+        py::arg("min_scale") = 0.0,
+        "(scale, new height, new width) of an image under IMAGE_RESIZE_MODE's rule, before padding or cropping; "
+        "0 leaves min_dim / max_dim out");
   m.attr("CHECKPOINT_FORMAT") = mrcnn::model::kCheckpointFormat;
   m.def("checkpoint_format_version", &mrcnn::model::checkpoint_format_version, py::arg("format"),
         "The number of a checkpoint format this version reads, 0 for anything else");

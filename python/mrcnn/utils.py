@@ -230,33 +230,25 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     window, scale, padding, crop = (0, 0, h, w), 1, [(0, 0), (0, 0), (0, 0)], None
     if mode == "none":
         return image, window, scale, padding, crop
+    if mode not in ("square", "pad64", "crop", "torchvision"):
+        raise ValueError("resize_image: mode must be none, square, pad64, crop or torchvision, got %r" % (mode,))
+    if mode == "pad64" and min_dim is not None and min_dim % 64 != 0:
+        raise ValueError("resize_image: min_dim must be a multiple of 64 in pad64 mode, got %r" % (min_dim,))
+    # the scale and size rule is the network's own (C++ model::resize_plan), shared with the loader
+    scale, nh, nw = _C.model.resize_plan(mode, h, w, int(min_dim or 0), int(max_dim or 0), float(min_scale or 0))
     if mode == "torchvision":
-        # torchvision's GeneralizedRCNNTransform: short side to min_dim unless the long side would
-        # pass max_dim (down-scaling too), then padding at the bottom and right to a multiple of 32
-        # (torchvision >= 0.15 computes the scale in double precision)
-        scale = min(min_dim / min(h, w), max_dim / max(h, w))
-        image = resize(image, (int(np.floor(h * scale)), int(np.floor(w * scale))))
-        nh, nw = image.shape[:2]
+        # torchvision's GeneralizedRCNNTransform: padding at the bottom and right to a multiple of 32
+        image = resize(image, (nh, nw))
         padding = [(0, (-nh) % 32), (0, (-nw) % 32), (0, 0)]
         image = np.pad(image, padding[:image.ndim], mode="constant", constant_values=0)
         return image.astype(dtype), (0, 0, nh, nw), scale, padding, crop
-    if mode not in ("square", "pad64", "crop"):
-        raise ValueError("resize_image: mode must be none, square, pad64, crop or torchvision, got %r" % (mode,))
-    if min_dim:
-        scale = max(1, min_dim / min(h, w))
-    if min_scale and scale < min_scale:
-        scale = min_scale
-    if max_dim and mode == "square" and round(max(h, w) * scale) > max_dim:
-        scale = max_dim / max(h, w)
     if scale != 1:
-        image = resize(image, (round(h * scale), round(w * scale)))
+        image = resize(image, (nh, nw))
     h, w = image.shape[:2]
     if mode == "square":
         top, left = (max_dim - h) // 2, (max_dim - w) // 2
         padding = [(top, max_dim - h - top), (left, max_dim - w - left), (0, 0)]
     elif mode == "pad64":
-        if min_dim is not None and min_dim % 64 != 0:
-            raise ValueError("resize_image: min_dim must be a multiple of 64 in pad64 mode, got %r" % (min_dim,))
         ph, pw = (-h) % 64, (-w) % 64
         padding = [(ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)]
     else:  # crop

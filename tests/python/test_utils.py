@@ -115,3 +115,94 @@ def test_mini_masks_round_half_down_as_matterport():
     assert not mini[0, 0, 0]  # the area average is exactly 0.5: np.around gives 0
     mask[0:2, 0:2, 0] = True
     assert utils.minimize_mask(np.array([[0, 0, 2, 2]]), mask, (1, 1))[0, 0, 0]
+
+
+def _matterport_resize_plan(h, w, min_dim, max_dim, min_scale, mode):
+    """Matterport's resize_image, its scale and size steps (the reference for the shared C++ rule)."""
+    scale = 1
+    if min_dim:
+        scale = max(1, min_dim / min(h, w))
+    if min_scale and scale < min_scale:
+        scale = min_scale
+    if max_dim and mode == "square":
+        if round(max(h, w) * scale) > max_dim:
+            scale = max_dim / max(h, w)
+    # a side that would round to 0 (Matterport then fails inside skimage) is kept at one pixel
+    return scale, max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def test_one_resize_rule_as_matterport_in_every_mode():
+    """utils.resize_image (Matterport's API), load_image_gt and the C++ loader take their scale and
+    size from one rule (C++ model::resize_plan), equal to Matterport's on odd sizes in every mode,
+    halves rounded to even as Python's round does; the padding and crops are Matterport's."""
+    from mrcnn import _C, utils
+    rng = np.random.RandomState(3)
+    cases = [(333, 331, 512, 1024, 0, "square"), (331, 497, 512, 512, 0, "square"), (1, 700, 64, 256, 0, "square"),
+             (257, 129, 256, 1024, 0, "pad64"), (97, 1201, 128, 256, 2.0, "pad64"), (600, 200, 128, 256, 0, "crop")]
+    for _ in range(40):
+        cases.append((int(rng.randint(1, 900)), int(rng.randint(1, 900)), int(rng.choice([64, 100, 333, 512])),
+                      int(rng.choice([512, 1024])), float(rng.choice([0, 0, 1.5])),
+                      str(rng.choice(["square", "pad64", "crop"]))))
+    for h, w, min_dim, max_dim, min_scale, mode in cases:
+        if mode == "pad64":
+            min_dim = 64 * max(1, min_dim // 64)
+        if mode == "square" and max_dim % 64:
+            continue
+        scale, nh, nw = _matterport_resize_plan(h, w, min_dim, max_dim, min_scale, mode)
+        assert _C.model.resize_plan(mode, h, w, min_dim, max_dim, min_scale) == (scale, nh, nw), (h, w, mode)
+        image = np.zeros((h, w, 3), np.uint8)
+        out, window, got_scale, padding, crop = utils.resize_image(image, min_dim, max_dim, min_scale, mode)
+        assert got_scale == scale
+        if mode == "square":
+            top, left = (max_dim - nh) // 2, (max_dim - nw) // 2
+            assert out.shape == (max_dim, max_dim, 3) and window == (top, left, top + nh, left + nw)
+        elif mode == "pad64":
+            ph, pw = (-nh) % 64, (-nw) % 64
+            assert out.shape == (nh + ph, nw + pw, 3) and window == (ph // 2, pw // 2, ph // 2 + nh, pw // 2 + nw)
+        else:
+            assert out.shape == (min_dim, min_dim, 3) and crop[2:] == (min_dim, min_dim)
+    # halves go to the even neighbour, as Python's round: 331 x 1.5 = 496.5 -> 496
+    assert _C.model.resize_plan("pad64", 331, 1000, 0, 0, 1.5) == (1.5, 496, 1500)
+
+
+def test_the_loader_resizes_as_load_image_gt():
+    """The training loader's samples have the size load_image_gt's window says (crop: the crop), for
+    odd image sizes in every mode: the network trains on what load_image_gt shows."""
+    from mrcnn import model as modellib
+    from mrcnn import utils
+    from mrcnn.config import Config
+
+    sizes = [(333, 331), (97, 611), (600, 200)]
+
+    class Odd(utils.Dataset):
+        def load_image(self, image_id):
+            h, w = sizes[image_id]
+            return np.full((h, w, 3), 50, np.uint8)
+
+        def load_mask(self, image_id):
+            h, w = sizes[image_id]
+            m = np.zeros((h, w, 1), bool)
+            m[h // 4:h // 2, w // 4:w // 2] = True
+            return m, np.array([1], np.int32)
+
+    ds = Odd()
+    ds.add_class("odd", 1, "thing")
+    for i in range(len(sizes)):
+        ds.add_image("odd", i, None)
+    ds.prepare()
+    for mode, min_dim, max_dim in (("square", 256, 512), ("pad64", 128, 512), ("crop", 128, 512), ("none", 64, 512)):
+        class Cfg(Config):
+            NAME = "odd"
+            NUM_CLASSES = 2
+            IMAGE_RESIZE_MODE = mode
+            IMAGE_MIN_DIM = min_dim
+            IMAGE_MAX_DIM = max_dim
+            IMAGES_PER_GPU = 1
+
+        loader = modellib.make_loader(ds, Cfg(), shuffle=False, workers=0)
+        for k in range(len(sizes)):
+            sample = loader.prepare(k)["image"]
+            image_id = loader.image_index(k)
+            _, meta, _, _, _ = modellib.load_image_gt(ds, Cfg(), image_id)
+            window = modellib.parse_image_meta(meta[None])["window"][0]
+            assert sample.shape[:2] == (window[2] - window[0], window[3] - window[1]), (mode, sizes[image_id])

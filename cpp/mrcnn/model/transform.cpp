@@ -6,26 +6,39 @@ namespace mrcnn::model {
 
 namespace F = torch::nn::functional;
 
-std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_t w) {
+namespace {
+
+// Python's round(): halves to the even neighbour (the default floating-point rounding mode)
+double round_half_even(double v) { return std::nearbyint(v); }
+
+}  // namespace
+
+ResizePlan resize_plan(const Config& config, int64_t h, int64_t w) {
   TORCH_CHECK_VALUE(h > 0 && w > 0, "preprocess: image size must be positive, got ", h, "x", w);
   const std::string& mode = config.IMAGE_RESIZE_MODE;
+  const double dh = static_cast<double>(h), dw = static_cast<double>(w);
   if (mode == "torchvision") {
     // As GeneralizedRCNNTransform (torchvision >= 0.15): scale = min(min_size / short side,
     // max_size / long side) in double precision, new sides floor(side * scale).
-    const double scale = std::min(static_cast<double>(config.IMAGE_MIN_DIM) / static_cast<double>(std::min(h, w)),
-                                  static_cast<double>(config.IMAGE_MAX_DIM) / static_cast<double>(std::max(h, w)));
-    return {static_cast<int64_t>(std::floor(static_cast<double>(h) * scale)),
-            static_cast<int64_t>(std::floor(static_cast<double>(w) * scale))};
+    const double scale = std::min(static_cast<double>(config.IMAGE_MIN_DIM) / std::min(dh, dw),
+                                  static_cast<double>(config.IMAGE_MAX_DIM) / std::max(dh, dw));
+    return {scale, static_cast<int64_t>(std::floor(dh * scale)), static_cast<int64_t>(std::floor(dw * scale))};
   }
-  if (mode == "none") return {h, w};
-  // Matterport's resize_image: scale up so the short side reaches IMAGE_MIN_DIM (never down),
-  // at least IMAGE_MIN_SCALE, and in square mode keep the long side within IMAGE_MAX_DIM.
-  double scale = std::max(1.0, static_cast<double>(config.IMAGE_MIN_DIM) / static_cast<double>(std::min(h, w)));
+  if (mode == "none") return {1.0, h, w};
+  double scale = 1.0;
+  if (config.IMAGE_MIN_DIM > 0) scale = std::max(1.0, static_cast<double>(config.IMAGE_MIN_DIM) / std::min(dh, dw));
   if (config.IMAGE_MIN_SCALE > 0 && scale < config.IMAGE_MIN_SCALE) scale = config.IMAGE_MIN_SCALE;
-  const double long_side = static_cast<double>(std::max(h, w));
-  if ((mode == "square" || mode == "crop") && std::round(long_side * scale) > config.IMAGE_MAX_DIM)
+  const double long_side = std::max(dh, dw);
+  if (mode == "square" && config.IMAGE_MAX_DIM > 0 &&
+      round_half_even(long_side * scale) > static_cast<double>(config.IMAGE_MAX_DIM))
     scale = static_cast<double>(config.IMAGE_MAX_DIM) / long_side;
-  return {std::max<int64_t>(1, std::llround(h * scale)), std::max<int64_t>(1, std::llround(w * scale))};
+  return {scale, std::max<int64_t>(1, static_cast<int64_t>(round_half_even(dh * scale))),
+          std::max<int64_t>(1, static_cast<int64_t>(round_half_even(dw * scale)))};
+}
+
+std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_t w) {
+  const ResizePlan p = resize_plan(config, h, w);
+  return {p.height, p.width};
 }
 
 ImageBatch preprocess(const std::vector<torch::Tensor>& images, const Config& config, bool resize) {

@@ -16,9 +16,18 @@ struct ImageBatch {
   std::vector<std::pair<int64_t, int64_t>> original_sizes;
 };
 
-// Size an image of h x w takes after the configured resize (IMAGE_RESIZE_MODE).
-//   torchvision: scale = min(MIN_DIM / short side, MAX_DIM / long side) in float32, sides floored
-//   square / pad64 / none: Matterport's rules (scale up to MIN_DIM, cap at MAX_DIM in square mode)
+// The resize factor of an h x w image and the size it takes (before padding or cropping) under the
+// configured IMAGE_RESIZE_MODE. The one place this rule lives: the network's input, the data
+// loader and Python's utils.resize_image (through _C.model.resize_plan) all use it.
+//   torchvision: scale = min(MIN_DIM / short side, MAX_DIM / long side) in double, sides floored
+//   square / pad64 / crop / none: Matterport's resize_image (scale up so the short side reaches
+//   MIN_DIM, never down; at least MIN_SCALE; in square mode the long side capped at MAX_DIM; sides
+//   rounded half to even, as Python's round); MIN_DIM or MAX_DIM 0 leaves that step out
+struct ResizePlan {
+  double scale = 1;
+  int64_t height = 0, width = 0;
+};
+ResizePlan resize_plan(const Config& config, int64_t h, int64_t w);
 std::pair<int64_t, int64_t> resized_size(const Config& config, int64_t h, int64_t w);
 
 // Normalises ((x - mean) / std, both /255), resizes (bilinear, align_corners=False) and pads into
