@@ -11,6 +11,19 @@ __all__ = ["kaggle_rle_decode", "kaggle_rle_encode", "kaggle_rle_to_coco", "coco
            "via_shape_to_mask", "via_shape_to_rle", "mask_to_polygons"]
 
 
+def _side(value, what):
+    """An image side for the C++ codecs (uint32 there): a whole number in 0..2**31-1, else ValueError
+    naming the argument (instead of pybind11's "incompatible function arguments")."""
+    try:
+        side = int(value)
+        whole = side == value
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 0 <= side < 2 ** 31:
+        raise ValueError("%s must be a whole number of pixels in 0..2147483647, got %r" % (what, value))
+    return side
+
+
 def kaggle_rle_decode(encoded, height, width, one_indexed=True, column_major=True):
     """Masks of Kaggle 'start length ...' strings.
 
@@ -21,7 +34,8 @@ def kaggle_rle_decode(encoded, height, width, one_indexed=True, column_major=Tru
     single = isinstance(encoded, (str, bytes))
     strings = [encoded] if single else list(encoded)
     strings = [s.decode() if isinstance(s, bytes) else ("" if s is None else str(s)) for s in strings]
-    masks = _codecs.kaggle_decode(strings, int(height), int(width), one_indexed, column_major).view(bool)
+    masks = _codecs.kaggle_decode(strings, _side(height, "kaggle_rle_decode: height"),
+                                  _side(width, "kaggle_rle_decode: width"), one_indexed, column_major).view(bool)
     return masks[:, :, 0] if single else masks
 
 
@@ -34,7 +48,8 @@ def kaggle_rle_encode(mask, one_indexed=True, column_major=True):
 
 def kaggle_rle_to_coco(encoded, height, width, one_indexed=True, column_major=True):
     """COCO RLE dict of a Kaggle string, without materialising the mask."""
-    return _codecs.kaggle_to_rle(encoded, int(height), int(width), one_indexed, column_major)
+    return _codecs.kaggle_to_rle(encoded, _side(height, "kaggle_rle_to_coco: height"),
+                                 _side(width, "kaggle_rle_to_coco: width"), one_indexed, column_major)
 
 
 def coco_to_kaggle_rle(rle, one_indexed=True, column_major=True):
@@ -43,7 +58,11 @@ def coco_to_kaggle_rle(rle, one_indexed=True, column_major=True):
 
 def via_shape_to_rle(shape_attributes, height, width):
     """COCO RLE of a VIA region's shape_attributes (polygon, polyline, rect, circle, ellipse, point)."""
-    return _codecs.via_shape(dict(shape_attributes), int(height), int(width))
+    if not isinstance(shape_attributes, dict):
+        raise TypeError("via_shape_to_rle: shape_attributes must be a dict (a VIA region's), got %s"
+                        % type(shape_attributes).__name__)
+    return _codecs.via_shape(dict(shape_attributes), _side(height, "via_shape_to_rle: height"),
+                             _side(width, "via_shape_to_rle: width"))
 
 
 def via_shape_to_mask(shape_attributes, height, width):

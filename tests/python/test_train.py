@@ -466,3 +466,66 @@ def test_the_update_is_torchs_sgd_and_its_state_round_trips():
     resumed.step(loader)
     a, b = weights(model), weights(twin)
     assert all(torch.equal(a[k], b[k]) for k in trainer.trainable)
+
+
+def test_a_disk_that_fills_mid_save_stops_cleanly_and_training_resumes(tmp_path):
+    """Training whose epoch-2 checkpoint cannot be written (a file-size limit, as a full disk):
+    train() raises a ValueError naming the file, in a process that lives on; no temporary file is
+    left, epoch 1's checkpoint is intact; once space is back, training resumes from it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os, resource, sys
+        from mrcnn import model as modellib
+        from mrcnn.config import Config
+        from mrcnn.shapes import ShapesDataset
+
+        class Cfg(Config):
+            NAME = "full"
+            NUM_CLASSES = 4
+            IMAGES_PER_GPU = 1
+            IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+            BACKBONE = "resnet50"
+            RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+            TRAIN_ROIS_PER_IMAGE = 32
+            PRE_NMS_LIMIT = POST_NMS_ROIS_TRAINING = POST_NMS_ROIS_INFERENCE = 300
+            STEPS_PER_EPOCH = 1
+            VALIDATION_STEPS = 0
+
+        ds = ShapesDataset(0)
+        ds.load_shapes(2, 128, 128)
+        ds.prepare()
+        logs, stage = sys.argv[1], sys.argv[2]
+        model = modellib.MaskRCNN("training", Cfg(), logs)
+        if stage != "first":
+            model.load_weights(model.find_last())
+        if stage == "full":
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            model.train(ds, None, learning_rate=0.001, epochs=1 if stage == "first" else 2, layers="heads",
+                        verbose=0, seed=0, workers=1)
+            print("TRAINED", model.epoch)
+        except ValueError as e:
+            print("RAISED", e)
+        print("ALIVE", sorted(os.listdir(model.log_dir)))
+    """)
+    logs = str(tmp_path / "logs")
+
+    def run(stage):
+        out = subprocess.run([sys.executable, "-c", code, logs, stage], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:]
+        return out.stdout
+
+    assert "TRAINED 1" in run("first")
+    out = run("full")
+    assert "RAISED" in out and "mask_rcnn_full_0002.pt" in out and "File too large" in out, out[-3000:]
+    files = eval(out.split("ALIVE", 1)[1].strip().splitlines()[0])
+    assert "mask_rcnn_full_0001.pt" in files and "mask_rcnn_full_0002.pt" not in files
+    assert not [f for f in files if ".tmp-" in f]
+    out = run("resume")
+    assert "TRAINED 2" in out, out[-3000:]
+    run_dir = [d for d in os.listdir(logs) if d.startswith("full")]
+    assert any(os.path.exists(os.path.join(logs, d, "mask_rcnn_full_0002.pt")) for d in run_dir)

@@ -167,14 +167,25 @@ codecs::Rle coco_segmentation(const codecs::JsonValue& seg, uint32_t h, uint32_t
   throw std::invalid_argument("segmentation is neither polygons nor RLE");
 }
 
-AnnotationSet load_coco(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
+AnnotationSet load_coco_impl(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
   const json doc = read_json(json_path);
   AnnotationSet out;
   const Problems problems{policy, &out.warnings};
   if (!doc.is_object() || !doc.contains("images") || !doc.contains("annotations"))
     throw std::invalid_argument(json_path + ": not a COCO annotation file (no 'images' or 'annotations')");
-  if (doc.contains("categories"))
-    for (const json& c : doc["categories"]) out.classes.emplace_back(c.at("id").get<int64_t>(), c.at("name").get<std::string>());
+  if (!doc["images"].is_array() || !doc["annotations"].is_array())
+    throw std::invalid_argument(json_path + ": 'images' and 'annotations' must be lists");
+  if (doc.contains("categories")) {
+    if (!doc["categories"].is_array()) throw std::invalid_argument(json_path + ": 'categories' must be a list");
+    for (const json& c : doc["categories"]) {
+      try {
+        out.classes.emplace_back(c.at("id").get<int64_t>(), c.at("name").get<std::string>());
+      } catch (const json::exception& e) {
+        problems.report(json_path + ": category entry " + c.dump().substr(0, 120) + " is incomplete (" + e.what() +
+                        ")");
+      }
+    }
+  }
   std::set<int64_t> categories;
   for (const auto& c : out.classes) categories.insert(c.first);
   std::map<int64_t, size_t> by_id;
@@ -259,7 +270,7 @@ std::pair<int64_t, int64_t> image_size_from_header(const std::string& path) {
   return {0, 0};
 }
 
-AnnotationSet load_via(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
+AnnotationSet load_via_impl(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
                        const std::string& default_class, BadDataPolicy policy) {
   const json doc = read_json(json_path);
   AnnotationSet out;
@@ -377,7 +388,7 @@ bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
 
 }  // namespace
 
-AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
+AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
                            BadDataPolicy policy) {
   std::ifstream f(csv_path);
   if (!f) throw std::invalid_argument(csv_path + ": cannot open the CSV file");
@@ -445,6 +456,33 @@ AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image
     for (const auto& [id, seen] : seen_class) out.classes.emplace_back(id, "class_" + std::to_string(id));
   drop_missing_images(out, csv_path, image_dir, problems);
   return out;
+}
+
+// The loaders above with a last guard: a JSON value of an unexpected type anywhere not checked
+// field by field still names the file (the field is in the JSON library's message).
+template <class F>
+AnnotationSet naming_the_file(const std::string& path, F&& load) {
+  try {
+    return load();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(path + ": " + e.what());
+  }
+}
+
+AnnotationSet load_coco(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
+  return naming_the_file(json_path, [&] { return load_coco_impl(json_path, image_dir, policy); });
+}
+
+AnnotationSet load_via(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
+                       const std::string& default_class, BadDataPolicy policy) {
+  return naming_the_file(json_path,
+                         [&] { return load_via_impl(json_path, image_dir, class_attribute, default_class, policy); });
+}
+
+AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
+                           BadDataPolicy policy) {
+  return naming_the_file(label_json.empty() ? csv_path : label_json,
+                         [&] { return load_rle_csv_impl(csv_path, image_dir, label_json, policy); });
 }
 
 }  // namespace mrcnn::data
