@@ -318,7 +318,7 @@ AnnotationSet load_via_impl(const std::string& json_path, const std::string& ima
     r.path = join(image_dir, r.id);
     std::tie(r.height, r.width) = image_size_from_header(r.path);
     if (r.height <= 0 || r.width <= 0) {
-      const cv::Mat im = cv::imread(r.path, cv::IMREAD_UNCHANGED);
+      const cv::Mat im = is_file(r.path) ? cv::imread(r.path, cv::IMREAD_UNCHANGED) : cv::Mat();
       if (im.empty()) {
         problems.report(json_path + ": image " + r.path + " is missing or cannot be decoded; skipped");
         continue;

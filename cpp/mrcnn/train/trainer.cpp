@@ -106,6 +106,52 @@ std::vector<std::string> set_trainable(model::MaskRcnnImpl& model, const std::st
   return trainable;
 }
 
+void LossScaler::unscale(std::vector<torch::Tensor>& grads) const {
+  for (auto& g : grads) g.mul_(1.0 / scale_);
+}
+
+bool LossScaler::update(double grad_norm) {
+  if (!std::isfinite(grad_norm)) {
+    scale_ *= 0.5;
+    good_steps_ = 0;
+    if (++skipped_in_a_row_ >= 25)
+      throw NonFiniteLoss("the gradients overflowed in 25 steps in a row (loss scale now " + std::to_string(scale_) +
+                          ")");
+    return false;
+  }
+  skipped_in_a_row_ = 0;
+  if (++good_steps_ >= growth_interval_) {
+    scale_ *= 2;
+    good_steps_ = 0;
+  }
+  return true;
+}
+
+std::map<std::string, torch::Tensor> LossScaler::state() const {
+  if (!on()) return {};
+  return {{"loss_scale", torch::tensor(scale_, torch::kDouble)},
+          {"loss_scale_good_steps", torch::tensor(good_steps_, torch::kLong)}};
+}
+
+void LossScaler::load_state(const std::map<std::string, torch::Tensor>& state) {
+  if (!on()) return;
+  if (auto it = state.find("loss_scale"); it != state.end()) scale_ = it->second.item<double>();
+  if (auto it = state.find("loss_scale_good_steps"); it != state.end()) good_steps_ = it->second.item<int64_t>();
+}
+
+double gradient_norm(const std::vector<torch::Tensor>& grads) {
+  if (grads.empty()) return 0;
+  std::vector<torch::Tensor> norms;
+  for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
+  return torch::stack(norms).norm(2).item<double>();
+}
+
+void clip_gradients(std::vector<torch::Tensor>& grads, double norm, double max_norm) {
+  if (max_norm <= 0 || !(norm > max_norm)) return;
+  const double scale = max_norm / (norm + 1e-6);
+  for (auto& g : grads) g.mul_(scale);
+}
+
 Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move(model)), options_(std::move(options)) {
   options_.validate();
   trainable_ = set_trainable(*model_, options_.layers);
@@ -116,7 +162,7 @@ Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move
   if (autocast_dtype_ == torch::kHalf && !device.is_cuda())
     throw std::invalid_argument("train: mixed_precision='fp16' needs the model on a CUDA device (it is on " +
                                 device.str() + "); on CPU use 'bf16'");
-  loss_scale_ = options_.loss_scale;
+  scaler_ = LossScaler(options_.loss_scale, options_.loss_scale_growth_interval);
   std::vector<torch::Tensor> tensors;
   for (auto& [name, p] : params_) tensors.push_back(p);
   optimizer_ = std::make_unique<torch::optim::SGD>(
@@ -202,50 +248,35 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
   metrics["lr"] = lr;
   for (const auto& [name, v] : metrics)
     if (!std::isfinite(v)) throw NonFiniteLoss(name + " is " + std::to_string(v) + " (" + format_losses(metrics) + ")");
-  (loss_scale_ > 0 ? total * loss_scale_ : total).backward();
+  (scaler_.on() ? total * scaler_.scale() : total).backward();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
   for (auto& [name, p] : params_)
     if (p.grad().defined()) grads.push_back(p.grad());
-  if (loss_scale_ > 0) {
-    metrics["loss_scale"] = loss_scale_;
-    for (auto& g : grads) g.mul_(1.0 / loss_scale_);
+  if (scaler_.on()) {
+    metrics["loss_scale"] = scaler_.scale();
+    scaler_.unscale(grads);
   }
-  if ((options_.clip_norm > 0 || loss_scale_ > 0) && !grads.empty()) {
-    std::vector<torch::Tensor> norms;
-    for (const auto& g : grads) norms.push_back(g.norm(2).to(torch::kDouble));
-    const double norm = torch::stack(norms).norm(2).item<double>();
-    if (!std::isfinite(norm) && loss_scale_ > 0) {
-      // the scaled gradients overflowed: skip this update and retry with half the scale (no
-      // grad_norm: an infinite one would make the epoch's average infinite)
+  if (options_.clip_norm > 0 || scaler_.on()) {
+    const double norm = gradient_norm(grads);  // 0 without gradients
+    if (scaler_.on() && !scaler_.update(norm)) {
+      // the scaled gradients overflowed: this update is skipped, the next step tries half the
+      // scale (no grad_norm: an infinite one would make the epoch's average infinite)
       metrics["skipped"] = 1;
-      loss_scale_ *= 0.5;
-      good_steps_ = 0;
-      if (++skipped_in_a_row_ >= 25)
-        throw NonFiniteLoss("the gradients overflowed in 25 steps in a row (loss scale now " +
-                            std::to_string(loss_scale_) + ")");
       optimizer_->zero_grad(/*set_to_none=*/true);
       ++global_step_;
       return metrics;
     }
-    metrics["grad_norm"] = norm;
-    if (!std::isfinite(norm)) throw NonFiniteLoss("the gradient norm is " + std::to_string(norm));
-    if (options_.clip_norm > 0 && norm > options_.clip_norm) {
-      const double scale = options_.clip_norm / (norm + 1e-6);
-      for (auto& g : grads) g.mul_(scale);
+    if (!grads.empty()) {
+      metrics["grad_norm"] = norm;
+      if (!std::isfinite(norm)) throw NonFiniteLoss("the gradient norm is " + std::to_string(norm));
+      clip_gradients(grads, norm, options_.clip_norm);
     }
   }
   // torch's SGD (as torch.optim.SGD: d = g + wd * p; buf = m * buf + d; p -= lr * buf) at this
   // step's learning rate
   for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
   optimizer_->step();
-  if (loss_scale_ > 0) {
-    skipped_in_a_row_ = 0;
-    if (++good_steps_ >= options_.loss_scale_growth_interval) {
-      loss_scale_ *= 2;
-      good_steps_ = 0;
-    }
-  }
   ++global_step_;
   return metrics;
 }
@@ -275,28 +306,18 @@ std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
     if (buf.defined()) out["momentum." + name] = buf;
   }
   out["global_step"] = torch::tensor(global_step_, torch::kLong);
-  if (loss_scale_ > 0) {
-    out["loss_scale"] = torch::tensor(loss_scale_, torch::kDouble);
-    out["loss_scale_good_steps"] = torch::tensor(good_steps_, torch::kLong);
-  }
+  for (auto& [key, value] : scaler_.state()) out[key] = value;
   return out;
 }
 
 void Trainer::load_optimizer_state(const std::map<std::string, torch::Tensor>& state) {
+  scaler_.load_state(state);  // a resumed fp16 run keeps the scale it had found
   auto& sgd_state = optimizer_->state();
   sgd_state.clear();
   std::map<std::string, torch::Tensor> ours(params_.begin(), params_.end());
   for (const auto& [key, t] : state) {
     if (key == "global_step") {
       global_step_ = t.item<int64_t>();
-      continue;
-    }
-    if (key == "loss_scale" && loss_scale_ > 0) {  // a resumed fp16 run keeps the scale it had found
-      loss_scale_ = t.item<double>();
-      continue;
-    }
-    if (key == "loss_scale_good_steps" && loss_scale_ > 0) {
-      good_steps_ = t.item<int64_t>();
       continue;
     }
     if (key.rfind("momentum.", 0) != 0) continue;

@@ -54,6 +54,35 @@ struct TrainOptions {
   void validate() const;  // throws std::invalid_argument naming the field
 };
 
+// Dynamic loss scaling (torch.cuda.amp.GradScaler's rule): the loss is multiplied by scale()
+// before backward and the gradients divided after; a step whose gradients overflow is skipped
+// and the scale halved; after `growth_interval` good steps in a row it doubles. Scale 0: off.
+class LossScaler {
+ public:
+  LossScaler(double scale, int64_t growth_interval) : scale_(scale), growth_interval_(growth_interval) {}
+  bool on() const { return scale_ > 0; }
+  double scale() const { return scale_; }
+  void unscale(std::vector<torch::Tensor>& grads) const;
+  // After the gradients' norm is known: false (and the scale halved) when they overflowed.
+  // Throws NonFiniteLoss after 25 overflowing steps in a row.
+  bool update(double grad_norm);
+  // The scale and its count of good steps, for checkpoints (empty when off).
+  std::map<std::string, torch::Tensor> state() const;
+  void load_state(const std::map<std::string, torch::Tensor>& state);
+
+ private:
+  double scale_;
+  int64_t growth_interval_;
+  int64_t good_steps_ = 0;        // steps since the scale last changed
+  int64_t skipped_in_a_row_ = 0;  // overflowing steps in a row
+};
+
+// The global L2 norm of the gradients (accumulated in double).
+double gradient_norm(const std::vector<torch::Tensor>& grads);
+// Scales the gradients down so that their global norm is at most max_norm (torch's
+// clip_grad_norm_ rule); nothing when max_norm <= 0.
+void clip_gradients(std::vector<torch::Tensor>& grads, double norm, double max_norm);
+
 // The regular expression `layers` stands for (Matterport's names: heads, 3+, 4+, 5+, all).
 std::string layers_regex(const std::string& layers);
 
@@ -117,9 +146,7 @@ class Trainer {
   int64_t global_step_ = 0;
   int64_t total_steps_ = 0;
   c10::ScalarType autocast_dtype_ = c10::ScalarType::Undefined;
-  double loss_scale_ = 0;          // current scale (0: no scaling)
-  int64_t good_steps_ = 0;         // steps since the scale last changed
-  int64_t skipped_in_a_row_ = 0;   // overflowing steps in a row
+  LossScaler scaler_{0, 1};
 };
 
 }  // namespace mrcnn::train
