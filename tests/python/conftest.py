@@ -21,7 +21,7 @@ def shared_path(*parts):
 
 # In CI (CI=true) every dependency a test needs is installed by ./run.sh test, so a test that skips
 # would hide a broken promise: it fails instead. The exceptions, by name: tests that need a GPU
-# (CI machines have none), and imgaug's, whose last release (0.4.0) does not import under numpy 2.
+# (CI machines have none).
 CI_MAY_SKIP = {
     "test_nms_cuda_matches_cpu_and_torchvision",
     "test_roi_align_cuda_matches_cpu_and_torchvision",
@@ -29,7 +29,6 @@ CI_MAY_SKIP = {
     "test_batched_nms_cuda_matches_torchvision",
     "test_mixed_precision_on_cuda",
     "test_cuda_model_matches_torchvision_on_cuda",
-    "test_imgaug_augmenter_when_installed",
 }
 
 

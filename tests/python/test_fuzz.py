@@ -1,5 +1,6 @@
 """Hostile input to the public Python API, in a child process: random and adversarial values for the
-codecs, the COCO mask API, the annotation parsers, COCOeval, the checkpoint reader and detect. Every
+codecs, the COCO mask API, the annotation parsers, COCOeval, the checkpoint reader, detect, and the
+native functions under them (mrcnn._C) called directly. Every
 case must end in a result or a Python exception within a time bound: never a signal (a crash of the
 notebook's kernel), a hang or an uncaught C++ exception. The child prints each case before running
 it, so a crash names the case."""
@@ -168,7 +169,32 @@ CHILD = textwrap.dedent(r'''
             image.flat[0] = rng.choice([np.nan, np.inf])
         detector.detect([image])
 
-    targets = [t_kaggle, t_polygons, t_via, t_cocomask, t_coco_parser, t_cocoeval, t_checkpoint]
+    # The native layer under the API (mrcnn._C), called directly with wrong types and junk values: a
+    # Python exception of a fitting kind (pybind11's TypeError lists the signature), never
+    # RuntimeError's "Unable to cast" or a C++ library's own message.
+    from mrcnn import _C
+    NATIVE = []
+    for sub in (_C.codecs, _C.model, _C.data, _C.eval, _C.train):
+        for name in dir(sub):
+            if not name.startswith("_") and callable(getattr(sub, name)) and name not in ("set_threads",):
+                NATIVE.append(getattr(sub, name))
+    FITTING = (TypeError, ValueError, OverflowError, OSError, IndexError, KeyError, FloatingPointError)
+    os.chdir(tmp)  # a junk path names a file here
+
+    def native_arg():
+        return rng.choice([junk_value(), junk_text(3), nrng.random((2, 3)), np.zeros((2, 2), np.uint8),
+                           torch.rand(2, 4), [torch.rand(1, 4)], object(), b"\x00\xff"])
+
+    def t_native():
+        f = rng.choice(NATIVE)
+        try:
+            f(*[native_arg() for _ in range(rng.randint(0, 4))])
+        except FITTING:
+            raise
+        except Exception as e:
+            print("KIND", getattr(f, "__name__", f), type(e).__name__, str(e)[:200], flush=True)
+
+    targets = [t_kaggle, t_polygons, t_via, t_cocomask, t_coco_parser, t_cocoeval, t_checkpoint, t_native]
     for target in targets + [t_detect]:
         count = N if target is not t_detect else max(4, N // 6)
         for k in range(count):
@@ -180,7 +206,7 @@ CHILD = textwrap.dedent(r'''
                 text = str(e)
                 if "Error::Error" in text or "frame #" in text:
                     print("BACKTRACE", target.__name__, k, text[:300], flush=True)
-                if "incompatible function arguments" in text or "Unable to cast" in text:
+                if ("incompatible function arguments" in text and target is not t_native) or "Unable to cast" in text:
                     print("CAST", target.__name__, k, text[:300], flush=True)
                 if target is t_coco_parser and "ann.json" not in text:
                     print("UNNAMED", target.__name__, k, text[:300], flush=True)
@@ -199,5 +225,6 @@ def test_hostile_input_gives_results_or_python_exceptions():
     last = [line for line in out.stdout.splitlines() if line.startswith("CASE")][-1:]
     assert out.returncode == 0, "the child died (%d) at %s:\n%s" % (out.returncode, last, out.stdout[-2000:])
     assert "DONE" in out.stdout, "the child stopped at %s:\n%s" % (last, out.stdout[-2000:])
-    problems = [line for line in out.stdout.splitlines() if line.startswith(("SLOW", "BACKTRACE", "CAST", "UNNAMED"))]
+    problems = [line for line in out.stdout.splitlines()
+                if line.startswith(("SLOW", "BACKTRACE", "CAST", "UNNAMED", "KIND"))]
     assert not problems, problems

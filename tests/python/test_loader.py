@@ -192,19 +192,63 @@ def test_python_hook_runs_like_an_imgaug_augmenter():
         assert np.array_equal(a["masks"][:, ::-1], b["masks"])
 
 
-def test_imgaug_augmenter_when_installed():
-    try:
-        import imgaug.augmenters as iaa
-    except ImportError:
-        pytest.skip("imgaug is not installed")
-    except AttributeError as e:  # imgaug 0.4.0 reads np.sctypes, removed in numpy 2
-        pytest.skip("imgaug does not import under numpy %s (%s)" % (np.__version__, e))
+class _ImgaugStandIn:
+    """The part of imgaug's interface Matterport's load_image_gt uses: an augmenter's
+    to_deterministic() / reseed() / augment_image(image, hooks=...), and HooksImages whose
+    activator(images, augmenter, parents, default) decides which augmenters touch the masks.
+    (imgaug's last release, 0.4.0, does not import under numpy 2, so the real one cannot run here.)"""
+
+    class HooksImages:
+        def __init__(self, activator=None):
+            self.activator = activator
+
+    class Augmenter:
+        def __init__(self, children):
+            self.children = children
+            self.seed = None
+
+        def to_deterministic(self):
+            return _ImgaugStandIn.Augmenter(self.children)
+
+        def reseed(self, seed):
+            self.seed = seed
+
+        def augment_image(self, image, hooks=None):
+            for child in self.children:
+                if hooks is None or hooks.activator(image, child, [self], True):
+                    image = child(image, self.seed)
+            return image
+
+    class Fliplr:  # geometric: Matterport applies it to masks too
+        def __call__(self, image, seed):
+            return image[:, ::-1].copy()
+
+    class Multiply:  # colour: images only
+        def __call__(self, image, seed):
+            return (image * (0.8 + 0.4 * (seed % 7) / 7)).astype(image.dtype)
+
+
+def test_imgaug_augmenter_interface(monkeypatch):
+    import sys
+    import types
+    from mrcnn.augment import to_loader_options
+
+    module = types.ModuleType("imgaug")
+    module.HooksImages = _ImgaugStandIn.HooksImages
+    monkeypatch.setitem(sys.modules, "imgaug", module)
+    seq = _ImgaugStandIn.Augmenter([_ImgaugStandIn.Fliplr(), _ImgaugStandIn.Multiply()])
+    native, hook = to_loader_options(seq)
+    assert native is None and callable(hook)
     ds = prepared(PatternDataset(4))
-    loader = make_loader(ds, SmallConfig(), iaa.Sequential([iaa.Fliplr(1.0), iaa.Multiply((0.8, 1.2))]),
-                         seed=2, workers=1)
+    loader = make_loader(ds, SmallConfig(), seq, seed=2, workers=1)
     plain = make_loader(ds, SmallConfig(), None, seed=2, workers=0)
     for k in range(4):
-        assert np.array_equal(plain.prepare(k)["masks"][:, ::-1], loader.prepare(k)["masks"])
+        a, b = plain.prepare(k), loader.prepare(k)
+        assert np.array_equal(a["masks"][:, ::-1], b["masks"])  # flipped, not multiplied
+        assert not np.array_equal(a["image"][:, ::-1], b["image"])  # flipped and multiplied
+    # the same seed gives the same augmentation (the loader reseeds the deterministic copy)
+    again = make_loader(ds, SmallConfig(), seq, seed=2, workers=0)
+    assert np.array_equal(loader.prepare(1)["image"], again.prepare(1)["image"])
 
 
 def test_bad_and_empty_samples_are_skipped_or_raise():

@@ -495,7 +495,7 @@ int64_t JsonValue::integer_slow() const {
   const auto& n = doc_->nodes_[index_];
   if (n.integer) return n.int_value;
   if (std::floor(n.number) != n.number || !(n.number >= -9223372036854775808.0 && n.number < 9223372036854775808.0))
-    throw std::invalid_argument("expected an integer, got " + std::to_string(n.number));
+    throw std::invalid_argument("expected an integer, got " + dump());
   return static_cast<int64_t>(n.number);
 }
 
@@ -503,6 +503,70 @@ std::string_view JsonValue::key(size_t i) const {
   if (!is_object()) json_wrong_type("an object", *this);
   if (i >= size()) throw std::out_of_range("JSON member " + std::to_string(i) + " out of range for size " + std::to_string(size()));
   return doc_->keys_[doc_->nodes_[index_].first + i];
+}
+
+namespace {
+
+void dump_string(std::string_view s, std::string& out) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += "\\u00";
+      out += hex[(c >> 4) & 0xf];
+      out += hex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void dump_value(const JsonValue& v, std::string& out, size_t limit) {
+  if (out.size() > limit) return;
+  switch (v.type()) {
+    case JsonType::kNull: out += "null"; return;
+    case JsonType::kFalse: out += "false"; return;
+    case JsonType::kTrue: out += "true"; return;
+    case JsonType::kNumber: {
+      if (v.is_integer()) {
+        out += std::to_string(v.integer());
+      } else {
+        char buf[32];
+        const auto r = std::to_chars(buf, buf + sizeof(buf), v.number());
+        out.append(buf, r.ptr);
+      }
+      return;
+    }
+    case JsonType::kString: dump_string(v.string(), out); return;
+    case JsonType::kArray:
+    case JsonType::kObject: {
+      const bool object = v.is_object();
+      out += object ? '{' : '[';
+      for (size_t i = 0; i < v.size() && out.size() <= limit; ++i) {
+        if (i) out += ',';
+        if (object) {
+          dump_string(v.key(i), out);
+          out += ':';
+        }
+        dump_value(v[i], out, limit);
+      }
+      out += object ? '}' : ']';
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string JsonValue::dump(size_t limit) const {
+  std::string out;
+  dump_value(*this, out, limit);
+  if (out.size() > limit) out = out.substr(0, limit) + "...";
+  return out;
 }
 
 void json_missing_key(std::string_view k) { throw std::invalid_argument("missing key '" + std::string(k) + "'"); }

@@ -52,6 +52,9 @@ class JsonValue {
   bool contains(std::string_view key) const { return find(key).has_value(); }
 
   const char* type_name() const;
+  // Compact JSON text of the value, cut to about limit characters with "..." (for messages that
+  // quote a bad entry).
+  std::string dump(size_t limit = 120) const;
 
  private:
   int64_t integer_slow() const;  // integer() for what is not stored as an exact int64

@@ -1,15 +1,18 @@
 #include "mrcnn/data/annotations.h"
 
-#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
+#include "mrcnn/codecs/coco_segmentation.h"
 #include "mrcnn/codecs/kaggle_rle.h"
 #include "mrcnn/codecs/polygon.h"
 
@@ -17,16 +20,45 @@ namespace mrcnn::data {
 
 namespace {
 
-using nlohmann::json;
+using codecs::JsonDocument;
+using codecs::JsonValue;
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw std::invalid_argument(path + ": cannot open the annotation file");
-  try {
-    return json::parse(f);
-  } catch (const json::parse_error& e) {
-    throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
+// An annotation file parsed by the project's JSON reader; the text lives as long as the document.
+struct JsonFile {
+  std::string text;
+  std::unique_ptr<JsonDocument> doc;
+  explicit JsonFile(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::invalid_argument(path + ": cannot open the annotation file");
+    std::stringstream buf;
+    buf << f.rdbuf();
+    text = buf.str();
+    try {
+      doc = std::make_unique<JsonDocument>(text);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
+    }
   }
+  JsonValue root() const { return doc->root(); }
+};
+
+// A JSON id (number or string) as text: 7 -> "7", "a7" -> "a7".
+std::string id_text(const JsonValue& v) {
+  if (v.is_string()) return std::string(v.string());
+  if (v.is_integer()) return std::to_string(v.integer());
+  return v.dump();
+}
+
+double number_or(const JsonValue& object, std::string_view key, double fallback) {
+  const auto v = object.find(key);
+  return v ? v->number() : fallback;
+}
+
+std::vector<double> numbers(const JsonValue& list) {
+  if (!list.is_array()) throw std::invalid_argument("expected a list of numbers, got " + std::string(list.type_name()));
+  std::vector<double> out(list.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = list[i].number();
+  return out;
 }
 
 std::string join(const std::string& dir, const std::string& name) {
@@ -80,126 +112,46 @@ std::set<std::string> drop_missing_images(AnnotationSet& out, const std::string&
 
 }  // namespace
 
-namespace {
-
-// The two front ends below (nlohmann::json and the fast reader) differ only in how they walk the
-// value; both end here.
-codecs::Rle polygons_to_rle(const std::vector<std::vector<double>>& polygons, uint32_t h, uint32_t w) {
-  if (polygons.empty()) throw std::invalid_argument("empty polygon list");
-  std::vector<codecs::Rle> parts;
-  for (const auto& xy : polygons) {
-    if (xy.size() % 2 != 0) throw std::invalid_argument("a polygon has an odd number of coordinates");
-    parts.push_back(codecs::rle_from_polygon(xy.data(), xy.size() / 2, h, w));
-  }
-  if (parts.size() == 1) return std::move(parts[0]);
-  std::vector<const codecs::Rle*> ptrs;
-  for (const auto& p : parts) ptrs.push_back(&p);
-  return codecs::rle_merge(ptrs, false);
-}
-
-void check_rle_size(uint32_t rh, uint32_t rw, uint32_t h, uint32_t w) {
-  if (rh != h || rw != w)
-    throw std::invalid_argument("RLE size " + std::to_string(rh) + "x" + std::to_string(rw) +
-                                " differs from the image's " + std::to_string(h) + "x" + std::to_string(w));
-}
-
-}  // namespace
-
-// A COCO segmentation (polygon list, RLE with string or list counts) as one RLE.
-codecs::Rle coco_segmentation(const nlohmann::json& seg, uint32_t h, uint32_t w) {
-  if (seg.is_array()) {
-    std::vector<std::vector<double>> polygons;
-    for (const json& poly : seg) {
-      if (!poly.is_array()) throw std::invalid_argument("a polygon is not a list of numbers");
-      std::vector<double>& xy = polygons.emplace_back();
-      for (const json& v : poly) {
-        if (!v.is_number()) throw std::invalid_argument("a polygon coordinate is not a number");
-        xy.push_back(v.get<double>());
-      }
-    }
-    return polygons_to_rle(polygons, h, w);
-  }
-  if (seg.is_object() && seg.contains("counts")) {
-    if (seg.contains("size")) check_rle_size(seg["size"].at(0).get<uint32_t>(), seg["size"].at(1).get<uint32_t>(), h, w);
-    const json& counts = seg["counts"];
-    if (counts.is_string()) return codecs::rle_from_string(counts.get<std::string>(), h, w);
-    if (counts.is_array()) return codecs::rle_from_counts(counts.get<std::vector<uint32_t>>(), h, w);
-    throw std::invalid_argument("RLE counts are neither a string nor a list");
-  }
-  throw std::invalid_argument("segmentation is neither polygons nor RLE");
-}
-
-codecs::Rle coco_segmentation(const codecs::JsonValue& seg, uint32_t h, uint32_t w) {
-  if (seg.is_array()) {
-    thread_local std::vector<std::vector<double>> polygons;  // reused: evaluation reads thousands
-    polygons.resize(seg.size());
-    for (size_t i = 0; i < seg.size(); ++i) {
-      const codecs::JsonValue poly = seg[i];
-      if (!poly.is_array()) throw std::invalid_argument("a polygon is not a list of numbers");
-      polygons[i].resize(poly.size());
-      for (size_t j = 0; j < poly.size(); ++j) {
-        if (!poly[j].is_number()) throw std::invalid_argument("a polygon coordinate is not a number");
-        polygons[i][j] = poly[j].number();
-      }
-    }
-    return polygons_to_rle(polygons, h, w);
-  }
-  if (seg.is_object() && seg.contains("counts")) {
-    if (const auto size = seg.find("size")) {
-      if (!size->is_array() || size->size() != 2) throw std::invalid_argument("RLE size is not [height, width]");
-      const int64_t rh = (*size)[0].integer(), rw = (*size)[1].integer();
-      if (rh < 0 || rw < 0 || rh > UINT32_MAX || rw > UINT32_MAX) throw std::invalid_argument("RLE size out of range");
-      check_rle_size(static_cast<uint32_t>(rh), static_cast<uint32_t>(rw), h, w);
-    }
-    const codecs::JsonValue counts = seg.at("counts");
-    if (counts.is_string()) return codecs::rle_from_string(counts.string(), h, w);
-    if (counts.is_array()) {
-      std::vector<uint32_t> c(counts.size());
-      for (size_t i = 0; i < c.size(); ++i) {
-        const int64_t v = counts[i].integer();
-        if (v < 0 || v > UINT32_MAX) throw std::invalid_argument("RLE count out of range: " + std::to_string(v));
-        c[i] = static_cast<uint32_t>(v);
-      }
-      return codecs::rle_from_counts(c, h, w);
-    }
-    throw std::invalid_argument("RLE counts are neither a string nor a list");
-  }
-  throw std::invalid_argument("segmentation is neither polygons nor RLE");
-}
-
 AnnotationSet load_coco_impl(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
-  const json doc = read_json(json_path);
+  const JsonFile file(json_path);
+  const JsonValue doc = file.root();
   AnnotationSet out;
   const Problems problems{policy, &out.warnings};
   if (!doc.is_object() || !doc.contains("images") || !doc.contains("annotations"))
     throw std::invalid_argument(json_path + ": not a COCO annotation file (no 'images' or 'annotations')");
-  if (!doc["images"].is_array() || !doc["annotations"].is_array())
+  const JsonValue images = doc.at("images"), annotations = doc.at("annotations");
+  if (!images.is_array() || !annotations.is_array())
     throw std::invalid_argument(json_path + ": 'images' and 'annotations' must be lists");
-  if (doc.contains("categories")) {
-    if (!doc["categories"].is_array()) throw std::invalid_argument(json_path + ": 'categories' must be a list");
-    for (const json& c : doc["categories"]) {
+  if (const auto categories = doc.find("categories")) {
+    if (!categories->is_array()) throw std::invalid_argument(json_path + ": 'categories' must be a list");
+    for (size_t i = 0; i < categories->size(); ++i) {
+      const JsonValue c = (*categories)[i];
       try {
-        out.classes.emplace_back(c.at("id").get<int64_t>(), c.at("name").get<std::string>());
-      } catch (const json::exception& e) {
-        problems.report(json_path + ": category entry " + c.dump().substr(0, 120) + " is incomplete (" + e.what() +
-                        ")");
+        if (!c.is_object()) throw std::invalid_argument(std::string("expected an object, got ") + c.type_name());
+        out.classes.emplace_back(c.at("id").integer(), std::string(c.at("name").string()));
+      } catch (const std::exception& e) {
+        problems.report(json_path + ": category entry " + c.dump() + " is incomplete (" + e.what() + ")");
       }
     }
   }
   std::set<int64_t> categories;
   for (const auto& c : out.classes) categories.insert(c.first);
   std::map<int64_t, size_t> by_id;
-  for (const json& im : doc["images"]) {
+  for (size_t i = 0; i < images.size(); ++i) {
+    const JsonValue im = images[i];
     ImageRecord r;
     int64_t id = 0;
     try {
-      id = im.at("id").get<int64_t>();
-      r.id = im.at("id").dump();
-      r.path = join(image_dir, im.at("file_name").get<std::string>());
-      r.height = im.at("height").get<int64_t>();
-      r.width = im.at("width").get<int64_t>();
-    } catch (const json::exception& e) {
-      problems.report(json_path + ": image entry " + im.dump().substr(0, 120) + " is incomplete (" + e.what() + ")");
+      if (!im.is_object()) throw std::invalid_argument(std::string("expected an object, got ") + im.type_name());
+      id = im.at("id").integer();
+      r.id = std::to_string(id);
+      r.path = join(image_dir, std::string(im.at("file_name").string()));
+      r.height = im.at("height").integer();
+      r.width = im.at("width").integer();
+      if (r.height <= 0 || r.width <= 0 || r.height > UINT32_MAX || r.width > UINT32_MAX)
+        throw std::invalid_argument("image size " + std::to_string(r.height) + "x" + std::to_string(r.width));
+    } catch (const std::exception& e) {
+      problems.report(json_path + ": image entry " + im.dump() + " is incomplete (" + e.what() + ")");
       continue;
     }
     const auto [it, added] = by_id.emplace(id, out.images.size());
@@ -212,19 +164,23 @@ AnnotationSet load_coco_impl(const std::string& json_path, const std::string& im
     }
     out.images.push_back(std::move(r));
   }
-  for (const json& a : doc["annotations"]) {
-    const std::string aid = a.contains("id") ? a["id"].dump() : "?";
+  for (size_t i = 0; i < annotations.size(); ++i) {
+    const JsonValue a = annotations[i];
+    const auto id = a.is_object() ? a.find("id") : std::nullopt;
+    const std::string aid = id ? id_text(*id) : "?";
     try {
-      const int64_t image_id = a.at("image_id").get<int64_t>();
+      if (!a.is_object()) throw std::invalid_argument(std::string("expected an object, got ") + a.type_name());
+      const int64_t image_id = a.at("image_id").integer();
       const auto it = by_id.find(image_id);
       if (it == by_id.end()) throw std::invalid_argument("image_id " + std::to_string(image_id) + " is not in 'images'");
       ImageRecord& r = out.images[it->second];
       Instance inst;
-      inst.class_id = a.at("category_id").get<int64_t>();
+      inst.class_id = a.at("category_id").integer();
       if (!categories.empty() && !categories.count(inst.class_id))
         throw std::invalid_argument("category_id " + std::to_string(inst.class_id) + " is not in 'categories'");
-      inst.crowd = a.value("iscrowd", 0) != 0;
-      inst.mask = coco_segmentation(a.at("segmentation"), static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
+      if (const auto crowd = a.find("iscrowd")) inst.crowd = crowd->is_bool() ? crowd->boolean() : crowd->number() != 0;
+      inst.mask = codecs::coco_segmentation(a.at("segmentation"), static_cast<uint32_t>(r.height),
+                                            static_cast<uint32_t>(r.width));
       inst.bbox = bbox_of(inst.mask);
       r.instances.push_back(std::move(inst));
     } catch (const std::exception& e) {
@@ -272,31 +228,32 @@ std::pair<int64_t, int64_t> image_size_from_header(const std::string& path) {
 
 AnnotationSet load_via_impl(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
                        const std::string& default_class, BadDataPolicy policy) {
-  const json doc = read_json(json_path);
+  const JsonFile file(json_path);
+  const JsonValue doc = file.root();
   AnnotationSet out;
   const Problems problems{policy, &out.warnings};
   // VIA 2.x projects keep the per-image entries under _via_img_metadata; 1.x exports are the entries.
-  const json& entries = doc.contains("_via_img_metadata") ? doc["_via_img_metadata"] : doc;
+  const auto metadata = doc.is_object() ? doc.find("_via_img_metadata") : std::nullopt;
+  const JsonValue entries = metadata ? *metadata : doc;
   if (!entries.is_object()) throw std::invalid_argument(json_path + ": not a VIA annotation file");
   std::map<std::string, int64_t> class_ids;
   if (class_attribute.empty()) {
     class_ids[default_class] = 1;
     out.classes.emplace_back(1, default_class);
   }
-  auto class_of = [&](const json& attrs) -> int64_t {
+  auto class_of = [&](const std::optional<JsonValue>& attrs) -> int64_t {
     std::string name = default_class;
     if (!class_attribute.empty()) {
-      if (!attrs.is_object() || !attrs.contains(class_attribute))
-        throw std::invalid_argument("region has no attribute '" + class_attribute + "'");
-      const json& v = attrs[class_attribute];
-      if (v.is_string()) {
-        name = v.get<std::string>();
-      } else if (v.is_object()) {  // checkboxes: {"name": true}
+      const auto v = attrs && attrs->is_object() ? attrs->find(class_attribute) : std::nullopt;
+      if (!v) throw std::invalid_argument("region has no attribute '" + class_attribute + "'");
+      if (v->is_string()) {
+        name = std::string(v->string());
+      } else if (v->is_object()) {  // checkboxes: {"name": true}
         name.clear();
-        for (const auto& item : v.items())
-          if (item.value().is_boolean() && item.value().get<bool>()) name = item.key();
-      } else if (v.is_number()) {
-        name = v.dump();
+        for (size_t k = 0; k < v->size(); ++k)
+          if ((*v)[k].type() == codecs::JsonType::kTrue) name = std::string(v->key(k));
+      } else if (v->is_number()) {
+        name = v->dump();
       }
       if (name.empty()) throw std::invalid_argument("region's '" + class_attribute + "' is empty");
     }
@@ -307,14 +264,15 @@ AnnotationSet load_via_impl(const std::string& json_path, const std::string& ima
     out.classes.emplace_back(id, name);
     return id;
   };
-  for (const auto& entry : entries.items()) {
-    const json& e = entry.value();
-    if (!e.is_object() || !e.contains("filename")) {
-      problems.report(json_path + ": entry '" + entry.key() + "' has no filename");
+  for (size_t n = 0; n < entries.size(); ++n) {
+    const JsonValue e = entries[n];
+    const auto filename = e.is_object() ? e.find("filename") : std::nullopt;
+    if (!filename || !filename->is_string()) {
+      problems.report(json_path + ": entry '" + std::string(entries.key(n)) + "' has no filename");
       continue;
     }
     ImageRecord r;
-    r.id = e["filename"].get<std::string>();
+    r.id = std::string(filename->string());
     r.path = join(image_dir, r.id);
     std::tie(r.height, r.width) = image_size_from_header(r.path);
     if (r.height <= 0 || r.width <= 0) {
@@ -325,25 +283,25 @@ AnnotationSet load_via_impl(const std::string& json_path, const std::string& ima
       }
       r.height = im.rows, r.width = im.cols;
     }
-    const json regions = e.value("regions", json::array());
-    std::vector<json> list;
-    if (regions.is_object())
-      for (const auto& item : regions.items()) list.push_back(item.value());
-    else if (regions.is_array())
-      list.assign(regions.begin(), regions.end());
-    for (size_t i = 0; i < list.size(); ++i) {
+    // regions: a list (VIA 2.x) or an object keyed by index (VIA 1.x)
+    const auto regions = e.find("regions");
+    const size_t count = regions && (regions->is_array() || regions->is_object()) ? regions->size() : 0;
+    for (size_t i = 0; i < count; ++i) {
       try {
-        const json& sa = list[i].at("shape_attributes");
+        const JsonValue region = (*regions)[i];
+        if (!region.is_object()) throw std::invalid_argument(std::string("expected an object, got ") + region.type_name());
+        const JsonValue sa = region.at("shape_attributes");
+        if (!sa.is_object()) throw std::invalid_argument("shape_attributes is not an object");
         codecs::ViaShape s;
-        s.name = sa.at("name").get<std::string>();
-        if (sa.contains("all_points_x")) s.xs = sa["all_points_x"].get<std::vector<double>>();
-        if (sa.contains("all_points_y")) s.ys = sa["all_points_y"].get<std::vector<double>>();
-        s.x = sa.value("x", 0.0), s.y = sa.value("y", 0.0);
-        s.width = sa.value("width", 0.0), s.height = sa.value("height", 0.0);
-        s.cx = sa.value("cx", 0.0), s.cy = sa.value("cy", 0.0), s.r = sa.value("r", 0.0);
-        s.rx = sa.value("rx", 0.0), s.ry = sa.value("ry", 0.0), s.theta = sa.value("theta", 0.0);
+        s.name = std::string(sa.at("name").string());
+        if (const auto xs = sa.find("all_points_x")) s.xs = numbers(*xs);
+        if (const auto ys = sa.find("all_points_y")) s.ys = numbers(*ys);
+        s.x = number_or(sa, "x", 0), s.y = number_or(sa, "y", 0);
+        s.width = number_or(sa, "width", 0), s.height = number_or(sa, "height", 0);
+        s.cx = number_or(sa, "cx", 0), s.cy = number_or(sa, "cy", 0), s.r = number_or(sa, "r", 0);
+        s.rx = number_or(sa, "rx", 0), s.ry = number_or(sa, "ry", 0), s.theta = number_or(sa, "theta", 0);
         Instance inst;
-        inst.class_id = class_of(list[i].value("region_attributes", json::object()));
+        inst.class_id = class_of(region.find("region_attributes"));
         inst.mask = codecs::rle_from_via_shape(s, static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
         inst.bbox = bbox_of(inst.mask);
         r.instances.push_back(std::move(inst));
@@ -403,9 +361,15 @@ AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& 
     if (!col.count(need)) throw std::invalid_argument(csv_path + ": no column '" + need + "' in the header");
   std::map<int64_t, std::string> names;
   if (!label_json.empty()) {
-    const json labels = read_json(label_json);
-    if (!labels.contains("categories")) throw std::invalid_argument(label_json + ": no 'categories'");
-    for (const json& c : labels["categories"]) names[c.at("id").get<int64_t>()] = c.at("name").get<std::string>();
+    const JsonFile file(label_json);
+    const JsonValue labels = file.root();
+    const auto categories = labels.is_object() ? labels.find("categories") : std::nullopt;
+    if (!categories || !categories->is_array()) throw std::invalid_argument(label_json + ": no 'categories' list");
+    for (size_t i = 0; i < categories->size(); ++i) {
+      const JsonValue c = (*categories)[i];
+      if (!c.is_object()) throw std::invalid_argument(label_json + ": category entry " + c.dump() + " is not an object");
+      names[c.at("id").integer()] = std::string(c.at("name").string());
+    }
     for (const auto& [id, name] : names) out.classes.emplace_back(id, name);
   }
   std::map<std::string, size_t> by_image;
@@ -459,13 +423,16 @@ AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& 
 }
 
 // The loaders above with a last guard: a JSON value of an unexpected type anywhere not checked
-// field by field still names the file (the field is in the JSON library's message).
+// field by field still names the file (the reader's message says what was expected and found).
 template <class F>
-AnnotationSet naming_the_file(const std::string& path, F&& load) {
+AnnotationSet naming_the_file(const std::string& path, F&& load, const std::string& other_file = "") {
   try {
     return load();
-  } catch (const json::exception& e) {
-    throw std::invalid_argument(path + ": " + e.what());
+  } catch (const std::logic_error& e) {
+    const std::string what = e.what();
+    for (const std::string& named : {path, other_file})
+      if (!named.empty() && what.compare(0, named.size(), named) == 0) throw;
+    throw std::invalid_argument(path + ": " + what);
   }
 }
 
@@ -482,7 +449,7 @@ AnnotationSet load_via(const std::string& json_path, const std::string& image_di
 AnnotationSet load_rle_csv(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
                            BadDataPolicy policy) {
   return naming_the_file(label_json.empty() ? csv_path : label_json,
-                         [&] { return load_rle_csv_impl(csv_path, image_dir, label_json, policy); });
+                         [&] { return load_rle_csv_impl(csv_path, image_dir, label_json, policy); }, csv_path);
 }
 
 }  // namespace mrcnn::data

@@ -12,9 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "mrcnn/codecs/json_reader.h"
 #include "mrcnn/codecs/rle.h"
 
 namespace mrcnn::data {
@@ -40,11 +37,6 @@ struct AnnotationSet {
 };
 
 enum class BadDataPolicy { kSkip, kRaise };
-
-// A COCO "segmentation" value (polygon list, RLE with string or list counts) as one RLE of an
-// h x w image, as pycocotools' annToRLE. Throws std::invalid_argument saying what is wrong.
-codecs::Rle coco_segmentation(const nlohmann::json& segmentation, uint32_t h, uint32_t w);
-codecs::Rle coco_segmentation(const codecs::JsonValue& segmentation, uint32_t h, uint32_t w);
 
 AnnotationSet load_coco(const std::string& json_path, const std::string& image_dir,
                         BadDataPolicy policy = BadDataPolicy::kSkip);

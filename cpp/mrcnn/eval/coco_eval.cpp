@@ -9,11 +9,11 @@
 #include <optional>
 #include <stdexcept>
 
+#include "mrcnn/codecs/coco_segmentation.h"
 #include "mrcnn/codecs/json_reader.h"
 #include "mrcnn/codecs/parallel.h"
 #include "mrcnn/codecs/polygon.h"
 #include "mrcnn/codecs/rle.h"
-#include "mrcnn/data/annotations.h"
 
 namespace mrcnn::eval {
 
@@ -76,7 +76,7 @@ using ImageSizes = std::map<int64_t, std::pair<uint32_t, uint32_t>>;
 
 codecs::Rle read_segmentation(const JsonValue& seg, int64_t image_id, const ImageSizes& sizes) {
   const auto& [h, w] = sizes.at(image_id);
-  return data::coco_segmentation(seg, h, w);
+  return codecs::coco_segmentation(seg, h, w);
 }
 
 // One ground-truth annotation; false when its image is not in 'images' (COCOeval ignores it).

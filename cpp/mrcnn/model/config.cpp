@@ -109,8 +109,20 @@ std::string Config::to_json() const {
   return j.dump();
 }
 
+namespace {
+
+nlohmann::json parse_config_json(const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::invalid_argument(std::string("Config: not valid JSON (") + e.what() + ")");
+  }
+}
+
+}  // namespace
+
 Config Config::from_json(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text);
+  const nlohmann::json j = parse_config_json(text);
   if (!j.is_object()) throw std::invalid_argument("Config: expected a JSON object");
   Config c;
   std::set<std::string> known;
@@ -132,7 +144,7 @@ Config Config::from_json(const std::string& text) {
 
 std::string Config::upgrade_json(const std::string& text, int64_t checkpoint_format) {
   if (checkpoint_format >= 2) return text;
-  nlohmann::json j = nlohmann::json::parse(text);
+  nlohmann::json j = parse_config_json(text);
   if (j.is_object() && j.contains("RPN_ANCHOR_RATIOS") && j["RPN_ANCHOR_RATIOS"].is_array())
     for (auto& r : j["RPN_ANCHOR_RATIOS"])
       if (r.is_number() && r.get<double>() > 0) r = 1.0 / r.get<double>();  // same anchors, same order

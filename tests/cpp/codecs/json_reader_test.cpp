@@ -206,6 +206,17 @@ TEST(JsonReader, AccessorsNameTheTypeOnMisuse) {
   EXPECT_EQ(r.key(2), "a");
 }
 
+TEST(JsonReader, DumpQuotesAValueCompactlyAndCutsLongOnes) {
+  const std::string text = R"({"id": 7, "name": "a\"b\u0001", "xy": [1.5, -2e-07, true, null], "o": {}})";
+  const JsonDocument doc(text);
+  // the compact text parses back to the same document
+  EXPECT_EQ(nlohmann::json::parse(doc.root().dump(1000)), nlohmann::json::parse(text));
+  EXPECT_EQ(doc.root().at("id").dump(), "7");
+  const std::string cut = doc.root().dump(10);
+  EXPECT_EQ(cut.size(), 13u);
+  EXPECT_EQ(cut.substr(10), "...");
+}
+
 TEST(JsonReader, StorageReusedAcrossDocuments) {
   // Documents hand their storage to the next ones on the thread; values must not leak across.
   for (int round = 0; round < 3; ++round) {

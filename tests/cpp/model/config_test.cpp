@@ -33,6 +33,8 @@ TEST(Config, ErrorsNameTheField) {
   }
   EXPECT_THROW(Config::from_json(R"({"UNKNOWN": 1})"), std::invalid_argument);
   EXPECT_THROW(Config::from_json(R"({"NUM_CLASSES": "three"})"), std::invalid_argument);
+  EXPECT_THROW(Config::from_json("{"), std::invalid_argument);  // not JSON: a ValueError in Python
+  EXPECT_THROW(Config::upgrade_json("x", 1), std::invalid_argument);
 }
 
 TEST(Weights, OldKeysMapToCurrentOnes) {
