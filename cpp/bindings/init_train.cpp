@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/extension.h>
 
 #include <cstring>
@@ -154,7 +155,9 @@ void init_train(py::module_& m) {
       .field("augment", &data::LoaderOptions::augment, "AugmentOptions")
       .field("skip_bad", &data::LoaderOptions::skip_bad, "a sample that fails to load is reported and skipped "
                                                          "(False: the first one raises)")
-      .field("skip_empty", &data::LoaderOptions::skip_empty, "skip images with no instance left");
+      .field("skip_empty", &data::LoaderOptions::skip_empty, "skip images with no instance left")
+      .field("rank", &data::LoaderOptions::rank, "data-parallel: this process's rank (its share of the samples)")
+      .field("processes", &data::LoaderOptions::processes, "data-parallel: the number of processes");
   OptionsClass<train::TrainOptions>(m, "TrainOptions", "The training loop's settings")
       .field("learning_rate", &train::TrainOptions::learning_rate, "SGD's learning rate")
       .field("momentum", &train::TrainOptions::momentum, "SGD's momentum")
@@ -297,8 +300,13 @@ void init_train(py::module_& m) {
            py::arg("model"), py::arg("options"))
       .def("fit",
            [](train::Trainer& self, data::Loader& train_loader, data::Loader* val_loader, int64_t from_epoch,
-              int64_t to_epoch, py::object on_step, py::object on_epoch) {
+              int64_t to_epoch, py::object on_step, py::object on_epoch, py::object on_batch) {
              train::Callbacks cb;
+             if (!on_batch.is_none())
+               cb.on_batch = [on_batch](int64_t e, int64_t s) {
+                 py::gil_scoped_acquire gil;
+                 on_batch(e, s);
+               };
              if (!on_step.is_none())
                cb.on_step = [on_step](int64_t e, int64_t s, const std::map<std::string, double>& m) {
                  py::gil_scoped_acquire gil;
@@ -324,12 +332,21 @@ void init_train(py::module_& m) {
              return out;
            },
            py::arg("train"), py::arg("val"), py::arg("from_epoch"), py::arg("to_epoch"),
-           py::arg("on_step") = py::none(), py::arg("on_epoch") = py::none())
+           py::arg("on_step") = py::none(), py::arg("on_epoch") = py::none(), py::arg("on_batch") = py::none())
       .def("step",
            [](train::Trainer& self, data::Loader& loader) {
              py::gil_scoped_release release;
              return self.step(loader.next_batch());
            })
+      .def("distribute",
+           [](train::Trainer& self, c10::intrusive_ptr<c10d::ProcessGroup> group) {
+             py::gil_scoped_release release;
+             self.distribute(std::move(group));
+           },
+           py::arg("group"),
+           "Data-parallel training over a torch.distributed process group (call on every process before fit)")
+      .def_property_readonly("rank", &train::Trainer::rank)
+      .def_property_readonly("processes", &train::Trainer::processes)
       .def("optimizer_state", &train::Trainer::optimizer_state)
       .def("load_optimizer_state", &train::Trainer::load_optimizer_state, py::arg("state"))
       .def_property_readonly("global_step", &train::Trainer::global_step)

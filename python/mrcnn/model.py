@@ -87,10 +87,11 @@ def _annotated_records(dataset):
 
 
 def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, workers=None, batch_size=None,
-                on_error="skip"):
+                on_error="skip", rank=0, processes=1):
     """The C++ loader over a prepared Dataset: images resized for the network, augmented, with
-    targets; batches of config.BATCH_SIZE. Built-in datasets load without Python; subclasses
-    have their load_image / load_mask called from the worker threads."""
+    targets; batches of config.BATCH_SIZE (IMAGES_PER_GPU for each of several processes, which
+    share the sample stream by rank). Built-in datasets load without Python; subclasses have
+    their load_image / load_mask called from the worker threads."""
     if not hasattr(dataset, "image_ids") or len(dataset.image_ids) == 0:
         raise ValueError("the dataset has no images (did you call dataset.prepare()?)")
     options, hook = to_loader_options(augmentation)
@@ -98,8 +99,11 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
         workers = max(1, min(4, (os.cpu_count() or 2) // 2))
     if on_error not in ("skip", "raise"):
         raise ValueError("on_error must be 'skip' or 'raise', got %r" % (on_error,))
-    opts = _C.train.LoaderOptions(batch_size=int(batch_size or config.BATCH_SIZE), shuffle=bool(shuffle),
-                                  seed=int(seed), workers=int(workers), skip_bad=on_error == "skip")
+    if batch_size is None:
+        batch_size = config.IMAGES_PER_GPU if processes > 1 else config.BATCH_SIZE
+    opts = _C.train.LoaderOptions(batch_size=int(batch_size), shuffle=bool(shuffle), seed=int(seed),
+                                  workers=int(workers), skip_bad=on_error == "skip", rank=int(rank),
+                                  processes=int(processes))
     if options is not None:
         opts.augment = options
     return _C.train.Loader(dataset, [int(i) for i in dataset.image_ids], _annotated_records(dataset),
@@ -537,18 +541,42 @@ class MaskRCNN:
         dynamically (loss_scale: the starting scale, 65536 by default; 0 turns scaling off).
 
         on_error: an image or mask that fails to load (a corrupt file, a broken polygon) is reported
-        naming it and skipped ("skip"), or stops training with that error ("raise")."""
+        naming it and skipped ("skip"), or stops training with that error ("raise").
+
+        Several processes (started by torchrun, or by this call when config.GPU_COUNT > 1) train
+        one model together: see mrcnn.distributed."""
+        from . import distributed
+
         if self.mode != "training":
             raise RuntimeError("Create model in training mode.")
         if no_augmentation_sources:
             raise ValueError("no_augmentation_sources is not supported; use separate datasets")
         cfg = self.config
+        if int(cfg.GPU_COUNT) > 1 and not distributed.launched():
+            from . import launcher
+            return launcher.train_in_processes(
+                self, int(cfg.GPU_COUNT), train_dataset, val_dataset, learning_rate, epochs, layers,
+                augmentation=augmentation, custom_callbacks=custom_callbacks, workers=workers, seed=seed,
+                deterministic=deterministic, schedule=schedule, warmup_steps=warmup_steps, verbose=verbose,
+                mixed_precision=mixed_precision, loss_scale=loss_scale, on_error=on_error)
+        group = distributed.process_group(self.device)
+        rank, processes = (group.rank(), group.size()) if group is not None else (0, 1)
+        if group is not None:
+            device = distributed.local_device(self.device)
+            if device != torch.device(self.device):
+                self.net.to(device)
+                self.device = device
+            if seed is None:  # one seed for all: the processes share one sample stream
+                seed = int(distributed.broadcast_seed(group))
+            verbose = verbose if rank == 0 else 0
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if not deterministic else 0
         resume = self._resume or {}
         extra = resume.get("extra", {})
-        train_loader = make_loader(train_dataset, cfg, augmentation, True, seed, workers, on_error=on_error)
-        val_loader = (make_loader(val_dataset, cfg, None, True, seed + 1, workers, on_error=on_error)
+        train_loader = make_loader(train_dataset, cfg, augmentation, True, seed, workers, on_error=on_error,
+                                   rank=rank, processes=processes)
+        val_loader = (make_loader(val_dataset, cfg, None, True, seed + 1, workers, on_error=on_error,
+                                  rank=rank, processes=processes)
                       if val_dataset is not None else None)
         if extra.get("epoch") == self.epoch:  # continuing a checkpointed run: same samples next
             train_loader.seek(int(extra.get("train_position", 0)))
@@ -577,6 +605,8 @@ class MaskRCNN:
         trainer = _C.train.Trainer(self.net, options)
         if resume.get("optimizer") and extra.get("layers") == str(layers):
             trainer.load_optimizer_state(resume["optimizer"])
+        if group is not None:
+            trainer.distribute(group)
         self._resume = None
         if verbose:
             print("\nStarting at epoch {}. LR={}\n".format(self.epoch, learning_rate))
@@ -589,9 +619,17 @@ class MaskRCNN:
 
         steps = int(self.config.STEPS_PER_EPOCH)
         bar = [None]
-        writer = _tensorboard_writer(self.log_dir)
+        writer = _tensorboard_writer(self.log_dir) if trainer.rank == 0 else None
+        if trainer.rank != 0:
+            callbacks = []  # the user's callbacks, pictures and logs: rank 0's
+        progress = None
+        if trainer.processes > 1:
+            from . import distributed
+            progress = distributed.Progress(distributed.process_group(self.device))
 
         def on_step(epoch, step, metrics):
+            if progress is not None:
+                progress.finished(epoch, step)
             for w in train_loader.take_warnings() + (val_loader.take_warnings() if val_loader else []):
                 logger.warning("%s", w)
             if verbose:
@@ -621,7 +659,8 @@ class MaskRCNN:
                     writer.add_scalar("epoch/" + k, v, epoch)
                 writer.flush()
             try:
-                self.plot_losses(os.path.join(self.log_dir, "loss_curves.png"), show=False)
+                if trainer.rank == 0:
+                    self.plot_losses(os.path.join(self.log_dir, "loss_curves.png"), show=False)
             except Exception as e:  # a picture must not stop training
                 logger.warning("loss curve not written: %s", e)
             go_on = True
@@ -634,7 +673,14 @@ class MaskRCNN:
             return go_on
 
         try:
-            result = trainer.fit(train_loader, val_loader, int(self.epoch), int(epochs), on_step, on_epoch)
+            try:
+                result = trainer.fit(train_loader, val_loader, int(self.epoch), int(epochs), on_step, on_epoch,
+                                     progress.loaded if progress is not None else None)
+            except RuntimeError as e:
+                from . import distributed
+                if progress is not None and distributed.is_peer_failure(e):
+                    raise progress.failure(e) from e
+                raise
         except KeyboardInterrupt:
             if bar[0] is not None:
                 bar[0].close()

@@ -22,13 +22,17 @@ Loader::Loader(std::shared_ptr<SampleSource> source, model::Config config, Loade
   if (options_.batch_size < 1) throw std::invalid_argument("Loader: batch_size must be >= 1");
   if (options_.workers < 0) throw std::invalid_argument("Loader: workers must be >= 0");
   if (options_.prefetch < 1) throw std::invalid_argument("Loader: prefetch must be >= 1");
+  if (options_.processes < 1 || options_.rank < 0 || options_.rank >= options_.processes)
+    throw std::invalid_argument("Loader: rank " + std::to_string(options_.rank) + " of " +
+                                std::to_string(options_.processes) + " processes");
   options_.augment.validate();
   start_workers();
 }
 
 Loader::~Loader() { stop_workers(); }
 
-int64_t Loader::image_index(int64_t k) {
+int64_t Loader::image_index(int64_t local) {
+  const int64_t k = global_position(local);
   const int64_t epoch = k / size_, pos = k % size_;
   if (!options_.shuffle) return pos;
   std::lock_guard<std::mutex> lock(perm_mutex_);
@@ -47,9 +51,10 @@ int64_t Loader::image_index(int64_t k) {
 
 Sample Loader::prepare(int64_t k) {
   const int64_t index = image_index(k);
-  const uint64_t seed = mix(options_.seed ^ mix(static_cast<uint64_t>(k)));
+  const uint64_t seed = mix(options_.seed ^ mix(static_cast<uint64_t>(global_position(k))));
   std::mt19937_64 rng(seed);
   Sample s = source_->load(index);
+  s.seed = seed;
   TORCH_CHECK_VALUE(s.image.dim() == 3 && s.image.size(2) == 3 && s.image.scalar_type() == torch::kByte,
                     "load_image must give uint8 [H, W, 3], got ", s.image.scalar_type(), " ", s.image.sizes());
   TORCH_CHECK_VALUE(s.masks.dim() == 3 && s.masks.size(1) == s.image.size(0) && s.masks.size(2) == s.image.size(1),
@@ -126,7 +131,8 @@ void Loader::stop_workers() {
 void Loader::seek(int64_t position) {
   if (position < 0) throw std::invalid_argument("Loader.seek: position must be >= 0");
   stop_workers();
-  consumed_ = position;
+  // this process's first position k * processes + rank at or after `position`
+  consumed_ = std::max<int64_t>(0, (position - options_.rank + options_.processes - 1) / options_.processes);
   start_workers();
 }
 
@@ -163,8 +169,9 @@ std::vector<Sample> Loader::next_batch() {
       failed_in_a_row = 0;
       continue;
     }
-    // 2N - 1 consecutive positions cover one whole epoch: no image of the dataset is usable
-    if (++failed_in_a_row >= 2 * size_ - 1)
+    // 2N - 1 consecutive positions cover one whole epoch: no image of the dataset is usable (one
+    // of several processes sees every processes-th position)
+    if (++failed_in_a_row >= (2 * size_ - 1) * options_.processes)
       throw std::runtime_error("Loader: every one of the " + std::to_string(size_) +
                                " images failed or had no instances (" + std::to_string(failed_in_a_row) +
                                " samples in a row failed); last: " +

@@ -35,6 +35,11 @@ struct LoaderOptions {
   AugmentOptions augment;
   bool skip_bad = true;     // false: the first sample that fails raises
   bool skip_empty = true;   // skip images with no instance left
+  // Data-parallel training: this process takes stream positions rank, rank + processes, ...;
+  // together the processes take every position once, and each sample is the one a single process
+  // would prepare at that position (same image, same augmentation).
+  int64_t rank = 0;
+  int64_t processes = 1;
 };
 
 // Called after native augmentation, before targets are built (e.g. an imgaug augmenter run from
@@ -49,8 +54,10 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   std::vector<Sample> next_batch();
-  // Stream position of the next sample; seek() restarts the workers there (to resume a run).
-  int64_t position() const { return consumed_; }
+  // Stream position of this process's next sample (positions count every process's samples);
+  // seek() restarts the workers at this process's first position at or after `position`, so that
+  // a run resumed with another number of processes goes on where the saved one stopped.
+  int64_t position() const { return global_position(consumed_); }
   void seek(int64_t position);
 
   int64_t skipped_bad() const { return skipped_bad_; }
@@ -61,7 +68,7 @@ class Loader {
 
   // The prepared sample at stream position k (what a worker computes), without prefetching.
   Sample prepare(int64_t k);
-  int64_t image_index(int64_t k);  // dataset index of stream position k
+  int64_t image_index(int64_t k);  // dataset index of this process's k-th sample
 
  private:
   struct Slot {
@@ -69,6 +76,7 @@ class Loader {
     std::string error;
     bool done = false;
   };
+  int64_t global_position(int64_t k) const { return k * options_.processes + options_.rank; }
   void start_workers();
   void stop_workers();
   void worker_loop();

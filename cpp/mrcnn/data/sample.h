@@ -21,6 +21,7 @@ struct Sample {
   torch::Tensor masks;      // uint8 [N, H, W] 0/1, contiguous
   torch::Tensor class_ids;  // int64 [N]; negative ids mark crowd regions (Matterport's convention)
   torch::Tensor boxes;      // float [N, 4] (x1, y1, x2, y2), x2/y2 exclusive; filled by make_targets
+  uint64_t seed = 0;        // the loader's seed for this sample (its place in the sample stream)
 };
 
 class SampleSource {

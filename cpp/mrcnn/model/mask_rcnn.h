@@ -50,6 +50,12 @@ struct MaskRcnnImpl : torch::nn::Module {
   std::map<std::string, torch::Tensor> losses(const std::vector<torch::Tensor>& images,
                                               const std::vector<Target>& targets, bool resize = true);
 
+  // How the next losses() draw examples and average (StepContext); nullptr: the default.
+  void set_step_context(std::shared_ptr<const StepContext> context) {
+    rpn->step_context = context;
+    roi_heads->step_context = std::move(context);
+  }
+
   Config config;
   Backbone backbone{nullptr};
   Rpn rpn{nullptr};

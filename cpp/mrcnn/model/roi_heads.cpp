@@ -160,7 +160,8 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
       matched.push_back(m);
       labels.push_back(l);
     }
-    auto [pos, neg] = sample_balanced(labels, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO);
+    auto [pos, neg] = sample_balanced(labels, config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO,
+                                      step_context.get(), /*stream=*/2);
     for (size_t i = 0; i < proposals.size(); ++i) {
       const torch::Tensor keep = torch::where(pos[i].logical_or(neg[i]))[0];
       proposals[i] = proposals[i].index({keep});
@@ -179,15 +180,17 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
 
   if (training) {
     const torch::Tensor all_labels = torch::cat(labels, 0);
-    out.losses["loss_classifier"] = F::cross_entropy(class_logits, all_labels);
+    const StepContext* context = step_context.get();
+    out.losses["loss_classifier"] = step_mean(F::cross_entropy(class_logits, all_labels), all_labels.numel(), context);
     const torch::Tensor pos_inds = torch::where(all_labels > 0)[0];
     const torch::Tensor labels_pos = all_labels.index({pos_inds});
     const int64_t n = class_logits.size(0);
     const torch::Tensor reg = box_regression.reshape({n, box_regression.size(-1) / 4, 4});
-    out.losses["loss_box_reg"] =
-        torch::smooth_l1_loss(reg.index({pos_inds, labels_pos}), reg_targets[0].index({pos_inds}),
-                              at::Reduction::Sum, 1.0 / 9) /
-        static_cast<double>(all_labels.numel());
+    out.losses["loss_box_reg"] = step_mean(torch::smooth_l1_loss(reg.index({pos_inds, labels_pos}),
+                                                                  reg_targets[0].index({pos_inds}),
+                                                                  at::Reduction::Sum, 1.0 / 9) /
+                                               static_cast<double>(all_labels.numel()),
+                                           all_labels.numel(), context);
     // Mask loss on the positive RoIs: targets are the ground-truth masks RoIAligned to M x M.
     std::vector<torch::Tensor> mask_boxes, mask_labels, mask_targets;
     const int64_t m = config.MASK_SHAPE[0];
@@ -204,10 +207,10 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     const torch::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
     const torch::Tensor lab = torch::cat(mask_labels, 0), tgt = torch::cat(mask_targets, 0);
     if (tgt.numel() == 0) {
-      out.losses["loss_mask"] = logits.sum() * 0;
+      out.losses["loss_mask"] = step_mean(logits.sum() * 0, 0, context);  // takes part in the count
     } else {
       const torch::Tensor chosen = logits.index({torch::arange(lab.size(0), lab.options()), lab});
-      out.losses["loss_mask"] = F::binary_cross_entropy_with_logits(chosen, tgt);
+      out.losses["loss_mask"] = step_mean(F::binary_cross_entropy_with_logits(chosen, tgt), tgt.numel(), context);
     }
     return out;
   }

@@ -5,11 +5,13 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mrcnn/model/config.h"
 #include "mrcnn/model/layers.h"
+#include "mrcnn/model/sampling.h"
 
 namespace mrcnn::model {
 
@@ -75,6 +77,7 @@ struct RoiHeadsImpl : torch::nn::Module {
   std::vector<torch::nn::Conv2d> mask_convs;  // mask_head's four 3x3 convs, typed
   MaskPredictor mask_predictor{nullptr};
   Config config;
+  std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged
 
   // mask_head on pooled [K, C, 14, 14] features (its convs through ops::conv3x3)
   torch::Tensor mask_features(const torch::Tensor& pooled) const;

@@ -156,17 +156,21 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
   }
   // box_coder.encode over the whole batch at once, as torchvision
   const torch::Tensor reg_targets = ops::encode_boxes(torch::cat(targets, 0), batch_anchors, weights);
-  auto [pos, neg] = sample_balanced(labels, config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_POSITIVE_RATIO);
+  const StepContext* context = step_context.get();
+  auto [pos, neg] =
+      sample_balanced(labels, config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_POSITIVE_RATIO, context, /*stream=*/1);
   const torch::Tensor pos_inds = torch::where(torch::cat(pos, 0))[0];
   const torch::Tensor neg_inds = torch::where(torch::cat(neg, 0))[0];
   const torch::Tensor sampled = torch::cat({pos_inds, neg_inds}, 0);
   const torch::Tensor all_labels = torch::cat(labels, 0);
-  out.losses["loss_rpn_box_reg"] =
+  out.losses["loss_rpn_box_reg"] = step_mean(
       torch::smooth_l1_loss(pred_deltas.index({pos_inds}), reg_targets.index({pos_inds}), at::Reduction::Sum,
                             1.0 / 9) /
-      static_cast<double>(sampled.numel());
-  out.losses["loss_objectness"] = F::binary_cross_entropy_with_logits(
-      objectness.flatten().index({sampled}), all_labels.index({sampled}));
+          static_cast<double>(sampled.numel()),
+      sampled.numel(), context);
+  out.losses["loss_objectness"] = step_mean(
+      F::binary_cross_entropy_with_logits(objectness.flatten().index({sampled}), all_labels.index({sampled})),
+      sampled.numel(), context);
   return out;
 }
 

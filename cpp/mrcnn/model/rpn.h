@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mrcnn/model/config.h"
+#include "mrcnn/model/sampling.h"
 #include "mrcnn/model/layers.h"
 
 namespace mrcnn::model {
@@ -39,6 +40,7 @@ struct RpnImpl : torch::nn::Module {
 
   RpnHead head{nullptr};
   Config config;
+  std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged
   std::vector<torch::Tensor> cell_anchors;  // per level [A, 4]
   std::map<std::string, torch::Tensor> anchor_cache;
 };

@@ -1,5 +1,11 @@
 #include "mrcnn/model/sampling.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <optional>
+
+#include "mrcnn/core/random.h"
+
 namespace mrcnn::model {
 
 torch::Tensor match(const torch::Tensor& quality, double high, double low, bool allow_low_quality) {
@@ -18,16 +24,41 @@ torch::Tensor match(const torch::Tensor& quality, double high, double low, bool 
   return matches;
 }
 
+torch::Tensor step_mean(const torch::Tensor& local_mean, int64_t count, const StepContext* context) {
+  if (context == nullptr || !context->total_over_processes) return local_mean;
+  const double total = context->total_over_processes(static_cast<double>(count));
+  if (total <= 0) return local_mean;  // no terms anywhere: the loss is its zero
+  return local_mean * (static_cast<double>(count) * static_cast<double>(context->processes) / total);
+}
+
+namespace {
+
+// A random permutation of n, from torch's default generator or, given one, from gen (drawn on
+// the CPU, whose generator it is, and moved to the labels' device).
+torch::Tensor permutation(int64_t n, const torch::TensorOptions& options, std::optional<at::Generator>& gen) {
+  if (!gen) return torch::randperm(n, options);
+  return torch::randperm(n, *gen, options.device(torch::kCPU)).to(options.device());
+}
+
+}  // namespace
+
 std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> sample_balanced(
-    const std::vector<torch::Tensor>& labels, int64_t batch_size, double positive_fraction) {
+    const std::vector<torch::Tensor>& labels, int64_t batch_size, double positive_fraction,
+    const StepContext* context, uint64_t stream) {
+  const bool seeded = context != nullptr && !context->image_seeds.empty();
+  TORCH_CHECK(!seeded || context->image_seeds.size() == labels.size(), "sample_balanced: ",
+              context ? context->image_seeds.size() : 0, " image seeds for ", labels.size(), " images");
   std::vector<torch::Tensor> pos_masks, neg_masks;
-  for (const torch::Tensor& l : labels) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const torch::Tensor& l = labels[i];
+    std::optional<at::Generator> gen;
+    if (seeded) gen = at::make_generator<at::CPUGeneratorImpl>(splitmix64(context->image_seeds[i] ^ splitmix64(stream)));
     const torch::Tensor positive = torch::where(l >= 1)[0];
     const torch::Tensor negative = torch::where(l == 0)[0];
     const int64_t num_pos = std::min<int64_t>(positive.numel(), static_cast<int64_t>(batch_size * positive_fraction));
     const int64_t num_neg = std::min<int64_t>(negative.numel(), batch_size - num_pos);
-    const torch::Tensor perm1 = torch::randperm(positive.numel(), positive.options()).slice(0, 0, num_pos);
-    const torch::Tensor perm2 = torch::randperm(negative.numel(), negative.options()).slice(0, 0, num_neg);
+    const torch::Tensor perm1 = permutation(positive.numel(), positive.options(), gen).slice(0, 0, num_pos);
+    const torch::Tensor perm2 = permutation(negative.numel(), negative.options(), gen).slice(0, 0, num_neg);
     torch::Tensor pm = torch::zeros_like(l, torch::kByte), nm = torch::zeros_like(l, torch::kByte);
     pm.index_put_({positive.index({perm1})}, 1);
     nm.index_put_({negative.index({perm2})}, 1);

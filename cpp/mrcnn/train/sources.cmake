@@ -1,2 +1,3 @@
 list(APPEND MRCNN_CORE_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/distributed.cpp)

@@ -171,6 +171,38 @@ Trainer::Trainer(model::MaskRcnn model, TrainOptions options) : model_(std::move
                    .weight_decay(options_.weight_decay)
                    .dampening(0)
                    .nesterov(false));
+  if (options_.deterministic) {
+    context_ = std::make_shared<model::StepContext>();
+    model_->set_step_context(context_);
+  }
+}
+
+void Trainer::distribute(c10::intrusive_ptr<c10d::ProcessGroup> group) {
+  std::vector<torch::Tensor> trainable;
+  for (auto& [name, p] : params_) trainable.push_back(p);
+  parallel_ = std::make_unique<DataParallel>(std::move(group), trainable);
+  if (parallel_->size() == 1) {
+    parallel_.reset();
+    return;
+  }
+  std::vector<torch::Tensor> state;
+  for (auto& p : model_->parameters()) state.push_back(p);
+  for (auto& b : model_->buffers()) state.push_back(b);
+  parallel_->broadcast(state);  // identical initial weights on every process
+  if (!context_) context_ = std::make_shared<model::StepContext>();
+  context_->processes = parallel_->size();
+  context_->total_over_processes = [this](double count) { return parallel_->sum(count); };
+  model_->set_step_context(context_);
+}
+
+std::map<std::string, double> Trainer::averaged(std::map<std::string, double> metrics) {
+  if (!parallel_) return metrics;
+  std::vector<double> values;
+  for (const auto& [name, v] : metrics) values.push_back(v);
+  values = parallel_->sum(values);
+  size_t i = 0;
+  for (auto& [name, v] : metrics) v = values[i++] / parallel_->size();
+  return metrics;
 }
 
 namespace {
@@ -212,6 +244,10 @@ std::map<std::string, torch::Tensor> Trainer::batch_losses(const std::vector<dat
   const torch::Device device = params_.empty() ? torch::Device(torch::kCPU) : params_[0].second.device();
   std::vector<torch::Tensor> images;
   std::vector<model::Target> targets;
+  if (context_ && options_.deterministic) {  // each image's examples drawn from its own stream position
+    context_->image_seeds.clear();
+    for (const data::Sample& s : batch) context_->image_seeds.push_back(s.seed);
+  }
   for (const data::Sample& s : batch) {
     images.push_back(s.image.permute({2, 0, 1}).to(device));
     targets.push_back({s.boxes.to(device), s.class_ids.to(device), s.masks.to(device)});
@@ -245,10 +281,13 @@ std::map<std::string, double> Trainer::step(const std::vector<data::Sample>& bat
     total = total.defined() ? total + value * weight : value * weight;
   }
   metrics["loss"] = total.item<double>();
+  metrics = averaged(metrics);  // every process sees the same values, so all stop together
   metrics["lr"] = lr;
   for (const auto& [name, v] : metrics)
     if (!std::isfinite(v)) throw NonFiniteLoss(name + " is " + std::to_string(v) + " (" + format_losses(metrics) + ")");
+  if (parallel_) parallel_->begin_backward();
   (scaler_.on() ? total * scaler_.scale() : total).backward();
+  if (parallel_) parallel_->finish_backward();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;
   for (auto& [name, p] : params_)
@@ -293,7 +332,7 @@ std::map<std::string, double> Trainer::evaluate(const std::vector<data::Sample>&
     total += metrics[name] * (w == options_.loss_weights.end() ? 1.0 : w->second);
   }
   metrics["loss"] = total;
-  return metrics;
+  return averaged(metrics);
 }
 
 std::map<std::string, torch::Tensor> Trainer::optimizer_state() const {
@@ -350,7 +389,7 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
   if (to_epoch <= from_epoch) return result;
   total_steps_ = to_epoch * options_.steps_per_epoch;
   global_step_ = std::max(global_step_, from_epoch * options_.steps_per_epoch);
-  const std::string& dir = options_.log_dir;
+  const std::string dir = rank() == 0 ? options_.log_dir : std::string();  // one writer
   std::string metrics_path;
   if (!dir.empty()) {
     std::filesystem::create_directories(dir);
@@ -377,7 +416,9 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
       if (options_.deterministic) torch::manual_seed(mix(options_.seed ^ mix(static_cast<uint64_t>(global_step_))));
       std::map<std::string, double> m;
       try {
-        m = step(train.next_batch());
+        std::vector<data::Sample> batch = train.next_batch();
+        if (callbacks.on_batch) callbacks.on_batch(epoch, s);
+        m = step(batch);
       } catch (const NonFiniteLoss& e) {
         throw NonFiniteLoss("training stopped at epoch " + std::to_string(epoch) + ", step " + std::to_string(s) +
                             ": " + e.what() + ". The last good checkpoint is " +
@@ -393,6 +434,7 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
       bool go_on = true;
       try {
         if (callbacks.on_step) go_on = callbacks.on_step(epoch, s, m);
+        if (parallel_) go_on = parallel_->sum(go_on ? 0.0 : 1.0) == 0;  // one process stopping stops all
       } catch (...) {  // e.g. KeyboardInterrupt raised in a Python callback: save, then let it through
         if (!dir.empty()) save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, nlohmann::json(m)));
         throw;
@@ -414,10 +456,12 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
       for (const auto& [k, v] : vs) epoch_metrics["val_" + k] = v / static_cast<double>(options_.validation_steps);
     }
     std::string path;
-    if (!dir.empty()) {
+    if (!options_.log_dir.empty()) {
       char name[32];
       std::snprintf(name, sizeof(name), "%04lld", static_cast<long long>(epoch));
-      path = save(epoch, file_for(name), state_json(epoch, 0, nlohmann::json(epoch_metrics)));
+      path = (std::filesystem::path(options_.log_dir) / (options_.checkpoint_prefix + "_" + name + ".pt")).string();
+      if (!dir.empty()) save(epoch, path, state_json(epoch, 0, nlohmann::json(epoch_metrics)));
+      if (parallel_) parallel_->sum(0.0);  // the others wait for rank 0's checkpoint to be complete
       result.last_checkpoint = path;
     }
     nlohmann::json line(epoch_metrics);
@@ -427,7 +471,9 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
     append_line(metrics_path, line);
     result.epoch = epoch;
     result.history.push_back(epoch_metrics);
-    if (callbacks.on_epoch && !callbacks.on_epoch(epoch, epoch_metrics, path)) break;
+    bool go_on = !callbacks.on_epoch || callbacks.on_epoch(epoch, epoch_metrics, path);
+    if (parallel_) go_on = parallel_->sum(go_on ? 0.0 : 1.0) == 0;
+    if (!go_on) break;
   }
   return result;
 }

@@ -15,6 +15,7 @@
 
 #include "mrcnn/data/loader.h"
 #include "mrcnn/model/mask_rcnn.h"
+#include "mrcnn/train/distributed.h"
 
 namespace mrcnn::train {
 
@@ -97,6 +98,8 @@ struct NonFiniteLoss : std::runtime_error {
 };
 
 struct Callbacks {
+  // When a training step's batch is loaded, before the step (data-parallel jobs note progress here).
+  std::function<void(int64_t epoch, int64_t step)> on_batch;
   // After each training step with its metrics (losses by Matterport name, "loss", "lr"). Return
   // false to stop (the state is saved to <prefix>_interrupted.pt first).
   std::function<bool(int64_t epoch, int64_t step, const std::map<std::string, double>&)> on_step;
@@ -115,6 +118,16 @@ struct FitResult {
 class Trainer {
  public:
   Trainer(model::MaskRcnn model, TrainOptions options);
+
+  // Data-parallel training over a process group (torch.distributed's): rank 0's weights and
+  // buffers are copied to every process, each step's gradients are averaged over the processes
+  // (the losses normalised by the whole step's counts, so N processes with b images each compute
+  // what one process computes on N x b images), the step's metrics and validation losses are the
+  // processes' average, and only rank 0 writes checkpoints and the metrics log. Call before fit,
+  // on every process, with loaders sharded by rank (LoaderOptions::rank / processes).
+  void distribute(c10::intrusive_ptr<c10d::ProcessGroup> group);
+  int rank() const { return parallel_ ? parallel_->rank() : 0; }
+  int processes() const { return parallel_ ? parallel_->size() : 1; }
 
   // Trains from epoch `from_epoch` (completed epochs) to `to_epoch`. The loaders' positions are
   // saved in each checkpoint so that a resumed run sees the same samples.
@@ -136,6 +149,8 @@ class Trainer {
 
  private:
   std::map<std::string, torch::Tensor> batch_losses(const std::vector<data::Sample>& batch);
+  // The processes' average of each metric (the same names on every process); as given alone.
+  std::map<std::string, double> averaged(std::map<std::string, double> metrics);
   std::string save(int64_t epoch, const std::string& path, const std::string& extra_json);
 
   model::MaskRcnn model_;
@@ -147,6 +162,8 @@ class Trainer {
   int64_t total_steps_ = 0;
   c10::ScalarType autocast_dtype_ = c10::ScalarType::Undefined;
   LossScaler scaler_{0, 1};
+  std::unique_ptr<DataParallel> parallel_;
+  std::shared_ptr<model::StepContext> context_;  // set in deterministic or data-parallel training
 };
 
 }  // namespace mrcnn::train
