@@ -8,6 +8,7 @@ standard output, which Jupyter shows in its terminal log rather than in the cell
 one line per epoch when the processes are done.
 """
 import os
+import signal
 import socket
 import tempfile
 
@@ -44,7 +45,21 @@ def train_in_processes(model, processes, train_dataset, val_dataset, learning_ra
         env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(processes)}
         if model.device.type == "cpu":
             env["MRCNN_THREADS_PER_PROCESS"] = str(max(1, torch.get_num_threads() // processes))
-        mp.start_processes(_worker, args=(tmp, env), nprocs=processes, join=True, start_method="spawn")
+        context = mp.start_processes(_worker, args=(tmp, env), nprocs=processes, join=False, start_method="spawn")
+        interrupted = False
+        while True:
+            try:
+                if context.join():
+                    break
+            except KeyboardInterrupt:  # the notebook's interrupt: the processes stop together, rank 0 saves
+                if interrupted:  # a second interrupt: stop them now
+                    for p in context.processes:
+                        p.terminate()
+                    raise
+                interrupted = True
+                for p in context.processes:
+                    if p.is_alive():
+                        os.kill(p.pid, signal.SIGINT)
         out = torch.load(os.path.join(tmp, "result.pt"), weights_only=False)
     model.net.load_state_dict(out["weights"])
     for k, v in out["state"].items():

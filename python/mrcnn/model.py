@@ -672,10 +672,31 @@ class MaskRCNN:
                     go_on = False
             return go_on
 
+        on_batch = progress.loaded if progress is not None else None
+        stop = [False]
+        previous_handler = None
+        if progress is not None:
+            # Ctrl-C reaches every process (torchrun forwards it): it only asks to stop, and the
+            # processes stop together after the step (rank 0 saves the state) instead of one leaving
+            # the others waiting in a collective. The launcher's later SIGTERM still ends them.
+            import signal
+            import threading
+
+            def stopping(fn, value_when_stopping):
+                def call(*args):
+                    value = fn(*args)
+                    return value_when_stopping if stop[0] else value
+                return call
+
+            on_step, on_epoch = stopping(on_step, False), stopping(on_epoch, False)
+            if threading.current_thread() is threading.main_thread():
+                previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.__setitem__(0, True))
         try:
             try:
                 result = trainer.fit(train_loader, val_loader, int(self.epoch), int(epochs), on_step, on_epoch,
-                                     progress.loaded if progress is not None else None)
+                                     on_batch)
+                if stop[0]:
+                    raise KeyboardInterrupt
             except RuntimeError as e:
                 from . import distributed
                 if progress is not None and distributed.is_peer_failure(e):
@@ -685,9 +706,13 @@ class MaskRCNN:
             if bar[0] is not None:
                 bar[0].close()
             path = os.path.join(self.log_dir, "mask_rcnn_%s_interrupted.pt" % self._name)
-            print("Interrupted: the state is saved in %s; training stopped after epoch %d" % (path, self.epoch))
+            if trainer.rank == 0:
+                print("Interrupted: the state is saved in %s; training stopped after epoch %d" % (path, self.epoch))
             return None
         finally:
+            if previous_handler is not None:
+                import signal
+                signal.signal(signal.SIGINT, previous_handler)
             if bar[0] is not None:
                 bar[0].close()
             if writer is not None:

@@ -8,6 +8,7 @@ after 3 steps agree to float32 rounding carried through 3 SGD updates: |differen
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -60,7 +61,13 @@ JOB = textwrap.dedent(r'''
     data = Shapes(3)
     data.load_shapes(8, 128, 128)
     data.prepare()
-    model.train(data, data, 0.005, epochs, "all", workers=0, seed=5, deterministic=True, verbose=0)
+    lr = float(os.environ.get("JOB_LR", "0.005"))
+    try:
+        model.train(data, data, lr, epochs, "all", workers=0, seed=5, deterministic=True, verbose=0)
+    except FloatingPointError as e:
+        with open(os.path.join(out, "stopped_%s.txt" % os.environ.get("RANK")), "w") as f:
+            f.write(str(e))
+        raise
     if distributed.rank() == 0:
         torch.save(model.net.state_dict(), os.path.join(out, "final.pt"))
         with open(os.path.join(out, "history.json"), "w") as f:
@@ -69,7 +76,7 @@ JOB = textwrap.dedent(r'''
 
 
 def run_job(tmp, name, processes, per_process, epochs=1, fault="none", launcher="torchrun", env=None,
-            timeout=600):
+            timeout=600, interrupt_after=None):
     out = os.path.join(str(tmp), name)
     os.makedirs(out, exist_ok=True)
     script = os.path.join(str(tmp), "job.py")
@@ -84,12 +91,23 @@ def run_job(tmp, name, processes, per_process, epochs=1, fault="none", launcher=
         cmd = [sys.executable] + args
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     start = time.time()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env)
-    return out, proc, time.time() - start
+    if interrupt_after is None:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              env=env)
+        return out, proc, time.time() - start
+    # Ctrl-C in a terminal: SIGINT to the launcher and its processes (their process group)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    while not any(f.endswith("0001.pt") for f in checkpoints(out)) and time.time() - start < timeout:
+        time.sleep(0.5)  # the first epoch's checkpoint is there: training is under way
+    time.sleep(interrupt_after)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=timeout)
+    return out, subprocess.CompletedProcess(cmd, proc.returncode, stdout), time.time() - start
 
 
 def checkpoints(out):
-    runs = [os.path.join(out, d) for d in os.listdir(out) if d.startswith("ddp")]
+    runs = [os.path.join(out, d) for d in os.listdir(out) if d.startswith("ddp")] if os.path.isdir(out) else []
     return sorted(os.path.join(r, f) for r in runs for f in os.listdir(r) if f.endswith(".pt"))
 
 
@@ -175,3 +193,27 @@ def test_a_process_that_dies_or_hangs_ends_the_job_naming_its_rank(tmp_path, fau
     from mrcnn import model as modellib
     state = modellib.read_torch_file(written[0])
     assert state
+
+
+def test_a_non_finite_loss_stops_every_process_at_the_same_step(tmp_path):
+    out, proc, _ = run_job(tmp_path, "nan", 2, 1, env={"JOB_LR": "1e6"}, timeout=300)
+    assert proc.returncode != 0
+    # both raised FloatingPointError (NonFiniteLoss) naming the same step
+    stopped = [open(os.path.join(out, "stopped_%d.txt" % r)).read() for r in (0, 1)
+               if os.path.exists(os.path.join(out, "stopped_%d.txt" % r))]
+    assert len(stopped) == 2, proc.stdout[-3000:]
+    step = [m.split(":")[0] for m in stopped]
+    assert step[0] == step[1] and step[0].startswith("training stopped at epoch 1, step"), stopped
+    assert "PeerFailure" not in proc.stdout
+
+
+def test_ctrl_c_stops_every_process_together_and_saves_the_state(tmp_path):
+    out, proc, _ = run_job(tmp_path, "ctrl_c", 2, 1, epochs=50, interrupt_after=1, timeout=300)
+    assert "Interrupted: the state is saved in" in proc.stdout, proc.stdout[-3000:]
+    assert "PeerFailure" not in proc.stdout and "Unable to shutdown" not in proc.stdout, proc.stdout[-3000:]
+    names = [os.path.basename(p) for p in checkpoints(out)]
+    assert "mask_rcnn_ddp_interrupted.pt" in names and "mask_rcnn_ddp_0050.pt" not in names
+    from mrcnn import model as modellib
+    assert modellib.read_torch_file([p for p in checkpoints(out) if p.endswith("interrupted.pt")][0])
+    time.sleep(1)
+    assert not _no_process_left(tmp_path)
