@@ -340,7 +340,8 @@ def _model_args(p):
     p.add_argument("--backbone", default="resnet50", choices=["resnet50", "resnet101"])
     p.add_argument("--min-dim", dest="min_dim", type=_count(1), default=512)
     p.add_argument("--max-dim", dest="max_dim", type=_count(1), default=512)
-    p.add_argument("--batch", type=_count(1), default=2, help="images per step")
+    p.add_argument("--batch", type=_count(1), default=2,
+                   help="images per step (per process when torchrun starts several)")
 
 
 def main(argv=None):
@@ -361,7 +362,9 @@ def main(argv=None):
     train.add_argument("--val-dataset", dest="val_dataset", help="separate validation annotations (same format)")
     train.add_argument("--val-fraction", dest="val_fraction", type=_number(0, 1, high_open=True), default=0.2)
     train.add_argument("--weights", default="imagenet", help="coco, imagenet, last, none or a file")
-    train.add_argument("--logs", default="logs", help="checkpoints and logs folder")
+    train.add_argument("--logs", "--log-dir", dest="logs", default="logs",
+                       help="checkpoints and logs folder (under torchrun write --log-dir: torchrun takes --logs for "
+                            "its own --logs-specs)")
     train.add_argument("--name", default="mrcnn", help="run name (checkpoint prefix)")
     train.add_argument("--heads-epochs", dest="heads_epochs", type=_count(0), default=10)
     train.add_argument("--epochs", type=_count(1), default=20, help="final epoch (heads epochs included)")
