@@ -9,14 +9,6 @@ if(NOT OpenCV_FOUND)
     "or point CMake at another build with OpenCV_DIR=<dir holding OpenCVConfig.cmake>.")
 endif()
 
-find_package(nlohmann_json 3 QUIET)
-if(NOT nlohmann_json_FOUND)
-  message(FATAL_ERROR
-    "mrcnn: nlohmann-json 3 (header-only C++ JSON) was not found. Install it with\n"
-    "  apt-get install nlohmann-json3-dev     (Debian, Ubuntu, Colab)\n"
-    "or set nlohmann_json_DIR=<dir holding nlohmann_jsonConfig.cmake>.")
-endif()
-
 # A torch built with the pre-C++11 std::string ABI (pip wheels before 2.7) cannot share std::string
 # with an OpenCV built with the new one (every distribution's since GCC 5): the link would fail with
 # undefined cv::imread symbols, or worse, load and crash. Stop here with the fix.

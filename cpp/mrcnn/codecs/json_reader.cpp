@@ -1,4 +1,5 @@
 #include "mrcnn/codecs/json_reader.h"
+#include "mrcnn/codecs/json_writer.h"
 
 #include <algorithm>
 #include <charconv>
@@ -505,9 +506,7 @@ std::string_view JsonValue::key(size_t i) const {
   return doc_->keys_[doc_->nodes_[index_].first + i];
 }
 
-namespace {
-
-void dump_string(std::string_view s, std::string& out) {
+void append_json_string(std::string_view s, std::string& out) {
   static const char* hex = "0123456789abcdef";
   out += '"';
   for (const char c : s) {
@@ -525,6 +524,20 @@ void dump_string(std::string_view s, std::string& out) {
   out += '"';
 }
 
+void append_json_number(double v, std::string& out) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest round trip
+  const std::string_view text(buf, static_cast<size_t>(r.ptr - buf));
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";  // stays a float: 800.0, as Python
+}
+
+namespace {
+
 void dump_value(const JsonValue& v, std::string& out, size_t limit) {
   if (out.size() > limit) return;
   switch (v.type()) {
@@ -532,16 +545,11 @@ void dump_value(const JsonValue& v, std::string& out, size_t limit) {
     case JsonType::kFalse: out += "false"; return;
     case JsonType::kTrue: out += "true"; return;
     case JsonType::kNumber: {
-      if (v.is_integer()) {
-        out += std::to_string(v.integer());
-      } else {
-        char buf[32];
-        const auto r = std::to_chars(buf, buf + sizeof(buf), v.number());
-        out.append(buf, r.ptr);
-      }
+      if (v.is_integer()) out += std::to_string(v.integer());
+      else append_json_number(v.number(), out);
       return;
     }
-    case JsonType::kString: dump_string(v.string(), out); return;
+    case JsonType::kString: append_json_string(v.string(), out); return;
     case JsonType::kArray:
     case JsonType::kObject: {
       const bool object = v.is_object();
@@ -549,7 +557,7 @@ void dump_value(const JsonValue& v, std::string& out, size_t limit) {
       for (size_t i = 0; i < v.size() && out.size() <= limit; ++i) {
         if (i) out += ',';
         if (object) {
-          dump_string(v.key(i), out);
+          append_json_string(v.key(i), out);
           out += ':';
         }
         dump_value(v[i], out, limit);

@@ -1,9 +1,12 @@
 #include "mrcnn/model/config.h"
 
-#include <nlohmann/json.hpp>
-
+#include <memory>
 #include <set>
 #include <stdexcept>
+#include <string>
+
+#include "mrcnn/codecs/json_reader.h"
+#include "mrcnn/codecs/json_writer.h"
 
 namespace mrcnn::model {
 
@@ -102,53 +105,86 @@ void Config::validate() const {
 }
 
 std::string Config::to_json() const {
-  nlohmann::json j;
-#define MRCNN_TO_JSON(f) j[#f] = f;
+  codecs::JsonObjectWriter j;
+#define MRCNN_TO_JSON(f) j.add(#f, f);
   MRCNN_CONFIG_FIELDS(MRCNN_TO_JSON)
 #undef MRCNN_TO_JSON
-  return j.dump();
+  return j.str();
 }
 
 namespace {
 
-nlohmann::json parse_config_json(const std::string& text) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(std::string("Config: not valid JSON (") + e.what() + ")");
-  }
+// A Config field from its JSON value: the same type, and for fixed-size lists the same length.
+void read_value(const codecs::JsonValue& v, bool& out) { out = v.boolean(); }
+void read_value(const codecs::JsonValue& v, int64_t& out) { out = v.integer(); }
+void read_value(const codecs::JsonValue& v, double& out) { out = v.number(); }
+void read_value(const codecs::JsonValue& v, std::string& out) { out = std::string(v.string()); }
+template <class T>
+void read_value(const codecs::JsonValue& v, std::vector<T>& out) {
+  if (!v.is_array()) throw std::invalid_argument(std::string("expected a list, got ") + v.type_name());
+  out.resize(v.size());
+  for (size_t i = 0; i < out.size(); ++i) read_value(v[i], out[i]);
 }
+template <class T, size_t N>
+void read_value(const codecs::JsonValue& v, std::array<T, N>& out) {
+  if (!v.is_array() || v.size() != N)
+    throw std::invalid_argument("expected a list of " + std::to_string(N) + " values, got " +
+                                (v.is_array() ? std::to_string(v.size()) + " values" : std::string(v.type_name())));
+  for (size_t i = 0; i < N; ++i) read_value(v[i], out[i]);
+}
+
+struct ConfigJson {  // the parsed text; the document points into it
+  std::string text;
+  std::unique_ptr<codecs::JsonDocument> doc;
+  explicit ConfigJson(std::string t) : text(std::move(t)) {
+    try {
+      doc = std::make_unique<codecs::JsonDocument>(text);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("Config: not valid JSON (") + e.what() + ")");
+    }
+    if (!doc->root().is_object()) throw std::invalid_argument("Config: expected a JSON object");
+  }
+};
 
 }  // namespace
 
 Config Config::from_json(const std::string& text) {
-  const nlohmann::json j = parse_config_json(text);
-  if (!j.is_object()) throw std::invalid_argument("Config: expected a JSON object");
+  const ConfigJson parsed(text);
+  const codecs::JsonValue j = parsed.doc->root();
   Config c;
-  std::set<std::string> known;
+  std::set<std::string, std::less<>> known;
 #define MRCNN_FROM_JSON(f)                                                                     \
   known.insert(#f);                                                                            \
-  if (j.contains(#f)) {                                                                        \
+  if (const auto v = j.find(#f)) {                                                             \
     try {                                                                                      \
-      j.at(#f).get_to(c.f);                                                                    \
-    } catch (const nlohmann::json::exception& e) {                                             \
+      read_value(*v, c.f);                                                                     \
+    } catch (const std::invalid_argument& e) {                                                 \
       bad(#f, std::string("has the wrong type or length (") + e.what() + ")");                 \
     }                                                                                          \
   }
   MRCNN_CONFIG_FIELDS(MRCNN_FROM_JSON)
 #undef MRCNN_FROM_JSON
-  for (const auto& item : j.items())
-    if (!known.count(item.key())) bad(item.key(), "is not a field of the network's configuration");
+  for (size_t i = 0; i < j.size(); ++i)
+    if (!known.count(j.key(i))) bad(std::string(j.key(i)), "is not a field of the network's configuration");
   return c;
 }
 
 std::string Config::upgrade_json(const std::string& text, int64_t checkpoint_format) {
   if (checkpoint_format >= 2) return text;
-  nlohmann::json j = parse_config_json(text);
-  if (j.is_object() && j.contains("RPN_ANCHOR_RATIOS") && j["RPN_ANCHOR_RATIOS"].is_array())
-    for (auto& r : j["RPN_ANCHOR_RATIOS"])
-      if (r.is_number() && r.get<double>() > 0) r = 1.0 / r.get<double>();  // same anchors, same order
-  return j.dump();
+  const ConfigJson parsed(text);
+  const codecs::JsonValue j = parsed.doc->root();
+  codecs::JsonObjectWriter out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const codecs::JsonValue v = j[i];
+    if (j.key(i) == "RPN_ANCHOR_RATIOS" && v.is_array()) {
+      std::vector<double> ratios;  // format 1 stored height / width: same anchors, same order
+      for (size_t k = 0; k < v.size(); ++k) ratios.push_back(v[k].is_number() && v[k].number() > 0 ? 1.0 / v[k].number() : 0.0);
+      out.add(j.key(i), ratios);
+    } else {
+      out.add_json(j.key(i), v.dump(std::string::npos));
+    }
+  }
+  return out.str();
 }
 
 }  // namespace mrcnn::model

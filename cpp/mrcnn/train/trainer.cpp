@@ -1,9 +1,10 @@
 #include "mrcnn/train/trainer.h"
 
+#include "mrcnn/codecs/json_writer.h"
+
 #include "mrcnn/core/autocast.h"
 #include "mrcnn/core/random.h"
 
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -33,10 +34,16 @@ std::string format_losses(const std::map<std::string, double>& m) {
   return o.str();
 }
 
-void append_line(const std::string& path, const nlohmann::json& j) {
+void append_line(const std::string& path, const codecs::JsonObjectWriter& j) {
   if (path.empty()) return;
   std::ofstream out(path, std::ios::app);
-  out << j.dump() << "\n";
+  out << j.str() << "\n";
+}
+
+codecs::JsonObjectWriter metrics_json(const std::map<std::string, double>& metrics) {
+  codecs::JsonObjectWriter j;
+  for (const auto& [name, value] : metrics) j.add(name, value);
+  return j;
 }
 
 }  // namespace
@@ -398,16 +405,16 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
   auto file_for = [&](const std::string& suffix) {
     return dir.empty() ? std::string() : (std::filesystem::path(dir) / (options_.checkpoint_prefix + "_" + suffix + ".pt")).string();
   };
-  auto state_json = [&](int64_t epoch, int64_t step_in_epoch, const nlohmann::json& metrics) {
-    nlohmann::json j;
-    j["epoch"] = epoch;
-    j["step_in_epoch"] = step_in_epoch;
-    j["global_step"] = global_step_;
-    j["train_position"] = train.position();
-    j["val_position"] = val ? val->position() : 0;
-    j["layers"] = options_.layers;
-    j["metrics"] = metrics;
-    return j.dump();
+  auto state_json = [&](int64_t epoch, int64_t step_in_epoch, const std::map<std::string, double>& metrics) {
+    return codecs::JsonObjectWriter()
+        .add("epoch", epoch)
+        .add("step_in_epoch", step_in_epoch)
+        .add("global_step", global_step_)
+        .add("train_position", train.position())
+        .add("val_position", val ? val->position() : int64_t{0})
+        .add("layers", options_.layers)
+        .add_json("metrics", metrics_json(metrics).str())
+        .str();
   };
 
   for (int64_t epoch = from_epoch + 1; epoch <= to_epoch; ++epoch) {
@@ -426,21 +433,17 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
                             "; try a lower learning rate");
       }
       for (const auto& [k, v] : m) sums[k] += v;
-      nlohmann::json line(m);
-      line["epoch"] = epoch;
-      line["step"] = s;
-      line["global_step"] = global_step_;
-      append_line(metrics_path, line);
+      append_line(metrics_path, metrics_json(m).add("epoch", epoch).add("step", s).add("global_step", global_step_));
       bool go_on = true;
       try {
         if (callbacks.on_step) go_on = callbacks.on_step(epoch, s, m);
         if (parallel_) go_on = parallel_->sum(go_on ? 0.0 : 1.0) == 0;  // one process stopping stops all
       } catch (...) {  // e.g. KeyboardInterrupt raised in a Python callback: save, then let it through
-        if (!dir.empty()) save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, nlohmann::json(m)));
+        if (!dir.empty()) save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, m));
         throw;
       }
       if (!go_on) {
-        if (!dir.empty()) result.last_checkpoint = save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, nlohmann::json(m)));
+        if (!dir.empty()) result.last_checkpoint = save(epoch - 1, file_for("interrupted"), state_json(epoch - 1, s, m));
         result.interrupted = true;
         return result;
       }
@@ -460,15 +463,11 @@ FitResult Trainer::fit(data::Loader& train, data::Loader* val, int64_t from_epoc
       char name[32];
       std::snprintf(name, sizeof(name), "%04lld", static_cast<long long>(epoch));
       path = (std::filesystem::path(options_.log_dir) / (options_.checkpoint_prefix + "_" + name + ".pt")).string();
-      if (!dir.empty()) save(epoch, path, state_json(epoch, 0, nlohmann::json(epoch_metrics)));
+      if (!dir.empty()) save(epoch, path, state_json(epoch, 0, epoch_metrics));
       if (parallel_) parallel_->sum(0.0);  // the others wait for rank 0's checkpoint to be complete
       result.last_checkpoint = path;
     }
-    nlohmann::json line(epoch_metrics);
-    line["epoch"] = epoch;
-    line["type"] = "epoch";
-    line["checkpoint"] = path;
-    append_line(metrics_path, line);
+    append_line(metrics_path, metrics_json(epoch_metrics).add("epoch", epoch).add("type", "epoch").add("checkpoint", path));
     result.epoch = epoch;
     result.history.push_back(epoch_metrics);
     bool go_on = !callbacks.on_epoch || callbacks.on_epoch(epoch, epoch_metrics, path);
