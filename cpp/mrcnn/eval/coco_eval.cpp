@@ -190,12 +190,14 @@ std::vector<double> linspace(double start, double stop, int n) {
   return v;
 }
 
-}  // namespace
+// The ground truth and the results as pycocotools' COCO objects hold them (loadRes included):
+// annotations of images the ground truth lists, with boxes, areas and, for segm, masks.
+struct Annotations {
+  std::vector<Ann> gts, dts;
+  std::vector<int64_t> img_ids, cat_ids;  // sorted
+};
 
-CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text, const std::string& iou_type) {
-  if (iou_type != "bbox" && iou_type != "segm")
-    throw std::invalid_argument("coco_evaluate: iou_type must be 'bbox' or 'segm', got '" + iou_type + "'");
-  const bool segm = iou_type == "segm";
+Annotations read_annotations(std::string_view gt_text, std::string_view dt_text, bool segm) {
   // Box evaluation never looks at ground-truth masks, nor at the masks of results that carry a
   // box: their coordinates are checked for syntax, not converted.
   const std::vector<std::string_view> skip = segm ? std::vector<std::string_view>{} : std::vector<std::string_view>{"segmentation"};
@@ -229,8 +231,10 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     throw std::invalid_argument("coco_evaluate: the ground truth has no 'images' or 'annotations'");
   if (!dt_doc.is_array()) throw std::invalid_argument("coco_evaluate: the detections must be a JSON list");
 
+  Annotations out;
+  std::vector<int64_t>& img_ids = out.img_ids;
+  std::vector<int64_t>& cat_ids = out.cat_ids;
   std::map<int64_t, std::pair<uint32_t, uint32_t>> image_size;
-  std::vector<int64_t> img_ids, cat_ids;
   with_context("ground-truth 'images'", [&] {
     const JsonValue images = gt_doc.at("images");
     for (size_t i = 0; i < images.size(); ++i) {
@@ -247,7 +251,10 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   cat_ids.erase(std::unique(cat_ids.begin(), cat_ids.end()), cat_ids.end());
 
   const JsonValue gt_anns = gt_doc.at("annotations");
-  std::vector<Ann> gts(gt_anns.size()), dts(dt_doc.size());
+  std::vector<Ann>& gts = out.gts;
+  std::vector<Ann>& dts = out.dts;
+  gts.resize(gt_anns.size());
+  dts.resize(dt_doc.size());
   std::vector<uint8_t> gt_kept(gts.size(), 0);
   const bool box_results = has_boxes(dt_doc);
   // Reading the annotations (polygon rasterising and RLE decoding included) is the costly part
@@ -290,11 +297,41 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     }
   gts.resize(kept);
 
-  const std::vector<double> iou_thrs = linspace(0.5, 0.95, 10), rec_thrs = linspace(0.0, 1.0, 101);
-  const std::vector<int64_t> max_dets{1, 10, 100};
-  const std::array<std::array<double, 2>, 4> area_rng{{{0, 1e10}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e10}}};
-  const int64_t T = 10, R = 101, K = static_cast<int64_t>(cat_ids.size()), A = 4, M = 3;
-  const int64_t I = static_cast<int64_t>(img_ids.size());
+  return out;
+}
+
+// COCOeval's Params: IoU and recall thresholds, maxDets, area ranges, and the table sizes.
+struct Params {
+  std::vector<double> iou_thrs = linspace(0.5, 0.95, 10), rec_thrs = linspace(0.0, 1.0, 101);
+  std::vector<int64_t> max_dets{1, 10, 100};
+  std::array<std::array<double, 2>, 4> area_rng{{{0, 1e10}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e10}}};
+  int64_t T = 10, R = 101, K = 0, A = 4, M = 3, I = 0;
+  Params(const Annotations& in)
+      : K(static_cast<int64_t>(in.cat_ids.size())), I(static_cast<int64_t>(in.img_ids.size())) {}
+};
+
+// evaluateImg for every image, category and area range: each group's ground truths and its
+// maxDets best detections, and per IoU threshold the matches and what is ignored.
+struct Evaluations {
+  // Group ik = image i * K + category k holds gt_list[g_start[ik] .. g_start[ik + 1]) and its
+  // detections dt_list[dt_start[ik] ..], best first; its kept ones are entries d_start[ik] ..
+  // d_start[ik + 1] of the tables.
+  std::vector<size_t> g_start, dt_start, d_start;
+  std::vector<const Ann*> gt_list, dt_list;
+  size_t NG = 0, ND = 0;
+  // dt_matches / dt_ignore[(a * ND + d_start[ik]) * T + t * D + d]: matched gt id (0 = none) /
+  // ignored; gt_ignore[a * NG + g_start[ik] + g]
+  std::vector<int64_t> dt_matches;
+  std::vector<uint8_t> dt_ignore, gt_ignore;
+};
+
+Evaluations evaluate_images(const Annotations& in, const Params& p, bool segm, bool parallel) {
+  const std::vector<double>& iou_thrs = p.iou_thrs;
+  const std::vector<int64_t>& max_dets = p.max_dets;
+  const auto& area_rng = p.area_rng;
+  const int64_t T = p.T, K = p.K, A = p.A, I = p.I;
+  const std::vector<int64_t>& cat_ids = in.cat_ids;
+  const std::vector<int64_t>& img_ids = in.img_ids;
   std::map<int64_t, int64_t> cat_index, img_index;
   for (int64_t k = 0; k < K; ++k) cat_index[cat_ids[k]] = k;
   for (int64_t i = 0; i < I; ++i) img_index[img_ids[i]] = i;
@@ -317,27 +354,35 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     for (size_t j = 0; j < anns.size(); ++j)
       if (group[j] >= 0) list[fill[group[j]]++] = &anns[j];
   };
-  std::vector<size_t> g_start, dt_start;
-  std::vector<const Ann*> gt_list, dt_list;
-  by_group(gts, g_start, gt_list);
-  by_group(dts, dt_start, dt_list);
+  Evaluations ev;
+  std::vector<size_t>& g_start = ev.g_start;
+  std::vector<size_t>& dt_start = ev.dt_start;
+  std::vector<const Ann*>& gt_list = ev.gt_list;
+  std::vector<const Ann*>& dt_list = ev.dt_list;
+  by_group(in.gts, g_start, gt_list);
+  by_group(in.dts, dt_start, dt_list);
   // each group keeps its maxDets best detections: dt_list[dt_start[ik] ..] once sorted, and
   // entries d_start[ik] .. d_start[ik + 1] of the tables below
-  std::vector<size_t> d_start(groups + 1, 0);
+  std::vector<size_t>& d_start = ev.d_start;
+  d_start.assign(groups + 1, 0);
   for (size_t ik = 0; ik < groups; ++ik)
     d_start[ik + 1] = d_start[ik] + std::min<size_t>(dt_start[ik + 1] - dt_start[ik], static_cast<size_t>(max_dets.back()));
-  const size_t NG = g_start.back(), ND = d_start.back();
+  const size_t NG = ev.NG = g_start.back(), ND = ev.ND = d_start.back();
 
   // evaluateImg's results for every group and area range, in flat tables. Group ik has
   // D = d_start[ik + 1] - d_start[ik] detections (best first, dt_list[dt_start[ik] + d]) and G
   // ground truths (ignored last):
   //   dt_matches / dt_ignore[(a * ND + d_start[ik]) * T + t * D + d]   matched gt id (0 = none) / ignored
   //   gt_ignore[a * NG + g_start[ik] + g]
-  std::vector<int64_t> dt_matches(static_cast<size_t>(A) * ND * T, 0);
-  std::vector<uint8_t> dt_ignore(static_cast<size_t>(A) * ND * T, 0), gt_ignore(static_cast<size_t>(A) * NG);
+  std::vector<int64_t>& dt_matches = ev.dt_matches;
+  std::vector<uint8_t>& dt_ignore = ev.dt_ignore;
+  std::vector<uint8_t>& gt_ignore = ev.gt_ignore;
+  dt_matches.assign(static_cast<size_t>(A) * ND * T, 0);
+  dt_ignore.assign(static_cast<size_t>(A) * ND * T, 0);
+  gt_ignore.assign(static_cast<size_t>(A) * NG, 0);
   // images are independent; threads take them in turn, each with its own scratch
   std::atomic<int64_t> next_image{0};
-  run_workers(segm, static_cast<size_t>(I), 16, [&] {
+  run_workers(parallel, static_cast<size_t>(I), 16, [&] {
   std::vector<int64_t> gt_matches;  // [T, G] of the current evaluation
   std::vector<double> ious, db, gb;
   std::vector<uint8_t> crowd, ig;
@@ -416,7 +461,22 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   }
   });
 
-  // accumulate
+  return ev;
+}
+
+// accumulate: precision [T, R, K, A, M] and recall [T, K, A, M], -1 where nothing is measured.
+CocoEvalResult accumulate(const Evaluations& ev, const Params& p, const std::vector<int64_t>& cat_ids, bool parallel) {
+  const std::vector<double>& rec_thrs = p.rec_thrs;
+  const std::vector<int64_t>& max_dets = p.max_dets;
+  const int64_t T = p.T, R = p.R, K = p.K, A = p.A, M = p.M, I = p.I;
+  const std::vector<size_t>& g_start = ev.g_start;
+  const std::vector<size_t>& dt_start = ev.dt_start;
+  const std::vector<size_t>& d_start = ev.d_start;
+  const std::vector<const Ann*>& dt_list = ev.dt_list;
+  const size_t ND = ev.ND, NG = ev.NG;
+  const std::vector<int64_t>& dt_matches = ev.dt_matches;
+  const std::vector<uint8_t>& dt_ignore = ev.dt_ignore;
+  const std::vector<uint8_t>& gt_ignore = ev.gt_ignore;
   CocoEvalResult res;
   res.K = K;
   res.category_ids = cat_ids;
@@ -446,7 +506,7 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
   // each (category, area range) on its own: threads take them in turn, each filling its own
   // [T, R, M] and [T, M] tables (results of different tasks share cache lines in res)
   std::atomic<int64_t> next_ka{0};
-  run_workers(segm, static_cast<size_t>(K * A), 2, [&] {
+  run_workers(parallel, static_cast<size_t>(K * A), 2, [&] {
     std::vector<double> rc, pr, tp(T), fp(T), precision(T * R * M), recall(T * M);
     for (int64_t ka; (ka = next_ka.fetch_add(1)) < K * A;) {
       const int64_t k = ka / A, a = ka % A;
@@ -503,8 +563,14 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     }
   });
 
-  // summarize
-  auto summarize = [&](bool ap, double iou_thr, int64_t a, int64_t m) {
+  return res;
+}
+
+// summarize: COCOeval's 12 numbers from the accumulated tables.
+std::array<double, 12> summarize(const CocoEvalResult& res, const Params& p) {
+  const std::vector<double>& iou_thrs = p.iou_thrs;
+  const int64_t T = p.T, R = p.R, K = p.K, A = p.A, M = p.M;
+  auto mean_of = [&](bool ap, double iou_thr, int64_t a, int64_t m) {
     double sum = 0;
     int64_t n = 0;
     for (int64_t t = 0; t < T; ++t) {
@@ -523,10 +589,25 @@ CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text,
     }
     return n == 0 ? -1.0 : sum / static_cast<double>(n);
   };
-  res.stats = {summarize(true, -1, 0, 2),  summarize(true, 0.5, 0, 2),  summarize(true, 0.75, 0, 2),
-               summarize(true, -1, 1, 2),  summarize(true, -1, 2, 2),   summarize(true, -1, 3, 2),
-               summarize(false, -1, 0, 0), summarize(false, -1, 0, 1),  summarize(false, -1, 0, 2),
-               summarize(false, -1, 1, 2), summarize(false, -1, 2, 2),  summarize(false, -1, 3, 2)};
+  return {mean_of(true, -1, 0, 2),  mean_of(true, 0.5, 0, 2),  mean_of(true, 0.75, 0, 2),
+               mean_of(true, -1, 1, 2),  mean_of(true, -1, 2, 2),   mean_of(true, -1, 3, 2),
+               mean_of(false, -1, 0, 0), mean_of(false, -1, 0, 1),  mean_of(false, -1, 0, 2),
+               mean_of(false, -1, 1, 2), mean_of(false, -1, 2, 2),  mean_of(false, -1, 3, 2)};
+}
+
+}  // namespace
+
+CocoEvalResult coco_evaluate(std::string_view gt_text, std::string_view dt_text, const std::string& iou_type) {
+  if (iou_type != "bbox" && iou_type != "segm")
+    throw std::invalid_argument("coco_evaluate: iou_type must be 'bbox' or 'segm', got '" + iou_type + "'");
+  const bool segm = iou_type == "segm";
+  // pycocotools' stages: the files read (COCO, loadRes), evaluate(), accumulate(), summarize().
+  // The threads help with masks; for boxes they would cost more than the work they share.
+  const Annotations annotations = read_annotations(gt_text, dt_text, segm);
+  const Params params(annotations);
+  const Evaluations evaluations = evaluate_images(annotations, params, segm, /*parallel=*/segm);
+  CocoEvalResult res = accumulate(evaluations, params, annotations.cat_ids, /*parallel=*/segm);
+  res.stats = summarize(res, params);
   return res;
 }
 
