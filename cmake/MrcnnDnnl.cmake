@@ -1,4 +1,4 @@
-# oneDNN's Winograd convolution (cpp/mrcnn/ops/onednn.cpp).
+# oneDNN's Winograd convolution (cpp/mrcnn/model/onednn.cpp).
 #   MRCNN_WITH_DNNL: the system oneDNN 2.x (Debian 12: libdnnl-dev) is found and can live beside
 #   torch's; mrcnn_core is compiled with MRCNN_WITH_DNNL and links it. Otherwise 3x3 convolutions
 #   go to torch::conv2d. oneDNN 3 dropped these Winograd kernels and is not used.
@@ -50,7 +50,7 @@ if(NOT MRCNN_DNNL STREQUAL "OFF")
     set(_dnnl_headers "${CMAKE_BINARY_DIR}/onednn2-include")
     file(MAKE_DIRECTORY "${_dnnl_headers}")
     file(CREATE_LINK "${MRCNN_DNNL_INCLUDE_DIR}/oneapi" "${_dnnl_headers}/oneapi" SYMBOLIC)
-    set_property(SOURCE "${CMAKE_SOURCE_DIR}/cpp/mrcnn/ops/onednn.cpp" APPEND PROPERTY INCLUDE_DIRECTORIES "${_dnnl_headers}")
+    set_property(SOURCE "${CMAKE_SOURCE_DIR}/cpp/mrcnn/model/onednn.cpp" APPEND PROPERTY INCLUDE_DIRECTORIES "${_dnnl_headers}")
     target_link_libraries(mrcnn_core PUBLIC "${MRCNN_DNNL_LIBRARY}")
     target_compile_definitions(mrcnn_core PRIVATE MRCNN_WITH_DNNL)
   elseif(MRCNN_DNNL STREQUAL "ON")

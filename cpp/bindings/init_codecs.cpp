@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "mrcnn/codecs/kaggle_rle.h"
-#include "mrcnn/codecs/parallel.h"
+#include "mrcnn/core/parallel.h"
 #include "mrcnn/codecs/polygon.h"
 #include "py_rle.h"
 #include "mrcnn/codecs/rle.h"
@@ -140,15 +140,15 @@ py::array_t<double> iou_matrix(size_t m, size_t n) {
 }  // namespace
 
 void init_codecs(py::module_& m) {
-  m.def("set_threads", &set_codec_threads, py::arg("n"));
-  m.def("get_threads", &codec_threads);
+  m.def("set_threads", &mrcnn::core::set_pool_threads, py::arg("n"));
+  m.def("get_threads", &mrcnn::core::pool_threads);
 
   m.def("encode", [](const py::handle& masks) {
     Masks ms = as_masks(masks, "encode");
     std::vector<Rle> rles(ms.n);
     {
       py::gil_scoped_release nogil;
-      parallel_for(ms.n, 4, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(ms.n, 4, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) rles[i] = rle_encode(ms.view(i));
       });
     }
@@ -168,7 +168,7 @@ void init_codecs(py::module_& m) {
     const size_t plane = static_cast<size_t>(rles[0].h) * rles[0].w;
     {
       py::gil_scoped_release nogil;
-      parallel_for(rles.size(), 4, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(rles.size(), 4, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i)
           rle_decode(rles[i], base + i * plane, 1, static_cast<std::ptrdiff_t>(rles[i].h));
       });
@@ -216,7 +216,7 @@ void init_codecs(py::module_& m) {
       py::gil_scoped_release nogil;
       const size_t n = gt.size();
       const uint8_t* crowd = iscrowd.empty() ? nullptr : iscrowd.data();
-      parallel_for(dt.size(), 16, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(dt.size(), 16, [&](size_t b, size_t e) {
         rle_iou(dt.data() + b, e - b, gt.data(), n, crowd, o + b * n);
       });
     }
@@ -265,7 +265,7 @@ void init_codecs(py::module_& m) {
     std::vector<Rle> rles(xy.size());
     {
       py::gil_scoped_release nogil;
-      parallel_for(xy.size(), 64, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(xy.size(), 64, [&](size_t b, size_t e) {
         for (size_t j = b; j < e; ++j) {
           try {
             rles[j] = rle_from_polygon(xy[j].data(), xy[j].size() / 2, h, w);
@@ -303,7 +303,7 @@ void init_codecs(py::module_& m) {
     {
       py::gil_scoped_release nogil;
       const auto opt = kaggle_opts(one_indexed, column_major);
-      parallel_for(strings.size(), 4, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(strings.size(), 4, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
           try {
             rle_decode(kaggle_rle_to_rle(strings[i], h, w, opt), base + i * plane, 1, static_cast<std::ptrdiff_t>(h));
@@ -322,7 +322,7 @@ void init_codecs(py::module_& m) {
     {
       py::gil_scoped_release nogil;
       const auto opt = kaggle_opts(one_indexed, column_major);
-      parallel_for(ms.n, 4, [&](size_t b, size_t e) {
+      mrcnn::core::parallel_for(ms.n, 4, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) out[i] = kaggle_rle_encode(ms.view(i), opt);
       });
     }

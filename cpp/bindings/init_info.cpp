@@ -1,7 +1,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "mrcnn/core/build_info.h"
+#include "mrcnn/info/build_info.h"
 #include "mrcnn/core/cpu_allocator.h"
 
 namespace py = pybind11;

@@ -8,7 +8,7 @@
 #include "mrcnn/model/checkpoint.h"
 #include "mrcnn/model/mask_rcnn.h"
 #include "mrcnn/model/weights.h"
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/model/onednn.h"
 
 namespace py = pybind11;
 using mrcnn::model::Config;
@@ -50,18 +50,18 @@ void init_model(py::module_& m) {
   m.def("default_config", [] { return Config().to_json(); }, "The default Config as JSON");
   m.def("conv3x3",
         [](const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, bool winograd) {
-          return mrcnn::ops::conv3x3(x, weight, bias.value_or(at::Tensor()), winograd);
+          return mrcnn::model::conv3x3(x, weight, bias.value_or(at::Tensor()), winograd);
         },
         py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("winograd") = true,
         "3x3 stride-1 padding-1 convolution, through oneDNN's Winograd algorithm where it applies");
   m.def("linear",
         [](const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, bool onednn) {
-          return mrcnn::ops::linear(x, weight, bias.value_or(at::Tensor()), onednn);
+          return mrcnn::model::linear(x, weight, bias.value_or(at::Tensor()), onednn);
         },
         py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("onednn") = true,
         "x @ weight.T + bias, through oneDNN's matmul where it applies");
-  m.def("onednn_available", &mrcnn::ops::onednn_available);
-  m.def("winograd_status", &mrcnn::ops::winograd_status);
+  m.def("onednn_available", &mrcnn::model::onednn_available);
+  m.def("winograd_status", &mrcnn::model::winograd_status);
   m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");
   m.def("resize_plan",

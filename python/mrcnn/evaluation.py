@@ -1,4 +1,5 @@
-"""Matterport's AP helpers (also available as mrcnn.utils.compute_ap etc.), same return values.
+"""Matterport's AP helpers and the box / mask geometry they use (also available as
+mrcnn.utils.compute_ap, mrcnn.utils.extract_bboxes etc.), same return values.
 
 Boxes are (y1, x1, y2, x2) in pixels; masks [H, W, N]. compute_ap matches predictions to ground
 truth by mask IoU, highest score first, within the same class, and integrates the precision
@@ -6,9 +7,20 @@ envelope over the recall steps (the VOC-style area), as Matterport does.
 """
 import numpy as np
 
-__all__ = ["compute_iou", "compute_overlaps", "compute_overlaps_masks", "trim_zeros", "non_max_suppression",
+__all__ = ["extract_bboxes", "compute_iou", "compute_overlaps", "compute_overlaps_masks", "trim_zeros", "non_max_suppression",
            "compute_matches", "compute_ap", "compute_ap_range", "compute_recall", "evaluate", "results_to_coco",
            "dataset_to_coco"]
+
+
+def extract_bboxes(mask):
+    """int32 [N, 4] (y1, x1, y2, x2) boxes of masks [H, W, N], y2/x2 exclusive; zeros for empty masks."""
+    boxes = np.zeros([mask.shape[-1], 4], dtype=np.int32)
+    for i in range(mask.shape[-1]):
+        cols = np.where(np.any(mask[:, :, i], axis=0))[0]
+        rows = np.where(np.any(mask[:, :, i], axis=1))[0]
+        if cols.size:
+            boxes[i] = [rows[0], cols[0], rows[-1] + 1, cols[-1] + 1]
+    return boxes
 
 
 def compute_iou(box, boxes, box_area, boxes_area):
@@ -237,7 +249,6 @@ def evaluate(model, dataset, image_ids=None, iou_types=("bbox", "segm"), verbose
     import warnings
 
     from . import cocoeval
-    from .utils import extract_bboxes  # utils imports this module
 
     if on_error not in ("skip", "raise"):
         raise ValueError("evaluate: on_error must be 'skip' or 'raise', got %r" % (on_error,))

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _C
 from .evaluation import (compute_ap, compute_ap_range, compute_iou, compute_matches, compute_overlaps,  # noqa: F401
-                         compute_overlaps_masks, compute_recall, non_max_suppression, trim_zeros)
+                         compute_overlaps_masks, compute_recall, extract_bboxes, non_max_suppression, trim_zeros)
 
 # Matterport's release of its COCO-trained weights; download_trained_weights reads it when called,
 # so a notebook (or a test) can point it elsewhere.
@@ -272,17 +272,6 @@ def resize_mask(mask, scale, padding, crop=None):
         y, x, ch, cw = crop
         return mask[y:y + ch, x:x + cw]
     return np.pad(mask, padding[:mask.ndim], mode="constant", constant_values=0)
-
-
-def extract_bboxes(mask):
-    """int32 [N, 4] (y1, x1, y2, x2) boxes of masks [H, W, N], y2/x2 exclusive; zeros for empty masks."""
-    boxes = np.zeros([mask.shape[-1], 4], dtype=np.int32)
-    for i in range(mask.shape[-1]):
-        cols = np.where(np.any(mask[:, :, i], axis=0))[0]
-        rows = np.where(np.any(mask[:, :, i], axis=1))[0]
-        if cols.size:
-            boxes[i] = [rows[0], cols[0], rows[-1] + 1, cols[-1] + 1]
-    return boxes
 
 
 def minimize_mask(bbox, mask, mini_shape):

@@ -3,5 +3,4 @@ list(APPEND MRCNN_CODEC_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/polygon.cpp
   ${CMAKE_CURRENT_LIST_DIR}/json_reader.cpp
   ${CMAKE_CURRENT_LIST_DIR}/coco_segmentation.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/kaggle_rle.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/parallel.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/kaggle_rle.cpp)

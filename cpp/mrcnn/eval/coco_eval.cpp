@@ -11,7 +11,7 @@
 
 #include "mrcnn/codecs/coco_segmentation.h"
 #include "mrcnn/codecs/json_reader.h"
-#include "mrcnn/codecs/parallel.h"
+#include "mrcnn/core/parallel.h"
 #include "mrcnn/codecs/polygon.h"
 #include "mrcnn/codecs/rle.h"
 
@@ -176,7 +176,7 @@ void read_result(const JsonValue& a, size_t i, bool segm, bool box_results, cons
 template <typename F>
 void run_workers(bool parallel, size_t items, size_t grain, F&& worker) {
   if (parallel)
-    codecs::parallel_for(items, grain, [&](size_t, size_t) { worker(); });
+    core::parallel_for(items, grain, [&](size_t, size_t) { worker(); });
   else
     worker();
 }
@@ -219,7 +219,7 @@ Annotations read_annotations(std::string_view gt_text, std::string_view dt_text,
     }
   };
   if (segm) {
-    codecs::parallel_for(2, 1, [&](size_t b, size_t e) { for (size_t k = b; k < e; ++k) parse_file(k); });
+    core::parallel_for(2, 1, [&](size_t b, size_t e) { for (size_t k = b; k < e; ++k) parse_file(k); });
   } else {
     parse_file(0);
     parse_file(1);

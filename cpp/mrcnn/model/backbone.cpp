@@ -1,6 +1,6 @@
 #include "mrcnn/model/backbone.h"
 
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/model/onednn.h"
 
 namespace mrcnn::model {
 
@@ -55,12 +55,12 @@ torch::Tensor conv_bn(torch::nn::Conv2d conv, FrozenBatchNorm2d bn, const torch:
   const auto stride = conv->options.stride();
   const bool conv3x3 = conv->weight.size(-1) == 3 && stride->at(0) == 1 && stride->at(1) == 1;
   if (!fold) {
-    return bn(conv3x3 ? ops::conv3x3(x, conv->weight, torch::Tensor(), winograd) : conv(x));
+    return bn(conv3x3 ? model::conv3x3(x, conv->weight, torch::Tensor(), winograd) : conv(x));
   }
   // conv(x, W) * scale + shift == conv(x, W * scale) + shift: one pass over the output, not two
   const auto [scale, shift] = bn->scale_shift();
   const torch::Tensor w = conv->weight * scale.view({-1, 1, 1, 1});
-  if (conv3x3) return ops::conv3x3(x, w, shift, winograd);
+  if (conv3x3) return model::conv3x3(x, w, shift, winograd);
   return torch::conv2d(x, w, shift, stride, conv->weight.size(-1) / 2);
 }
 
@@ -132,7 +132,7 @@ std::vector<torch::Tensor> FeaturePyramidImpl::forward(const std::vector<torch::
   std::vector<torch::Tensor> p(n);
   torch::Tensor last = inner[n - 1](c[n - 1]);
   auto output_conv = [&](size_t i, const torch::Tensor& t) {
-    return ops::conv3x3(t, layer[i]->weight, layer[i]->bias, winograd);
+    return model::conv3x3(t, layer[i]->weight, layer[i]->bias, winograd);
   };
   p[n - 1] = output_conv(n - 1, last);
   for (size_t i = n - 1; i-- > 0;) {

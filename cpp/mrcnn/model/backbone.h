@@ -32,7 +32,7 @@ struct BottleneckImpl : torch::nn::Module {
   torch::nn::Conv2d down_conv{nullptr};
   FrozenBatchNorm2d down_bn{nullptr};
   bool fold_bn = false;   // apply each frozen BatchNorm through its convolution's weights
-  bool winograd = false;  // conv2, when it has stride 1, through ops::conv3x3's Winograd path
+  bool winograd = false;  // conv2, when it has stride 1, through model::conv3x3's Winograd path
 };
 TORCH_MODULE(Bottleneck);
 
@@ -42,7 +42,7 @@ struct ResNetImpl : torch::nn::Module {
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
   // fold_bn: fold every frozen BatchNorm into the convolution before it (W * scale, bias = shift):
   // one pass less over each activation; the sums round differently from conv-then-BatchNorm.
-  // winograd: the 3x3 stride-1 convolutions through ops::conv3x3's Winograd path.
+  // winograd: the 3x3 stride-1 convolutions through model::conv3x3's Winograd path.
   void set_conv_options(bool fold_bn, bool winograd);
   torch::nn::Conv2d conv1{nullptr};
   FrozenBatchNorm2d bn1{nullptr};
@@ -58,7 +58,7 @@ struct FeaturePyramidImpl : torch::nn::Module {
   std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& c);
   torch::nn::ModuleList inner_blocks{nullptr}, layer_blocks{nullptr};
   std::vector<torch::nn::Conv2d> inner, layer;  // the same convolutions, typed
-  bool winograd = false;  // the 3x3 output convs through ops::conv3x3's Winograd path
+  bool winograd = false;  // the 3x3 output convs through model::conv3x3's Winograd path
 };
 TORCH_MODULE(FeaturePyramid);
 

@@ -2,7 +2,7 @@
 
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/box_coder.h"
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/model/onednn.h"
 #include "mrcnn/ops/multiscale_roi_align.h"
 #include "mrcnn/ops/nms.h"
 #include "mrcnn/ops/roi_align.h"
@@ -17,9 +17,9 @@ BoxHeadImpl::BoxHeadImpl(int64_t in_features, int64_t hidden) {
 }
 
 torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
-  if (fast_path && ops::onednn_applies(x)) {
-    const torch::Tensor h = torch::relu(ops::linear(x.flatten(1), fc6->weight, fc6->bias, true));
-    return torch::relu(ops::linear(h, fc7->weight, fc7->bias, true));
+  if (fast_path && model::onednn_applies(x)) {
+    const torch::Tensor h = torch::relu(model::linear(x.flatten(1), fc6->weight, fc6->bias, true));
+    return torch::relu(model::linear(h, fc7->weight, fc7->bias, true));
   }
   torch::Tensor h;
   if (fast_path && x.dim() == 4) {
@@ -117,7 +117,7 @@ torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
 
 torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) const {
   torch::Tensor h = pooled;
-  for (const auto& conv : mask_convs) h = ops::conv3x3(h, conv->weight, conv->bias, config.CONV_WINOGRAD).relu_();
+  for (const auto& conv : mask_convs) h = model::conv3x3(h, conv->weight, conv->bias, config.CONV_WINOGRAD).relu_();
   return h;
 }
 

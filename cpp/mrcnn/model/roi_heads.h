@@ -19,7 +19,7 @@ struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
   BoxHeadImpl(int64_t in_features, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear fc6{nullptr}, fc7{nullptr};
-  // fc6 and fc7 as oneDNN matmuls where they apply (ops::onednn_applies), otherwise fc6 as a 7x7
+  // fc6 and fc7 as oneDNN matmuls where they apply (model::onednn_applies), otherwise fc6 as a 7x7
   // convolution (faster than the BLAS product with oneDNN and cuDNN; rounds differently)
   bool fast_path = false;
 };
@@ -79,7 +79,7 @@ struct RoiHeadsImpl : torch::nn::Module {
   Config config;
   std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged
 
-  // mask_head on pooled [K, C, 14, 14] features (its convs through ops::conv3x3)
+  // mask_head on pooled [K, C, 14, 14] features (its convs through model::conv3x3)
   torch::Tensor mask_features(const torch::Tensor& pooled) const;
 
   // RoIAlign over P2-P5 (P6 is for proposals only)

@@ -5,7 +5,7 @@
 #include "mrcnn/model/sampling.h"
 #include "mrcnn/ops/anchors.h"
 #include "mrcnn/ops/box_coder.h"
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/model/onednn.h"
 #include "mrcnn/ops/nms.h"
 
 namespace mrcnn::model {
@@ -29,7 +29,7 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
     const std::vector<torch::Tensor>& x) {
   std::vector<torch::Tensor> logits, deltas;
   for (const torch::Tensor& f : x) {
-    const torch::Tensor t = torch::relu(ops::conv3x3(f, conv0->weight, conv0->bias, winograd));
+    const torch::Tensor t = torch::relu(model::conv3x3(f, conv0->weight, conv0->bias, winograd));
     logits.push_back(cls_logits(t));
     deltas.push_back(bbox_pred(t));
   }

@@ -20,7 +20,7 @@ struct RpnHeadImpl : torch::nn::Module {
   std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& x);
   torch::nn::Sequential conv{nullptr};
   torch::nn::Conv2d conv0{nullptr}, cls_logits{nullptr}, bbox_pred{nullptr};
-  bool winograd = false;  // conv0 through ops::conv3x3's Winograd path
+  bool winograd = false;  // conv0 through model::conv3x3's Winograd path
 };
 TORCH_MODULE(RpnHead);
 

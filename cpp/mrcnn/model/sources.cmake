@@ -6,5 +6,6 @@ list(APPEND MRCNN_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/rpn.cpp
   ${CMAKE_CURRENT_LIST_DIR}/roi_heads.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mask_rcnn.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/onednn.cpp
   ${CMAKE_CURRENT_LIST_DIR}/weights.cpp
   ${CMAKE_CURRENT_LIST_DIR}/checkpoint.cpp)

@@ -5,7 +5,6 @@ list(APPEND MRCNN_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/box_coder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/anchors.cpp
   ${CMAKE_CURRENT_LIST_DIR}/paste_masks.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/onednn.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/nms_kernel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/roi_align_kernel.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/paste_masks_kernel.cpp

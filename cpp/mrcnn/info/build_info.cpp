@@ -1,8 +1,8 @@
-#include "mrcnn/core/build_info.h"
+#include "mrcnn/info/build_info.h"
 #include "mrcnn/core/cpu_allocator.h"
 
-#include "mrcnn/codecs/parallel.h"
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/core/parallel.h"
+#include "mrcnn/model/onednn.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
@@ -55,7 +55,7 @@ std::vector<std::pair<std::string, std::string>> build_info() {
   info.emplace_back("cpu allocator", caching_cpu_allocator_enabled()
                                          ? "caching (limit " + std::to_string(cache.limit_bytes >> 20) + " MiB)"
                                          : "torch default");
-  info.emplace_back("winograd conv", ops::winograd_status());
+  info.emplace_back("winograd conv", model::winograd_status());
   info.emplace_back("cores", std::to_string(available_cores()));
   info.emplace_back("parallel backend", at::get_parallel_info().find("OpenMP") != std::string::npos
                                             ? "OpenMP" : "native");
@@ -66,7 +66,7 @@ void set_num_threads(int n) {
   if (n <= 0) n = available_cores();
   at::set_num_threads(n);
   cv::setNumThreads(n);
-  codecs::set_codec_threads(n);
+  core::set_pool_threads(n);
 }
 
 int get_num_threads() { return at::get_num_threads(); }

@@ -1,4 +1,4 @@
-#include "mrcnn/codecs/parallel.h"
+#include "mrcnn/core/parallel.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-namespace mrcnn::codecs {
+namespace mrcnn::core {
 
 namespace {
 
@@ -100,8 +100,8 @@ class Pool {
 
 }  // namespace
 
-void set_codec_threads(int n) { g_threads = n <= 0 ? hardware_threads() : n; }
-int codec_threads() { return g_threads; }
+void set_pool_threads(int n) { g_threads = n <= 0 ? hardware_threads() : n; }
+int pool_threads() { return g_threads; }
 
 void run_on_pool(size_t count, const std::function<void(size_t)>& task) {
   if (count == 0) return;
@@ -112,4 +112,4 @@ void run_on_pool(size_t count, const std::function<void(size_t)>& task) {
   Pool::get().run(count - 1, task, [&] { task(count - 1); });
 }
 
-}  // namespace mrcnn::codecs
+}  // namespace mrcnn::core

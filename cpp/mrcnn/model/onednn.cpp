@@ -1,4 +1,4 @@
-#include "mrcnn/ops/onednn.h"
+#include "mrcnn/model/onednn.h"
 
 #include <torch/autograd.h>
 
@@ -17,7 +17,7 @@
 #include <vector>
 #endif
 
-namespace mrcnn::ops {
+namespace mrcnn::model {
 
 namespace {
 
@@ -480,4 +480,4 @@ std::string winograd_status() {
 #endif
 }
 
-}  // namespace mrcnn::ops
+}  // namespace mrcnn::model

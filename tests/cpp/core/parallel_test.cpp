@@ -9,15 +9,15 @@
 #include <thread>
 #include <vector>
 
-#include "mrcnn/codecs/parallel.h"
+#include "mrcnn/core/parallel.h"
 
-namespace mrcnn::codecs {
+namespace mrcnn::core {
 namespace {
 
 struct ThreadsGuard {
-  int old = codec_threads();
-  explicit ThreadsGuard(int n) { set_codec_threads(n); }
-  ~ThreadsGuard() { set_codec_threads(old); }
+  int old = pool_threads();
+  explicit ThreadsGuard(int n) { set_pool_threads(n); }
+  ~ThreadsGuard() { set_pool_threads(old); }
 };
 
 TEST(CodecPool, EveryItemOnceWhateverTheThreadCount) {
@@ -81,4 +81,4 @@ TEST(CodecPool, ForkedChildHasItsOwnPool) {
 }
 
 }  // namespace
-}  // namespace mrcnn::codecs
+}  // namespace mrcnn::core

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace mrcnn::ops {
+namespace mrcnn::model {
 
 // A 3x3 convolution with stride 1 and padding 1, as torch::conv2d(x, weight, bias, 1, 1).
 //   x:      [N, C, H, W], NCHW or channels-last; the result has the same memory format
@@ -33,4 +33,4 @@ bool onednn_applies(const at::Tensor& x);
 // "oneDNN <version>" when the Winograd path is compiled in and this CPU runs it, otherwise why not.
 std::string winograd_status();
 
-}  // namespace mrcnn::ops
+}  // namespace mrcnn::model

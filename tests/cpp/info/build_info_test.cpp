@@ -2,8 +2,8 @@
 
 #include <ATen/Parallel.h>
 
-#include "mrcnn/core/build_info.h"
-#include "mrcnn/codecs/parallel.h"
+#include "mrcnn/info/build_info.h"
+#include "mrcnn/core/parallel.h"
 
 namespace {
 
@@ -24,10 +24,10 @@ TEST(BuildInfo, ReportsVersionsAndThreads) {
 TEST(BuildInfo, SetNumThreadsReachesTorchAndCodecs) {
   mrcnn::set_num_threads(2);
   EXPECT_EQ(at::get_num_threads(), 2);
-  EXPECT_EQ(mrcnn::codecs::codec_threads(), 2);
+  EXPECT_EQ(mrcnn::core::pool_threads(), 2);
   mrcnn::set_num_threads(0);  // all cores
   EXPECT_GE(mrcnn::get_num_threads(), 1);
-  EXPECT_EQ(mrcnn::codecs::codec_threads(), mrcnn::get_num_threads());
+  EXPECT_EQ(mrcnn::core::pool_threads(), mrcnn::get_num_threads());
 }
 
 }  // namespace
