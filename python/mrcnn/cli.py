@@ -158,13 +158,16 @@ def _train(args):
     from .augment import Augmentation
     from .utils import split_image_ids
 
+    from .distributed import rank
+
+    say = print if rank() == 0 else (lambda *a, **k: None)  # under torchrun: one voice
     dataset = _open_dataset(args)
     if args.val_dataset:
         train, val = dataset, _open_dataset(args, args.val_dataset)
     else:
         train_ids, val_ids = split_image_ids(dataset.image_ids, args.val_fraction, args.seed)
         train, val = dataset.subset(train_ids), dataset.subset(val_ids)
-    print("== %d training and %d validation images, classes: %s"
+    say("== %d training and %d validation images, classes: %s"
           % (len(train.image_ids), len(val.image_ids), ", ".join(train.class_names[1:])))
     config = _config_for(args, train.num_classes, args.name)
     model = modellib.MaskRCNN("training", config, args.logs)
@@ -175,13 +178,13 @@ def _train(args):
     aug = Augmentation(fliplr=0.5) if args.augment else None
     common = dict(augmentation=aug, seed=args.seed, workers=args.workers, warmup_steps=args.warmup)
     if args.heads_epochs > model.epoch:
-        print("== training the heads to epoch %d" % args.heads_epochs)
+        say("== training the heads to epoch %d" % args.heads_epochs)
         model.train(train, val, learning_rate=args.lr, epochs=args.heads_epochs, layers="heads", **common)
     if args.epochs > model.epoch:
-        print("== training all layers to epoch %d" % args.epochs)
+        say("== training all layers to epoch %d" % args.epochs)
         model.train(train, val, learning_rate=args.lr / 10, epochs=args.epochs, layers="all", schedule="cosine",
                     **common)
-    print("== checkpoints in %s (last: %s)" % (model.log_dir, model.find_last()))
+    say("== checkpoints in %s (last: %s)" % (model.log_dir, model.find_last()))
 
 
 def _load_inference_model(args):

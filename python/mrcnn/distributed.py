@@ -83,6 +83,15 @@ def rank():
     return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
+def broadcast_objects(group, values):
+    """Rank 0's values (picklable Python objects) on every process."""
+    import torch.distributed as dist
+
+    values = list(values)
+    dist.broadcast_object_list(values, src=0, group=group)
+    return values
+
+
 def broadcast_seed(group):
     """A seed drawn on rank 0 and given to every process (one sample stream for all)."""
     import numpy as np

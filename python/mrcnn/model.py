@@ -564,10 +564,13 @@ class MaskRCNN:
         if group is not None:
             device = distributed.local_device(self.device)
             if device != torch.device(self.device):
-                self.net.to(device)
+                self.net.to(str(device))
                 self.device = device
             if seed is None:  # one seed for all: the processes share one sample stream
                 seed = int(distributed.broadcast_seed(group))
+            # one run directory: rank 0's (each process named its own from its clock)
+            self.log_dir, self.checkpoint_path = distributed.broadcast_objects(
+                group, [self.log_dir, self.checkpoint_path])
             verbose = verbose if rank == 0 else 0
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2 ** 63)) if not deterministic else 0
