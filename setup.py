@@ -6,6 +6,8 @@ Environment variables:
   MRCNN_CUDA=0/1        force the CUDA kernels off/on (default: on when torch has CUDA and nvcc exists)
   TORCH_CUDA_ARCH_LIST  GPU architectures, torch's format (default "7.5;8.0;8.6;8.9;9.0+PTX")
   MRCNN_DNNL=0/1        force the Winograd convolutions (system oneDNN 2.x) off/on (default: on when found)
+  MRCNN_OPENCV=0        build without OpenCV's C++ library (no C++ image decoding, photometric
+                        augmentation or mask polygons; for machines without its headers)
   MRCNN_BUILD_TESTS=1   also build the GoogleTest suite (run with ctest in MRCNN_BUILD_DIR)
   MRCNN_BUILD_DIR       CMake build directory (default: build/cmake-<python tag>)
   MRCNN_JOBS            parallel compile jobs (default: number of cores)
@@ -60,11 +62,14 @@ class CMakeBuild(build_ext):
         cuda = {"1": "ON", "on": "ON", "true": "ON", "0": "OFF", "off": "OFF", "false": "OFF"}.get(cuda, "AUTO")
         dnnl = os.environ.get("MRCNN_DNNL", "").strip().lower()
         dnnl = {"1": "ON", "on": "ON", "true": "ON", "0": "OFF", "off": "OFF", "false": "OFF"}.get(dnnl, "AUTO")
+        opencv = os.environ.get("MRCNN_OPENCV", "").strip().lower()
+        opencv = "OFF" if opencv in ("0", "off", "false") else "ON"
         args = [
             "-DMRCNN_PYTHON_EXECUTABLE=" + sys.executable,
             "-DMRCNN_PYTHON_OUTPUT_DIR=" + out_dir,
             "-DMRCNN_CUDA=" + cuda,
             "-DMRCNN_DNNL=" + dnnl,
+            "-DMRCNN_OPENCV=" + opencv,
             "-DMRCNN_BUILD_TESTS=" + ("ON" if os.environ.get("MRCNN_BUILD_TESTS") == "1" else "OFF"),
             "-DCMAKE_BUILD_TYPE=" + os.environ.get("MRCNN_BUILD_TYPE", "Release"),
         ]

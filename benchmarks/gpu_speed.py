@@ -42,6 +42,16 @@ def _timed(fn, device, warmup, repeat):
     return statistics.median(times), peak
 
 
+def _native_bf16():
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -58,7 +68,9 @@ def main():
         torch.backends.cudnn.benchmark = True
     else:
         import mrcnn
-        amp = torch.bfloat16 if mrcnn.bf16_autocast_supported() else None
+        # bf16 where the CPU computes it natively; elsewhere (AVX2) torch emulates it, some 10x
+        # slower than float32, which measures nothing useful
+        amp = torch.bfloat16 if mrcnn.bf16_autocast_supported() and _native_bf16() else None
     tv, ours = build(min(h, w), max(h, w))
     tv = tv.to(device)
     ours.to(str(device))  # in place
@@ -94,33 +106,33 @@ def main():
             record("inference batch %d %s" % (batch, "float32" if dtype is None else str(dtype).split(".")[1]),
                    run_ours, run_tv, batch)
 
-    if amp is not None:
-        tv.train()
-        ours.train(True)
-        images = [torch.rand(3, h, w, generator=g).to(device) for _ in range(train_batch)]
-        targets = [{k: v.to(device) for k, v in t.items()} for t in targets_for(images)]
-        for name, prm in ours.named_parameters():  # the layers torchvision trains (layer2-4 and up)
-            if name.startswith(("backbone.body.conv1", "backbone.body.layer1")):
-                prm.requires_grad_(False)
-        opt_tv = torch.optim.SGD([q for q in tv.parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
-        opt_ours = torch.optim.SGD([q for _, q in ours.named_parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
-        scale = amp == torch.float16
-        scaler_tv = torch.amp.GradScaler(device.type, enabled=scale)
-        scaler_ours = torch.amp.GradScaler(device.type, enabled=scale)
+    # training: under autocast where there is a reduced precision, else float32
+    tv.train()
+    ours.train(True)
+    images = [torch.rand(3, h, w, generator=g).to(device) for _ in range(train_batch)]
+    targets = [{k: v.to(device) for k, v in t.items()} for t in targets_for(images)]
+    for name, prm in ours.named_parameters():  # the layers torchvision trains (layer2-4 and up)
+        if name.startswith(("backbone.body.conv1", "backbone.body.layer1")):
+            prm.requires_grad_(False)
+    opt_tv = torch.optim.SGD([q for q in tv.parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
+    opt_ours = torch.optim.SGD([q for _, q in ours.named_parameters() if q.requires_grad], lr=1e-4, momentum=0.9)
+    scale = amp == torch.float16
+    scaler_tv = torch.amp.GradScaler(device.type, enabled=scale)
+    scaler_ours = torch.amp.GradScaler(device.type, enabled=scale)
 
-        def step(model, losses, opt, scaler):
-            def run():
-                opt.zero_grad()
-                with torch.autocast(device.type, dtype=amp):
-                    loss = sum(losses().values())
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            return run
+    def step(model, losses, opt, scaler):
+        def run():
+            opt.zero_grad()
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                loss = sum(losses().values())
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        return run
 
-        record("training batch %d %s" % (train_batch, str(amp).split(".")[1]),
-               step(ours, lambda: ours.losses(images, targets), opt_ours, scaler_ours),
-               step(tv, lambda: tv(images, targets), opt_tv, scaler_tv), train_batch)
+    record("training batch %d %s" % (train_batch, "float32" if amp is None else str(amp).split(".")[1]),
+           step(ours, lambda: ours.losses(images, targets), opt_ours, scaler_ours),
+           step(tv, lambda: tv(images, targets), opt_tv, scaler_tv), train_batch)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:

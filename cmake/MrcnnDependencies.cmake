@@ -1,12 +1,20 @@
 # The C++ libraries besides torch, each found or stopped with a message that names the package
 # providing it (Debian/Ubuntu and Colab: apt-get; conda-forge as the alternative).
+if(NOT MRCNN_OPENCV)
+  set(OpenCV_LIBS "")
+  set(OpenCV_INCLUDE_DIRS "")
+  set(OpenCV_VERSION "none")
+  return()
+endif()
 find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
 if(NOT OpenCV_FOUND)
   message(FATAL_ERROR
     "mrcnn: OpenCV's C++ library (core, imgproc, imgcodecs) was not found. It decodes images in the "
     "C++ data loader. pip's opencv-python does not include the C++ headers; install them with\n"
     "  apt-get install libopencv-dev          (Debian, Ubuntu, Colab)\n"
-    "or point CMake at another build with OpenCV_DIR=<dir holding OpenCVConfig.cmake>.")
+    "or point CMake at another build with OpenCV_DIR=<dir holding OpenCVConfig.cmake>. Without it, "
+    "MRCNN_OPENCV=0 builds the network, training from Python datasets and evaluation, but not the "
+    "C++ image decoding, the photometric augmentations or mask polygons.")
 endif()
 
 # A torch built with the pre-C++11 std::string ABI (pip wheels before 2.7) cannot share std::string

@@ -92,5 +92,6 @@ void init_data(py::module_& m) {
         py::arg("path"),
         "An image file as RGB uint8 [H, W, 3] (the loader's reader): 16-bit scaled to 8, grayscale replicated, "
         "alpha dropped; ValueError naming the file when it is missing, empty, truncated or not an image");
+  m.attr("WITH_OPENCV") = with_opencv();
   m.def("image_size", &image_size_from_header, py::arg("path"), "(height, width) from a JPEG or PNG header");
 }

@@ -47,6 +47,7 @@ py::dict detection_dict(const D& d) {
 }  // namespace
 
 void init_model(py::module_& m) {
+  m.def("backbone_names", &mrcnn::model::backbone_names, "The names Config.BACKBONE may take");
   m.def("default_config", [] { return Config().to_json(); }, "The default Config as JSON");
   m.def("conv3x3",
         [](const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, bool winograd) {
@@ -120,6 +121,10 @@ void init_model(py::module_& m) {
   py::class_<MaskRcnn>(m, "MaskRCNN")
       .def(py::init([](const std::string& json) { return MaskRcnn(config_from(json)); }), py::arg("config_json"))
       .def("config_json", [](MaskRcnn& self) { return self->config.to_json(); })
+      .def("layers_pattern", [](MaskRcnn& self, const std::string& layers) { return self->layers_pattern(layers); },
+           py::arg("layers"), "The regular expression Matterport's layers argument (heads, 3+, 4+, 5+, all) stands for")
+      .def("matterport_layer_name", [](MaskRcnn& self, const std::string& key) { return self->matterport_layer_name(key); },
+           py::arg("key"), "The Keras layer name Matterport gives the layer of parameter key, '' if none")
       .def("train", [](MaskRcnn& self, bool mode) { self->train(mode); }, py::arg("mode") = true)
       .def("eval", [](MaskRcnn& self) { self->eval(); })
       .def("is_training", [](MaskRcnn& self) { return self->is_training(); })

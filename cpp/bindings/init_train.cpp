@@ -289,8 +289,6 @@ void init_train(py::module_& m) {
       .def_property_readonly("dataset_size", &data::Loader::dataset_size);
 
   py::register_exception<train::NonFiniteLoss>(m, "NonFiniteLoss", PyExc_FloatingPointError);
-  m.def("layers_regex", &train::layers_regex, py::arg("layers"));
-  m.def("matterport_layer_name", &model::matterport_layer_name, py::arg("key"));
   m.def("loss_names", [] { return train::loss_names(); });
 
   py::class_<train::Trainer>(m, "Trainer")

@@ -142,9 +142,13 @@ def _blas_in_use():
 
 @_functools.lru_cache(maxsize=None)
 def bf16_autocast_supported():
-    """Whether this CPU and torch build run convolutions under bf16 autocast
-    (MIXED_PRECISION = "bf16" on the CPU)."""
+    """Whether this CPU and torch build run convolutions under bf16 autocast at speed
+    (MIXED_PRECISION = "bf16" on the CPU): torch's bf16 kernels need AVX-512 or AMX; on other CPUs
+    (AVX2) torch emulates bf16 some 10x slower than float32, which is no use."""
+    fast = getattr(getattr(_torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
     try:
+        if fast is not None and not fast():
+            return False
         with _torch.autocast("cpu", dtype=_torch.bfloat16):
             return _torch.nn.Conv2d(3, 4, 3)(_torch.randn(1, 3, 8, 8)).dtype == _torch.bfloat16
     except Exception:  # noqa: BLE001 - a CPU or torch build without bf16 convolutions

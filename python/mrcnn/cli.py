@@ -134,15 +134,15 @@ def _config_for(args, num_classes, name, inference=False):
 
 
 def _resolve_weights(model, weights):
-    """--weights: a path, "last" (this NAME's last checkpoint in the logs folder), "imagenet" or
-    "coco" (torchvision's COCO checkpoint, downloaded into torch's hub cache the first time)."""
+    """--weights: a path, "last" (this NAME's last checkpoint in the logs folder), "imagenet", "coco" or
+    "coco_v2" (torchvision's COCO checkpoints, downloaded into torch's hub cache the first time)."""
     if weights in (None, "", "none"):
         return None
     if weights == "last":
         return model.find_last()
     if weights == "imagenet":
         return model.get_imagenet_weights()
-    if weights == "coco":
+    if weights in ("coco", "coco_v2"):
         from . import download
         try:
             return download.torchvision_weights(weights)  # torch's hub cache; downloaded once
@@ -340,7 +340,8 @@ def _number(low, high, low_open=False, high_open=False):
 
 
 def _model_args(p):
-    p.add_argument("--backbone", default="resnet50", choices=["resnet50", "resnet101"])
+    from . import _C
+    p.add_argument("--backbone", default="resnet50", choices=_C.model.backbone_names())
     p.add_argument("--min-dim", dest="min_dim", type=_count(1), default=512)
     p.add_argument("--max-dim", dest="max_dim", type=_count(1), default=512)
     p.add_argument("--batch", type=_count(1), default=2,
@@ -364,7 +365,7 @@ def main(argv=None):
     _model_args(train)
     train.add_argument("--val-dataset", dest="val_dataset", help="separate validation annotations (same format)")
     train.add_argument("--val-fraction", dest="val_fraction", type=_number(0, 1, high_open=True), default=0.2)
-    train.add_argument("--weights", default="imagenet", help="coco, imagenet, last, none or a file")
+    train.add_argument("--weights", default="imagenet", help="coco, coco_v2, imagenet, last, none or a file")
     train.add_argument("--logs", "--log-dir", dest="logs", default="logs",
                        help="checkpoints and logs folder (under torchrun write --log-dir: torchrun takes --logs for "
                             "its own --logs-specs)")

@@ -78,7 +78,8 @@ class Config:
     LOSS_WEIGHTS = {"rpn_class_loss": 1., "rpn_bbox_loss": 1., "mrcnn_class_loss": 1., "mrcnn_bbox_loss": 1.,
                     "mrcnn_mask_loss": 1.}
     USE_RPN_ROIS = True             # train the heads on RPN proposals
-    TRAIN_BN = False                # BatchNorm stays frozen
+    TRAIN_BN = False                # False: BatchNorm normalises with its running statistics in training
+                                    # too; None: with the batch's (ARCHITECTURE "v2" only; v1's is frozen)
     GRADIENT_CLIP_NORM = 5.0        # clip gradients to this global norm
 
     # beyond Matterport: torchvision checkpoints and the C++ engine
@@ -100,7 +101,7 @@ class Config:
 
     # fields trained weights depend on: loading a checkpoint sets them from the file unless the
     # notebook set them itself (then a warning says which the weights expect)
-    WEIGHT_DEPENDENT_FIELDS = ("BACKBONE", "RPN_BBOX_STD_DEV", "MEAN_PIXEL", "PIXEL_STD", "BACKBONE_BN_EPS",
+    WEIGHT_DEPENDENT_FIELDS = ("ARCHITECTURE", "BACKBONE", "RPN_BBOX_STD_DEV", "MEAN_PIXEL", "PIXEL_STD", "BACKBONE_BN_EPS",
                                "STRIDE_IN_1X1", "TOP_DOWN_PYRAMID_SIZE", "RPN_HEAD_CHANNELS",
                                "FPN_CLASSIF_FC_LAYERS_SIZE", "POOL_SIZE", "MASK_POOL_SIZE", "MASK_SHAPE",
                                "BBOX_STD_DEV", "RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS")
@@ -153,8 +154,8 @@ class Config:
 
         errors = []
         if callable(self.BACKBONE) or self.COMPUTE_BACKBONE_SHAPE is not None:
-            errors.append("BACKBONE must be 'resnet50' or 'resnet101' (a callable backbone and "
-                          "COMPUTE_BACKBONE_SHAPE are Keras hooks; got %r)" % (self.BACKBONE,))
+            errors.append("BACKBONE must be one of %s (a callable backbone and COMPUTE_BACKBONE_SHAPE "
+                          "are Keras hooks; got %r)" % (", ".join(_C.model.backbone_names()), self.BACKBONE))
         if [int(s) for s in self.BACKBONE_STRIDES] != [4, 8, 16, 32, 64]:
             errors.append("BACKBONE_STRIDES is fixed by ResNet-FPN at [4, 8, 16, 32, 64], got %r"
                           % (list(self.BACKBONE_STRIDES),))
@@ -164,11 +165,15 @@ class Config:
         if not self.USE_RPN_ROIS:
             errors.append("USE_RPN_ROIS = False (training the heads on externally given RoIs) is not "
                           "supported: the heads train on the RPN's proposals")
+        if self.TRAIN_BN is True:
+            errors.append("TRAIN_BN = True (BatchNorm in training mode even when detecting, which Matterport "
+                          "advises against) is not supported: use None (batch statistics in training) or False")
         if errors:
             raise ValueError("Config %s: %s" % (self.NAME, "; ".join(errors)))
-        if self.TRAIN_BN is not False:
-            warnings.warn("Config.TRAIN_BN = %r: BatchNorm stays frozen in this network (Matterport's "
-                          "default, False, is what it does)" % (self.TRAIN_BN,), stacklevel=3)
+        if self.TRAIN_BN is None and self.ARCHITECTURE != "v2":
+            warnings.warn("Config.TRAIN_BN = None: the %s architecture's BatchNorm is frozen, so it uses its running "
+                          "statistics (ARCHITECTURE = \"v2\" has BatchNorm that trains)" % (self.ARCHITECTURE,),
+                          stacklevel=3)
         if int(self.MAX_GT_INSTANCES) != 100:
             warnings.warn("Config.MAX_GT_INSTANCES = %r is not applied: every ground-truth instance of "
                           "an image is used" % (self.MAX_GT_INSTANCES,), stacklevel=3)
@@ -188,6 +193,8 @@ class Config:
             return v
         out = {k: plain(getattr(self, k)) for k in _MODEL_FIELDS}
         out["NAME"] = out["NAME"] or "mrcnn"
+        # Matterport's TRAIN_BN: None trains BatchNorm with the batch's statistics, False keeps its own
+        out["TRAIN_BN"] = self.TRAIN_BN is None
         if out["PRE_NMS_LIMIT_TRAINING"] is None:
             out["PRE_NMS_LIMIT_TRAINING"] = out["PRE_NMS_LIMIT"]
         for k in ("RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS"):

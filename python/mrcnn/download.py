@@ -33,6 +33,7 @@ __all__ = ["WEIGHTS", "SAMPLES", "DownloadError", "download", "torchvision_weigh
 # name -> URL of torchvision's checkpoint (its file name carries the SHA-256 prefix torch.hub checks)
 WEIGHTS = {
     "coco": "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+    "coco_v2": "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
     "imagenet_resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
     "imagenet_resnet101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
 }

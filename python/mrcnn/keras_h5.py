@@ -34,7 +34,6 @@ import collections
 import numpy as np
 import torch
 
-from . import _C
 
 __all__ = ["read_keras_h5", "keras_to_state_dict", "MATTERPORT_BN_EPS", "architecture_from_keras"]
 
@@ -125,8 +124,9 @@ def anchor_order(file_ratios, ratios):
 MATTERPORT_ANCHOR_RATIOS = [0.5, 1, 2]  # Matterport's default, in the channel order of its released weights
 
 
-def keras_to_state_dict(weights, our_state, config):
-    """Our state dict built from Keras weights: (state, report). report has "mapped" (layout
+def keras_to_state_dict(weights, our_state, config, layer_name):
+    """Our state dict built from Keras weights: (state, report). layer_name(key) is the Keras
+    layer of our parameter key ("" for none: the network's matterport_layer_name). report has "mapped" (layout
     changes only), "converted" (folded, combined or reordered), "skipped" ({key: reason}),
     "unused" (Keras weights nothing took) and "notes"."""
     state, mapped, converted, skipped, used = {}, [], [], {}, set()
@@ -166,7 +166,7 @@ def keras_to_state_dict(weights, our_state, config):
     if order is None:
         order = list(range(len(ratios)))
     for key in sorted(our_state):
-        layer = _C.train.matterport_layer_name(key)
+        layer = layer_name(key)
         if not layer:
             skipped[key] = "no Matterport counterpart"
             continue

@@ -19,7 +19,7 @@ import re
 import numpy as np
 import torch
 
-from . import _C
+from . import _C, distributed
 from .augment import to_loader_options
 from .config import Config
 
@@ -48,13 +48,13 @@ def log(text, array=None):
 
 def _annotated_records(dataset):
     """The image list of a built-in dataset, for the all-C++ loader; None for Python datasets
-    (subclasses that override load_image or load_mask)."""
+    (subclasses that override load_image or load_mask) and in builds without OpenCV's C++ library."""
     from .datasets import MaskFolderDataset, OpenImagesDataset, _AnnotatedDataset
     from .utils import Dataset
 
     cls = type(dataset)
-    if cls.load_image is not Dataset.load_image:
-        return None
+    if cls.load_image is not Dataset.load_image or not _C.data.WITH_OPENCV:
+        return None  # without OpenCV's C++ library, images are decoded in Python
     built_in = None
     for base in (_AnnotatedDataset, MaskFolderDataset, OpenImagesDataset):
         if isinstance(dataset, base) and cls.load_mask is base.load_mask:
@@ -156,6 +156,15 @@ def _tensors(d):
     return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)}
 
 
+def weights_architecture(keys):
+    """The Config.ARCHITECTURE a torchvision Mask R-CNN state_dict was saved from, read from its
+    layer names: "v2" (maskrcnn_resnet50_fpn_v2: convs in the box head, a second RPN conv,
+    BatchNorm in the FPN) or "v1"."""
+    v2_layers = ("roi_heads.box_head.0.0.weight", "rpn.head.conv.1.0.weight", "backbone.fpn.inner_blocks.0.1.weight")
+    names = {k[len("module."):] if k.startswith("module.") else k for k in keys}
+    return "v2" if any(k in names for k in v2_layers) else "v1"
+
+
 class LoadReport(dict):
     """What load_weights did: loaded, missing, unexpected, mismatched and excluded key lists (and
     "keras" for .h5 files). Shown as one line, so a notebook cell ending with load_weights stays
@@ -238,8 +247,8 @@ def _check_precision(precision, device):
     if precision == "bf16" and device.type == "cpu":
         from . import bf16_autocast_supported
         if not bf16_autocast_supported():
-            raise ValueError("MIXED_PRECISION='bf16': this CPU or torch build cannot run convolutions in bf16; "
-                             "use None (float32)")
+            raise ValueError("MIXED_PRECISION='bf16': this CPU has no bf16 arithmetic (torch's bf16 kernels need "
+                             "AVX-512 or AMX; it would emulate them about 10x slower than float32): use None (float32)")
 
 
 class MaskRCNN:
@@ -315,7 +324,7 @@ class MaskRCNN:
         keys = list(self.net.state_dict())
         out = []
         for e in exclude or []:
-            hits = [k for k in keys if _C.train.matterport_layer_name(k) == e]
+            hits = [k for k in keys if self.net.matterport_layer_name(k) == e]
             if hits:
                 out.extend("^%s$" % re.escape(k) for k in hits)
             elif e == "mrcnn_bbox":
@@ -325,13 +334,13 @@ class MaskRCNN:
         return out
 
     def load_weights(self, filepath, by_name=False, exclude=None, verbose=True):
-        """Loads a torchvision Mask R-CNN checkpoint ("coco" / "imagenet" download
-        torchvision's into torch's hub cache the first time), an ImageNet ResNet, or one of our
+        """Loads a torchvision Mask R-CNN checkpoint ("coco", "coco_v2" (maskrcnn_resnet50_fpn_v2) and
+        "imagenet" download torchvision's into torch's hub cache the first time), an ImageNet ResNet, or one of our
         checkpoints (which also restores the epoch and the optimizer state). Weights are matched
         by name; `exclude` lists layers to leave alone (Matterport's names or regexes); layers
         whose shape differs (another class count) are skipped and reported."""
         filepath = str(filepath)
-        if filepath in ("coco", "imagenet") and not os.path.exists(filepath):
+        if filepath in ("coco", "coco_v2", "imagenet") and not os.path.exists(filepath):
             # torchvision's COCO Mask R-CNN or the ImageNet ResNet of this BACKBONE, from
             # torch's hub cache, downloaded the first time (mrcnn.download.WEIGHTS has the URLs)
             from . import download
@@ -348,6 +357,7 @@ class MaskRCNN:
         state = read_torch_file(filepath)
         saved = checkpoint_config(state)
         if saved is not None:
+            saved.setdefault("ARCHITECTURE", "v1")  # written before v2 existed
             self._adopt_weight_fields({f: saved[f] for f in Config.WEIGHT_DEPENDENT_FIELDS if f in saved},
                                       filepath, verbose, "an mrcnn checkpoint")
             weights = self._match_rpn_anchors(_tensors(state["weights"]), saved.get("RPN_ANCHOR_RATIOS"), filepath)
@@ -441,12 +451,15 @@ class MaskRCNN:
         if depth is None:
             return  # not a ResNet-50/101 torchvision file: nothing to infer
         wanted = {"BACKBONE": depth, **self._TORCHVISION_PIXELS}
+        architecture = weights_architecture(keys)
         if detection:
-            wanted.update(RPN_BBOX_STD_DEV=[1.0, 1.0, 1.0, 1.0], BACKBONE_BN_EPS=0.0)
+            # v1's COCO weights were trained with FrozenBatchNorm2d of eps 0; v2's BatchNorm2d has 1e-5
+            wanted.update(RPN_BBOX_STD_DEV=[1.0, 1.0, 1.0, 1.0], ARCHITECTURE=architecture,
+                          BACKBONE_BN_EPS=1e-5 if architecture == "v2" else 0.0)
         else:
             wanted.update(BACKBONE_BN_EPS=1e-5)
-        self._adopt_weight_fields(wanted, filepath, verbose,
-                                  "torchvision's " + ("Mask R-CNN" if detection else "ImageNet " + depth))
+        what = ("Mask R-CNN" + (" v2" if architecture == "v2" else "")) if detection else "ImageNet " + depth
+        self._adopt_weight_fields(wanted, filepath, verbose, "torchvision's " + what)
 
     def _adopt_weight_fields(self, wanted, filepath, verbose, what):
         """Sets the Config fields the weights were trained with (WEIGHT_DEPENDENT_FIELDS) and rebuilds
@@ -456,6 +469,18 @@ class MaskRCNN:
         import warnings
 
         cfg, base = self.config, Config
+
+        def explicit(field):
+            return field in vars(cfg) or any(field in vars(k) for k in type(cfg).__mro__
+                                             if k is not base and issubclass(k, base))
+
+        if "ARCHITECTURE" in wanted and wanted["ARCHITECTURE"] != cfg.ARCHITECTURE and explicit("ARCHITECTURE"):
+            # not a numeric detail: the layers of one architecture do not fit the other
+            raise ValueError(
+                "load_weights(%s): the file holds %s with ARCHITECTURE %r, but the Config sets ARCHITECTURE = %r. "
+                "Leave ARCHITECTURE unset to take the file's, or load weights of the %r architecture "
+                "(\"coco\" is v1, \"coco_v2\" is v2)" % (os.path.basename(filepath), what, wanted["ARCHITECTURE"],
+                                                        cfg.ARCHITECTURE, cfg.ARCHITECTURE))
         changed, kept, changes = [], [], {}
         for field, value in wanted.items():
             current = getattr(cfg, field)
@@ -469,9 +494,7 @@ class MaskRCNN:
                 same = a.shape == b.shape and np.allclose(a, b)
             if same:
                 continue
-            explicit = field in vars(cfg) or any(field in vars(k) for k in type(cfg).__mro__
-                                                 if k is not base and issubclass(k, base))
-            if explicit:
+            if explicit(field):
                 kept.append("%s=%s (the weights expect %s)" % (field, _short(current), _short(value)))
             else:
                 setattr(cfg, field, np.array(value) if isinstance(value, list) and field.endswith("STD_DEV")
@@ -497,7 +520,7 @@ class MaskRCNN:
         cfg = self.config
         # Matterport's ResNet (stride in the first 1x1 conv), its RPN width and its depth; a BACKBONE
         # the notebook chose itself is kept (with a warning) and takes the layers both have, by name
-        wanted = {"STRIDE_IN_1X1": True}
+        wanted = {"ARCHITECTURE": "v1", "STRIDE_IN_1X1": True}
         hidden = arch.get("RPN_HEAD_CHANNELS")
         if hidden and hidden != (cfg.RPN_HEAD_CHANNELS or cfg.TOP_DOWN_PYRAMID_SIZE):
             wanted["RPN_HEAD_CHANNELS"] = hidden
@@ -505,7 +528,7 @@ class MaskRCNN:
             wanted["BACKBONE"] = arch["BACKBONE"]
         changes = self._adopt_weight_fields(wanted, filepath, verbose, "Matterport's Keras weights")
         state, conversion = keras_h5.keras_to_state_dict(
-            weights, {k: v.cpu() for k, v in self.net.state_dict().items()}, cfg)
+            weights, {k: v.cpu() for k, v in self.net.state_dict().items()}, cfg, self.net.matterport_layer_name)
         report = LoadReport(self.net.load_state_dict(state, self._exclude_patterns(exclude)), filepath)
         report["keras"] = conversion
         report["config_changes"] = changes
@@ -545,8 +568,6 @@ class MaskRCNN:
 
         Several processes (started by torchrun, or by this call when config.GPU_COUNT > 1) train
         one model together: see mrcnn.distributed."""
-        from . import distributed
-
         if self.mode != "training":
             raise RuntimeError("Create model in training mode.")
         if no_augmentation_sources:
@@ -627,7 +648,6 @@ class MaskRCNN:
             callbacks = []  # the user's callbacks, pictures and logs: rank 0's
         progress = None
         if trainer.processes > 1:
-            from . import distributed
             progress = distributed.Progress(distributed.process_group(self.device))
 
         def on_step(epoch, step, metrics):
@@ -701,7 +721,6 @@ class MaskRCNN:
                 if stop[0]:
                     raise KeyboardInterrupt
             except RuntimeError as e:
-                from . import distributed
                 if progress is not None and distributed.is_peer_failure(e):
                     raise progress.failure(e) from e
                 raise
@@ -890,7 +909,7 @@ class MaskRCNN:
         .name and .shape) and get_weights() (numpy arrays), as the Keras layers had."""
         groups = {}
         for key, tensor in self.net.named_parameters():
-            layer = _C.train.matterport_layer_name(key) or key.rsplit(".", 1)[0]
+            layer = self.net.matterport_layer_name(key) or key.rsplit(".", 1)[0]
             groups.setdefault(layer, []).append((key, tensor))
         return [_Layer(name, params) for name, params in groups.items()]
 

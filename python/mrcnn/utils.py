@@ -123,7 +123,22 @@ def read_rgb(path):
     path = str(path)
     if not os.path.exists(path):
         raise FileNotFoundError("image file not found: %s" % path)
+    if not _C.data.WITH_OPENCV:
+        return _read_rgb_with_cv2(path)
     return _C.data.read_image(path).numpy()
+
+
+def _read_rgb_with_cv2(path):
+    """read_rgb for a build without OpenCV's C++ library (MRCNN_OPENCV=0): Python's cv2 decodes,
+    as_rgb_uint8 applies the pixel rule (no truncated-JPEG check)."""
+    if os.path.getsize(path) == 0:
+        raise ValueError("image file is empty: %s" % path)
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("cannot decode image file %s (corrupt or not an image)" % path)
+    if image.ndim == 3:  # OpenCV's BGR(A) order
+        image = image[:, :, [2, 1, 0, 3][:image.shape[2]]]
+    return as_rgb_uint8(image, path)
 
 
 def _uint8_values(a, what):

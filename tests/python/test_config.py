@@ -78,17 +78,20 @@ def test_fields_we_cannot_honour_are_never_dropped_silently():
                           ({"RPN_ANCHOR_STRIDE": 2}, "RPN_ANCHOR_STRIDE"),
                           ({"USE_RPN_ROIS": False}, "USE_RPN_ROIS"),
                           ({"BACKBONE": lambda x: x}, "callable backbone"),
-                          ({"COMPUTE_BACKBONE_SHAPE": lambda c, s: s}, "COMPUTE_BACKBONE_SHAPE")]:
+                          ({"COMPUTE_BACKBONE_SHAPE": lambda c, s: s}, "COMPUTE_BACKBONE_SHAPE"),
+                          ({"TRAIN_BN": True}, "TRAIN_BN = True")]:
         with pytest.raises(ValueError, match=match):
             config(**fields).to_model_json()
-    for fields, match in [({"TRAIN_BN": True}, "BatchNorm stays frozen"),
-                          ({"TRAIN_BN": None}, "BatchNorm stays frozen"),
+    for fields, match in [({"TRAIN_BN": None}, "BatchNorm is frozen"),
                           ({"MAX_GT_INSTANCES": 200}, "every ground-truth instance")]:
         with pytest.warns(UserWarning, match=match):
             config(**fields).to_model_json()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         config(TRAIN_BN=False, MAX_GT_INSTANCES=100).to_model_json()
+        # v2's BatchNorm trains: None is Matterport's "train BatchNorm", sent as TRAIN_BN true
+        assert json.loads(config(ARCHITECTURE="v2", TRAIN_BN=None).to_model_json())["TRAIN_BN"] is True
+        assert json.loads(config(ARCHITECTURE="v2").to_model_json())["TRAIN_BN"] is False
 
 
 def test_network_fields_come_from_the_cpp_config_and_near_misses_raise():

@@ -158,8 +158,8 @@ def test_gpu_count_in_a_notebook_starts_the_processes_itself(tmp_path, one_proce
     assert [os.path.basename(p) for p in checkpoints(out)] == ["mask_rcnn_ddp_0001.pt"]
 
 
-def _no_process_left(tmp_path):
-    """No process of the job outlives it (their command lines name the job's folder)."""
+def _processes_left(tmp_path):
+    """The processes of the job that outlive it (their command lines name the job's folder)."""
     left = []
     for pid in os.listdir("/proc"):
         if pid.isdigit() and int(pid) != os.getpid():
@@ -186,7 +186,7 @@ def test_a_process_that_dies_or_hangs_ends_the_job_naming_its_rank(tmp_path, fau
         assert "rank 1 finished epoch 2 step 1" in proc.stdout, proc.stdout[-3000:]
     assert seconds < 10 + 90  # the timeout, plus start-up and the launcher's grace on a busy machine
     time.sleep(1)
-    assert not _no_process_left(tmp_path)
+    assert not _processes_left(tmp_path)
     # the last complete checkpoint is intact and loads
     written = checkpoints(out)
     assert [os.path.basename(p) for p in written] == ["mask_rcnn_ddp_0001.pt"]
@@ -216,4 +216,4 @@ def test_ctrl_c_stops_every_process_together_and_saves_the_state(tmp_path):
     from mrcnn import model as modellib
     assert modellib.read_torch_file([p for p in checkpoints(out) if p.endswith("interrupted.pt")][0])
     time.sleep(1)
-    assert not _no_process_left(tmp_path)
+    assert not _processes_left(tmp_path)

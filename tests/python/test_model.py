@@ -17,6 +17,7 @@ import torch
 import mrcnn
 from mrcnn import _C
 from mrcnn import model as modellib
+from mrcnn.config import Config
 
 torchvision = pytest.importorskip("torchvision")
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor  # noqa: E402
@@ -188,11 +189,17 @@ def test_training_losses_and_gradients_match_torchvision():
     """
     tv = torchvision_model(num_classes=5, seed=11)
     ours = our_model(tv, num_classes=5)
-    g = torch.Generator().manual_seed(12)
-    images = [torch.rand(3, 300, 400, generator=g), torch.rand(3, 360, 280, generator=g)]
-    targets = synthetic_targets(images)
     tv.train()
     ours.train(True)
+    training_step_matches(tv, ours, 12, loss_tol=(1e-6, 1e-7), grad_tol=(1e-3, 1e-6))
+
+
+def training_step_matches(tv, ours, seed, loss_tol, grad_tol):
+    """One training step of both on the same images, targets and seed: equal losses and gradients
+    within (rtol, atol)."""
+    g = torch.Generator().manual_seed(seed)
+    images = [torch.rand(3, 300, 400, generator=g), torch.rand(3, 360, 280, generator=g)]
+    targets = synthetic_targets(images)
     torch.manual_seed(99)
     ref = tv(images, targets)
     torch.manual_seed(99)
@@ -201,13 +208,13 @@ def test_training_losses_and_gradients_match_torchvision():
     got = ours.losses(images, targets)
     assert sorted(got) == sorted(ref)
     for k in ref:
-        torch.testing.assert_close(got[k], ref[k], rtol=1e-6, atol=1e-7, msg=k)
+        torch.testing.assert_close(got[k], ref[k], rtol=loss_tol[0], atol=loss_tol[1], msg=k)
     sum(ref.values()).backward()
     sum(got.values()).backward()
     ours_params = dict(ours.named_parameters())
     for name, p in tv.named_parameters():
         if name.startswith(("rpn.", "roi_heads.", "backbone.fpn.", "backbone.body.layer4.2")):
-            torch.testing.assert_close(ours_params[name].grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
+            torch.testing.assert_close(ours_params[name].grad, p.grad, rtol=grad_tol[0], atol=grad_tol[1], msg=name)
 
 
 def test_imagenet_resnet_weights_load_into_the_backbone():
@@ -366,7 +373,6 @@ def test_pre_nms_limit_over_all_anchors_or_per_level():
 
 
 def test_python_config_sends_matterport_pre_nms_semantics():
-    from mrcnn.config import Config
 
     sent = json.loads(Config().to_model_json())
     assert sent["PRE_NMS_PER_LEVEL"] is False
@@ -425,20 +431,27 @@ def test_stale_temporaries_of_killed_writes_are_removed_on_the_next_save(tmp_pat
     assert (tmp_path / "mask_rcnn_x_0003.pt").exists()
 
 
+class Fruit(Config):  # a Matterport notebook's config: BACKBONE and pixels left at Matterport's
+    NAME = "fruit"
+    NUM_CLASSES = 3
+    IMAGE_MIN_DIM = IMAGE_MAX_DIM = 256
+
+
+HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]  # the class-count layers
+
+
+def saved_state(tmp_path, model, name):
+    path = str(tmp_path / name)
+    torch.save(model.state_dict(), path)
+    return path
+
+
 def test_loading_torchvision_weights_sets_the_fields_they_depend_on(tmp_path, capsys):
-    from mrcnn.config import Config
-
-    class Fruit(Config):  # a Matterport notebook's config: BACKBONE and pixels left at Matterport's
-        NAME = "fruit"
-        NUM_CLASSES = 3
-        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 256
-
     tv = torchvision_model(num_classes=91, seed=4)
-    path = str(tmp_path / "maskrcnn_resnet50_fpn_coco-00000000.pth")
-    torch.save(tv.state_dict(), path)
+    path = saved_state(tmp_path, tv, "maskrcnn_resnet50_fpn_coco-00000000.pth")
     model = modellib.MaskRCNN("inference", Fruit(), str(tmp_path))
     assert model.config.BACKBONE == "resnet101"
-    exclude = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+    exclude = HEADS
     model.load_weights(path, by_name=True, exclude=exclude)
     out = capsys.readouterr().out
     assert "torchvision's Mask R-CNN; set BACKBONE=resnet50" in out and "RPN_BBOX_STD_DEV=[1, 1, 1, 1]" in out
@@ -460,7 +473,6 @@ def test_loading_torchvision_weights_sets_the_fields_they_depend_on(tmp_path, ca
 
 
 def _tiny_config(**fields):
-    from mrcnn.config import Config
 
     attrs = dict(NAME="tiny", NUM_CLASSES=3, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, BACKBONE="resnet50",
                  DETECTION_MIN_CONFIDENCE=0.0)
@@ -582,3 +594,126 @@ def test_get_trainable_layers_in_matterports_names(tmp_path):
     # what display_weight_stats reads of each layer, as Matterport's does
     from mrcnn import visualize
     visualize.display_weight_stats(model)
+
+
+# torchvision's maskrcnn_resnet50_fpn_v2: trainable BatchNorm in the backbone, FPN and heads, two
+# RPN convs, a 4-conv + 1-FC box head. Config.ARCHITECTURE = "v2".
+
+def torchvision_v2_model(num_classes=91, seed=0):
+    """torchvision's v2 Mask R-CNN with seeded random weights and random BatchNorm statistics."""
+    from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
+
+    torch.manual_seed(seed)
+    model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes,
+                                     box_score_thresh=0.0)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
+                m.weight.copy_(torch.rand(n, generator=g) * 0.4 + 0.4)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return model.eval()
+
+
+def our_v2_model(tv, num_classes=91, exact=True, **fields):
+    cfg = json.loads(_C.model.torchvision_config(num_classes))
+    cfg.update(ARCHITECTURE="v2", BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0, **fields)
+    if exact:
+        cfg.update(CHANNELS_LAST=False, FOLD_FROZEN_BN=False, CONV_WINOGRAD=False)
+    model = _C.model.MaskRCNN(json.dumps(cfg))
+    report = model.load_state_dict(tv.state_dict(), [])
+    # every tensor has its place, BatchNorm's counters included
+    assert report["unexpected"] == [] and report["missing"] == [] and report["mismatched"] == []
+    model.eval()
+    return model
+
+
+def test_v2_matches_torchvision_v2():
+    tv = torchvision_v2_model(num_classes=5, seed=21)
+    ours = our_v2_model(tv, num_classes=5)
+    keys = set(ours.state_dict())
+    assert {"roi_heads.box_head.0.1.running_var", "roi_heads.box_head.5.weight", "rpn.head.conv.1.0.weight",
+            "backbone.fpn.layer_blocks.3.1.weight", "roi_heads.mask_head.3.1.bias"} <= keys
+    assert "roi_heads.box_head.fc6.weight" not in keys and "backbone.fpn.inner_blocks.0.0.bias" not in keys
+    g = torch.Generator().manual_seed(22)
+    compare(tv, ours, [torch.rand(3, 480, 360, generator=g), torch.rand(3, 333, 500, generator=g)])
+    # the fast path (channels-last, BatchNorm folded into the convs, Winograd): the same detections
+    # up to rounding
+    fast = our_v2_model(tv, num_classes=5, exact=False)
+    image = torch.rand(3, 320, 416, generator=g)
+    a, b = ours.detect([image], -1.0)[0], fast.detect([image], -1.0)[0]
+    assert torch.equal(a["labels"][:20], b["labels"][:20])
+    torch.testing.assert_close(b["boxes"][:20], a["boxes"][:20], rtol=0, atol=0.05)
+    torch.testing.assert_close(b["scores"], a["scores"], rtol=0, atol=1e-3)
+
+
+def test_v2_training_with_batch_statistics_matches_torchvision():
+    """TRAIN_BN = None (batch statistics, torchvision's training): the same losses, gradients and
+    updated running statistics."""
+    tv = torchvision_v2_model(num_classes=5, seed=23)
+    ours = our_v2_model(tv, num_classes=5, TRAIN_BN=True)
+    tv.train()
+    ours.train(True)
+    training_step_matches(tv, ours, 24, loss_tol=(1e-5, 1e-6), grad_tol=(1e-3, 1e-5))
+    state = ours.state_dict()
+    for name, t in tv.state_dict().items():
+        if "running_" in name or name.endswith("num_batches_tracked"):
+            torch.testing.assert_close(state[name], t, rtol=1e-4, atol=1e-5, msg=name)
+    assert int(state["backbone.body.bn1.num_batches_tracked"]) == 1
+
+
+def test_v2_training_with_running_statistics_keeps_them():
+    """TRAIN_BN = False (Matterport's default): BatchNorm normalises with its running statistics in
+    training, as torchvision's v2 with its BatchNorm layers in eval mode; they stay as loaded."""
+    tv = torchvision_v2_model(num_classes=5, seed=25)
+    ours = our_v2_model(tv, num_classes=5, TRAIN_BN=False)
+    before = {k: v.clone() for k, v in ours.state_dict().items() if "running_" in k}
+    tv.train()
+    for m in tv.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    ours.train(True)
+    training_step_matches(tv, ours, 26, loss_tol=(1e-5, 1e-6), grad_tol=(1e-3, 1e-5))
+    after = ours.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    # BatchNorm's affine parameters train
+    assert dict(ours.named_parameters())["backbone.body.layer4.0.bn1.weight"].grad is not None
+
+
+def test_v2_weights_set_the_architecture_and_the_other_architecture_is_refused(tmp_path, capsys):
+    tv2 = torchvision_v2_model(num_classes=91, seed=27)
+    v2_path = saved_state(tmp_path, tv2, "maskrcnn_resnet50_fpn_v2_coco-00000000.pth")
+    model = modellib.MaskRCNN("training", Fruit(), str(tmp_path))
+    exclude = HEADS
+    report = model.load_weights(v2_path, by_name=True, exclude=exclude)
+    out = capsys.readouterr().out
+    assert "is torchvision's Mask R-CNN v2; set " in out
+    assert "ARCHITECTURE=v2" in out and "BACKBONE_BN_EPS=1e-05" in out
+    assert model.config.ARCHITECTURE == "v2" and json.loads(model.net.config_json())["ARCHITECTURE"] == "v2"
+    assert report["missing"] == [] and report["mismatched"] == []
+    assert torch.equal(model.net.state_dict()["roi_heads.box_head.2.0.weight"],
+                       tv2.state_dict()["roi_heads.box_head.2.0.weight"])
+
+    # a v1 file into a Config that asks for v2 (and the reverse): refused before anything loads
+    v1_path = saved_state(tmp_path, torchvision_model(num_classes=91, seed=28), "maskrcnn_resnet50_fpn_coco-00000000.pth")
+
+    class FruitV2(Fruit):
+        ARCHITECTURE = "v2"
+
+    class FruitV1(Fruit):
+        ARCHITECTURE = "v1"
+
+    for config, path, held in [(FruitV2(), v1_path, "'v1'"), (FruitV1(), v2_path, "'v2'")]:
+        model = modellib.MaskRCNN("training", config, str(tmp_path))
+        before = {k: v.clone() for k, v in model.net.state_dict().items()}
+        with pytest.raises(ValueError, match="ARCHITECTURE %s, but the Config sets" % held):
+            model.load_weights(path, by_name=True, exclude=exclude)
+        assert all(torch.equal(model.net.state_dict()[k], v) for k, v in before.items())
+
+    # a v2 network trains its BatchNorm's affine parameters with the layers Matterport names
+    model = modellib.MaskRCNN("training", FruitV2(), str(tmp_path))
+    names = {layer.name for layer in model.get_trainable_layers()}
+    assert {"res5a_branch2a", "bn5a_branch2a", "fpn_c5p5", "mrcnn_mask_conv1", "mrcnn_mask_bn1"} <= names

@@ -60,9 +60,9 @@ def test_layer_groups_freeze_the_right_parameters():
     assert trainable("4+") - trainable("5+") == {n for n in names if n.startswith("backbone.body.layer3.")}
     assert trainable("3+") - trainable("4+") == {n for n in names if n.startswith("backbone.body.layer2.")}
     assert trainable("all") == set(names)
-    assert _C.train.matterport_layer_name("backbone.body.layer2.0.conv1.weight") == "res3a_branch2a"
-    assert _C.train.matterport_layer_name("backbone.body.layer3.5.downsample.0.weight") == "res4f_branch1"
-    assert _C.train.matterport_layer_name("roi_heads.box_predictor.cls_score.bias") == "mrcnn_class_logits"
+    assert net.matterport_layer_name("backbone.body.layer2.0.conv1.weight") == "res3a_branch2a"
+    assert net.matterport_layer_name("backbone.body.layer3.5.downsample.0.weight") == "res4f_branch1"
+    assert net.matterport_layer_name("roi_heads.box_predictor.cls_score.bias") == "mrcnn_class_logits"
     with pytest.raises(ValueError, match="matches no parameter"):
         trainable("no_such_layer")
     with pytest.raises(ValueError, match="regular expression"):
@@ -233,7 +233,7 @@ def test_overfitting_four_images(tmp_path):
 
 
 needs_bf16 = pytest.mark.skipif(not mrcnn.bf16_autocast_supported(),
-                                reason="this CPU / torch build has no bf16 autocast")
+                                reason="this CPU has no bf16 arithmetic (AVX-512 or AMX)")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 

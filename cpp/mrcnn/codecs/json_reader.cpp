@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <locale.h>
 #include <mutex>
 #include <stdlib.h>
@@ -463,6 +465,23 @@ JsonDocument::~JsonDocument() {
   pools.nodes.give(std::move(nodes_));
   pools.kids.give(std::move(kids_));
   pools.keys.give(std::move(keys_));
+}
+
+JsonText::JsonText(std::string text, std::string_view source, const std::vector<std::string_view>& skip_keys)
+    : text_(std::make_unique<const std::string>(std::move(text))) {
+  try {
+    doc_ = std::make_unique<JsonDocument>(*text_, skip_keys);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(source) + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+JsonText JsonText::read_file(const std::string& path, std::string_view what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::invalid_argument(path + ": cannot open the " + std::string(what));
+  std::stringstream buf;
+  buf << f.rdbuf();
+  return JsonText(std::move(buf).str(), path);
 }
 
 const char* JsonValue::type_name() const {

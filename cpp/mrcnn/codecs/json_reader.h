@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,6 +96,22 @@ class JsonDocument {
   std::vector<uint32_t> kids_;
   std::vector<std::string_view> keys_;  // parallel to kids_ (empty for array elements)
   std::deque<std::string> unescaped_;   // strings that had escapes, decoded
+};
+
+// A JSON text and its document, owned together (the document's strings point into the text), so
+// a reader can return or keep them. `source` names the text in errors: a file's path, or what the
+// text is ("Config"): "<source>: not valid JSON (line 3, column 7: ...)".
+class JsonText {
+ public:
+  JsonText(std::string text, std::string_view source, const std::vector<std::string_view>& skip_keys = {});
+  // The file's bytes; throws std::invalid_argument "<path>: cannot open the <what>" when it cannot.
+  static JsonText read_file(const std::string& path, std::string_view what = "JSON file");
+
+  JsonValue root() const { return doc_->root(); }
+
+ private:
+  std::unique_ptr<const std::string> text_;  // on the heap: a move leaves the document's pointers valid
+  std::unique_ptr<JsonDocument> doc_;
 };
 
 // The accessors evaluation calls for every coordinate, inline; their errors out of line.

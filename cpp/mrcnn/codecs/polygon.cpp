@@ -7,7 +7,11 @@
 #include <memory>
 #include <stdexcept>
 
+#include "mrcnn/core/opencv.h"
+
+#if MRCNN_WITH_OPENCV
 #include <opencv2/imgproc.hpp>
+#endif
 
 namespace mrcnn::codecs {
 
@@ -225,6 +229,7 @@ Rle rle_from_via_shape(const ViaShape& s, uint32_t h, uint32_t w) {
   return rle_encode({mask.data(), h, w, 1, static_cast<std::ptrdiff_t>(h)});
 }
 
+#if MRCNN_WITH_OPENCV
 namespace {
 
 using Ring = std::vector<cv::Point2d>;
@@ -383,11 +388,15 @@ Ring join_holes(const Ring& outer, const std::vector<Ring>& holes, double width,
 }
 
 }  // namespace
+#endif  // MRCNN_WITH_OPENCV
 
 std::vector<std::vector<double>> mask_to_polygons(const MaskView& m, double tolerance) {
   if (!(tolerance >= 0)) fail("mask_to_polygons: tolerance must be >= 0");
   std::vector<std::vector<double>> polygons;
   if (m.h == 0 || m.w == 0) return polygons;
+#if !MRCNN_WITH_OPENCV
+  core::needs_opencv("mask_to_polygons (tracing mask outlines)");
+#else
   // A one-pixel border keeps regions touching the image edge closed.
   cv::Mat img(static_cast<int>(m.h) + 2, static_cast<int>(m.w) + 2, CV_8UC1, cv::Scalar(0));
   for (uint32_t y = 0; y < m.h; ++y) {
@@ -421,6 +430,7 @@ std::vector<std::vector<double>> mask_to_polygons(const MaskView& m, double tole
     polygons.push_back(std::move(flat));
   }
   return polygons;
+#endif
 }
 
 }  // namespace mrcnn::codecs

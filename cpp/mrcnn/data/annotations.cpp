@@ -1,6 +1,10 @@
 #include "mrcnn/data/annotations.h"
 
+#include "mrcnn/core/opencv.h"
+
+#if MRCNN_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include <cmath>
 #include <filesystem>
@@ -23,24 +27,10 @@ namespace {
 using codecs::JsonDocument;
 using codecs::JsonValue;
 
-// An annotation file parsed by the project's JSON reader; the text lives as long as the document.
-struct JsonFile {
-  std::string text;
-  std::unique_ptr<JsonDocument> doc;
-  explicit JsonFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::invalid_argument(path + ": cannot open the annotation file");
-    std::stringstream buf;
-    buf << f.rdbuf();
-    text = buf.str();
-    try {
-      doc = std::make_unique<JsonDocument>(text);
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
-    }
-  }
-  JsonValue root() const { return doc->root(); }
-};
+// An annotation file parsed by the project's JSON reader.
+codecs::JsonText read_annotation_file(const std::string& path) {
+  return codecs::JsonText::read_file(path, "annotation file");
+}
 
 // A JSON id (number or string) as text: 7 -> "7", "a7" -> "a7".
 std::string id_text(const JsonValue& v) {
@@ -113,7 +103,7 @@ std::set<std::string> drop_missing_images(AnnotationSet& out, const std::string&
 }  // namespace
 
 AnnotationSet load_coco_impl(const std::string& json_path, const std::string& image_dir, BadDataPolicy policy) {
-  const JsonFile file(json_path);
+  const codecs::JsonText file = read_annotation_file(json_path);
   const JsonValue doc = file.root();
   AnnotationSet out;
   const Problems problems{policy, &out.warnings};
@@ -228,7 +218,7 @@ std::pair<int64_t, int64_t> image_size_from_header(const std::string& path) {
 
 AnnotationSet load_via_impl(const std::string& json_path, const std::string& image_dir, const std::string& class_attribute,
                        const std::string& default_class, BadDataPolicy policy) {
-  const JsonFile file(json_path);
+  const codecs::JsonText file = read_annotation_file(json_path);
   const JsonValue doc = file.root();
   AnnotationSet out;
   const Problems problems{policy, &out.warnings};
@@ -275,13 +265,15 @@ AnnotationSet load_via_impl(const std::string& json_path, const std::string& ima
     r.id = std::string(filename->string());
     r.path = join(image_dir, r.id);
     std::tie(r.height, r.width) = image_size_from_header(r.path);
-    if (r.height <= 0 || r.width <= 0) {
+    if (r.height <= 0 || r.width <= 0) {  // not a JPEG or PNG header: decode the file for its size
+#if MRCNN_WITH_OPENCV
       const cv::Mat im = is_file(r.path) ? cv::imread(r.path, cv::IMREAD_UNCHANGED) : cv::Mat();
-      if (im.empty()) {
+      if (!im.empty()) r.height = im.rows, r.width = im.cols;
+#endif
+      if (r.height <= 0 || r.width <= 0) {
         problems.report(json_path + ": image " + r.path + " is missing or cannot be decoded; skipped");
         continue;
       }
-      r.height = im.rows, r.width = im.cols;
     }
     // regions: a list (VIA 2.x) or an object keyed by index (VIA 1.x)
     const auto regions = e.find("regions");
@@ -361,7 +353,7 @@ AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& 
     if (!col.count(need)) throw std::invalid_argument(csv_path + ": no column '" + need + "' in the header");
   std::map<int64_t, std::string> names;
   if (!label_json.empty()) {
-    const JsonFile file(label_json);
+    const codecs::JsonText file = read_annotation_file(label_json);
     const JsonValue labels = file.root();
     const auto categories = labels.is_object() ? labels.find("categories") : std::nullopt;
     if (!categories || !categories->is_array()) throw std::invalid_argument(label_json + ": no 'categories' list");

@@ -1,6 +1,10 @@
 #include "mrcnn/data/augment.h"
 
+#include "mrcnn/core/opencv.h"
+
+#if MRCNN_WITH_OPENCV
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <cmath>
 #include <stdexcept>
@@ -16,13 +20,41 @@ double uniform(std::mt19937_64& rng, double lo, double hi) {
 }
 bool chance(std::mt19937_64& rng, double p) { return p > 0 && uniform(rng, 0, 1) < p; }
 
+#if MRCNN_WITH_OPENCV
 cv::Mat image_mat(torch::Tensor& image) {
   return cv::Mat(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), CV_8UC3, image.data_ptr<uint8_t>());
+}
+#endif
+
+// Resizes the RGB uint8 image [H, W, 3] to h x w (bilinear).
+torch::Tensor resize_image(torch::Tensor& image, int64_t h, int64_t w) {
+#if MRCNN_WITH_OPENCV
+  torch::Tensor out = torch::empty({h, w, 3}, torch::kByte);
+  cv::Mat dst = image_mat(out);
+  cv::resize(image_mat(image), dst, dst.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+#else
+  // torch's bilinear resize (half-pixel centres, as OpenCV's; it rounds a little differently)
+  namespace F = torch::nn::functional;
+  const torch::Tensor nchw = image.permute({2, 0, 1}).unsqueeze(0).contiguous(torch::MemoryFormat::ChannelsLast);
+  const auto options = F::InterpolateFuncOptions()
+                           .size(std::vector<int64_t>{h, w})
+                           .mode(torch::kBilinear)
+                           .align_corners(false);
+  return F::interpolate(nchw, options)[0].permute({1, 2, 0}).contiguous();
+#endif
 }
 
 // Resizes every mask to h x w (nearest neighbour).
 torch::Tensor resize_masks(const torch::Tensor& masks, int64_t h, int64_t w) {
   const int64_t n = masks.size(0);
+#if !MRCNN_WITH_OPENCV
+  // the source pixel floor(dst * src / dst_size), as OpenCV's INTER_NEAREST
+  if (n == 0) return torch::empty({0, h, w}, torch::kByte);
+  namespace F = torch::nn::functional;
+  const auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest);
+  return F::interpolate(masks.unsqueeze(1), options).squeeze(1).contiguous();
+#else
   torch::Tensor out = torch::empty({n, h, w}, torch::kByte);
   for (int64_t i = 0; i < n; ++i) {
     torch::Tensor src = masks[i];
@@ -31,6 +63,7 @@ torch::Tensor resize_masks(const torch::Tensor& masks, int64_t h, int64_t w) {
     cv::resize(in, dst, dst.size(), 0, 0, cv::INTER_NEAREST);
   }
   return out;
+#endif
 }
 
 void crop_sample(Sample& s, int64_t y, int64_t x, int64_t h, int64_t w) {
@@ -63,6 +96,8 @@ void AugmentOptions::validate() const {
   if (!(hue >= 0 && hue <= 180)) throw std::invalid_argument("augmentation: hue must be in [0, 180] degrees, got " + std::to_string(hue));
   if (!(blur_sigma >= 0.3 && blur_sigma <= 20))
     throw std::invalid_argument("augmentation: blur_sigma must be in [0.3, 20], got " + std::to_string(blur_sigma));
+  if (!core::kWithOpenCV && (brightness > 0 || contrast > 0 || saturation > 0 || hue > 0 || blur > 0))
+    core::needs_opencv("photometric augmentation (brightness, contrast, saturation, hue, blur)");
 }
 
 void resize_sample(Sample& s, const model::Config& config, double scale, std::mt19937_64* rng) {
@@ -73,10 +108,7 @@ void resize_sample(Sample& s, const model::Config& config, double scale, std::mt
     rw = std::max<int64_t>(1, std::llround(static_cast<double>(rw) * scale));
   }
   if (rh != h || rw != w) {
-    torch::Tensor out = torch::empty({rh, rw, 3}, torch::kByte);
-    cv::Mat dst = image_mat(out);
-    cv::resize(image_mat(s.image), dst, dst.size(), 0, 0, cv::INTER_LINEAR);
-    s.image = out;
+    s.image = resize_image(s.image, rh, rw);
     s.masks = resize_masks(s.masks, rh, rw);
   }
   if (config.IMAGE_RESIZE_MODE == "crop") {
@@ -111,6 +143,9 @@ void augment(Sample& s, const AugmentOptions& o, std::mt19937_64& rng) {
     crop_sample(s, y, x, ch, cw);
   }
   const bool colour = o.brightness > 0 || o.contrast > 0 || o.saturation > 0 || o.hue > 0;
+#if !MRCNN_WITH_OPENCV
+  if (colour || o.blur > 0) core::needs_opencv("photometric augmentation (brightness, contrast, saturation, hue, blur)");
+#else
   if (colour && o.contrast <= 0 && o.saturation <= 0 && o.hue <= 0) {
     // brightness alone: one saturating pass over the bytes (the same rounding as the float path)
     cv::Mat im = image_mat(s.image);
@@ -157,6 +192,7 @@ void augment(Sample& s, const AugmentOptions& o, std::mt19937_64& rng) {
     cv::Mat im = image_mat(s.image);
     cv::GaussianBlur(im, im, cv::Size(0, 0), sigma);
   }
+#endif
 }
 
 void make_targets(Sample& s) {

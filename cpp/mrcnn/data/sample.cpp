@@ -1,7 +1,11 @@
 #include "mrcnn/data/sample.h"
 
+#include "mrcnn/core/opencv.h"
+
+#if MRCNN_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include <filesystem>
 #include <fstream>
@@ -25,6 +29,8 @@ bool jpeg_truncated(const std::vector<uint8_t>& d) {
 
 }  // namespace
 
+bool with_opencv() { return core::kWithOpenCV; }
+
 torch::Tensor read_image(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw std::invalid_argument("image file not found: " + path);
@@ -36,6 +42,9 @@ torch::Tensor read_image(const std::string& path) {
     throw std::invalid_argument("cannot read image file " + path);
   if (jpeg_truncated(data))
     throw std::invalid_argument("image file " + path + " is truncated (its JPEG data stops before the end marker)");
+#if !MRCNN_WITH_OPENCV
+  core::needs_opencv("decoding image file " + path + " in C++");
+#else
   cv::Mat im;
   try {
     im = cv::imdecode(data, cv::IMREAD_UNCHANGED);
@@ -56,6 +65,7 @@ torch::Tensor read_image(const std::string& path) {
   }
   TORCH_CHECK(rgb.data == out.data_ptr<uint8_t>(), "read_image: OpenCV reallocated the output");
   return out;
+#endif
 }
 
 torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w) {
@@ -105,6 +115,7 @@ torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas) {
   return boxes;
 }
 
+#if MRCNN_WITH_OPENCV
 namespace {
 
 // A mask PNG as one uint16 channel of the image's size.
@@ -130,6 +141,7 @@ cv::Mat read_mask_file(const std::string& path, int64_t h, int64_t w) {
 }
 
 }  // namespace
+#endif  // MRCNN_WITH_OPENCV
 
 Sample AnnotatedSource::load(int64_t index) {
   const AnnotatedImage& a = images_.at(static_cast<size_t>(index));
@@ -143,6 +155,9 @@ Sample AnnotatedSource::load(int64_t index) {
   s.masks = decode_masks(a.masks, h, w);
   s.class_ids = torch::tensor(a.class_ids, torch::kLong).reshape({-1});
   if (!a.mask_files.empty()) {
+#if !MRCNN_WITH_OPENCV
+    core::needs_opencv("reading mask file " + a.mask_files[0].path);
+#else
     std::vector<torch::Tensor> masks{s.masks};
     std::vector<int64_t> ids(a.class_ids);
     std::map<std::string, cv::Mat> files;  // each file read once (instance-id PNGs serve several)
@@ -177,6 +192,7 @@ Sample AnnotatedSource::load(int64_t index) {
     }
     s.masks = torch::cat(masks, 0);
     s.class_ids = torch::tensor(ids, torch::kLong).reshape({-1});
+#endif
   }
   return s;
 }

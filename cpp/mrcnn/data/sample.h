@@ -67,7 +67,11 @@ class AnnotatedSource : public SampleSource {
 
 // An image file as RGB uint8 [H, W, 3]: grayscale replicated, alpha dropped, 16-bit scaled to 8.
 // Throws std::invalid_argument naming the file when it is missing, empty or cannot be decoded.
+// Without OpenCV's C++ library (a build with MRCNN_OPENCV=0) it raises std::runtime_error saying so.
 torch::Tensor read_image(const std::string& path);
+
+// Whether this build decodes image and mask files in C++ (OpenCV's C++ library is built in).
+bool with_opencv();
 
 // Decodes COCO RLEs of an h x w image into uint8 [N, h, w].
 torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w);

@@ -6,7 +6,11 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include "mrcnn/core/opencv.h"
+
+#if MRCNN_WITH_OPENCV
 #include <opencv2/core.hpp>
+#endif
 #include <torch/version.h>
 
 #include <thread>
@@ -46,8 +50,13 @@ std::vector<std::pair<std::string, std::string>> build_info() {
 #else
   info.emplace_back("cuda archs", "-");
 #endif
+#if MRCNN_WITH_OPENCV
   info.emplace_back("opencv (compiled against)", MRCNN_OPENCV_VERSION);
   info.emplace_back("opencv (runtime)", cv::getVersionString());
+#else
+  info.emplace_back("opencv (compiled against)", "none (MRCNN_OPENCV=0)");
+  info.emplace_back("opencv (runtime)", "none");
+#endif
   info.emplace_back("compiler", MRCNN_COMPILER);
   info.emplace_back("cxx11 abi", std::to_string(_GLIBCXX_USE_CXX11_ABI));
   info.emplace_back("threads", std::to_string(at::get_num_threads()));
@@ -65,7 +74,9 @@ std::vector<std::pair<std::string, std::string>> build_info() {
 void set_num_threads(int n) {
   if (n <= 0) n = available_cores();
   at::set_num_threads(n);
+#if MRCNN_WITH_OPENCV
   cv::setNumThreads(n);
+#endif
   core::set_pool_threads(n);
 }
 

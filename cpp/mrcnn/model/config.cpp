@@ -1,11 +1,13 @@
 #include "mrcnn/model/config.h"
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "mrcnn/codecs/json_reader.h"
+#include "mrcnn/model/backbone.h"
 #include "mrcnn/codecs/json_writer.h"
 
 namespace mrcnn::model {
@@ -18,7 +20,7 @@ namespace {
 
 // Every field once: (name, member).
 #define MRCNN_CONFIG_FIELDS(X)                                                                              \
-  X(NAME) X(NUM_CLASSES) X(BACKBONE) X(BACKBONE_BN_EPS) X(STRIDE_IN_1X1) X(TOP_DOWN_PYRAMID_SIZE)           \
+  X(NAME) X(NUM_CLASSES) X(ARCHITECTURE) X(TRAIN_BN) X(BACKBONE) X(BACKBONE_BN_EPS) X(STRIDE_IN_1X1) X(TOP_DOWN_PYRAMID_SIZE)           \
   X(FPN_CLASSIF_FC_LAYERS_SIZE) X(RPN_HEAD_CHANNELS) X(TRAINABLE_LAYERS) X(CHANNELS_LAST) X(FOLD_FROZEN_BN) X(CONV_WINOGRAD) X(IMAGE_RESIZE_MODE) X(IMAGE_MIN_DIM) X(IMAGE_MAX_DIM) \
   X(IMAGE_MIN_SCALE) X(IMAGE_PAD_DIVISOR) X(MEAN_PIXEL) X(PIXEL_STD) X(RPN_ANCHOR_SCALES)                  \
   X(RPN_ANCHOR_RATIOS) X(RPN_NMS_THRESHOLD) X(RPN_TRAIN_ANCHORS_PER_IMAGE) X(RPN_POSITIVE_RATIO)           \
@@ -54,8 +56,17 @@ Config Config::torchvision(int64_t num_classes) {
 
 void Config::validate() const {
   if (NUM_CLASSES < 2) bad("NUM_CLASSES", "needs the background and at least one class, got " + std::to_string(NUM_CLASSES));
-  if (BACKBONE != "resnet50" && BACKBONE != "resnet101")
-    bad("BACKBONE", "must be 'resnet50' or 'resnet101', got '" + BACKBONE + "'");
+  if (ARCHITECTURE != "v1" && ARCHITECTURE != "v2")
+    bad("ARCHITECTURE", "must be 'v1' (maskrcnn_resnet50_fpn) or 'v2' (maskrcnn_resnet50_fpn_v2), got '" +
+                            ARCHITECTURE + "'");
+  {
+    const std::vector<std::string> names = backbone_names();
+    if (std::find(names.begin(), names.end(), BACKBONE) == names.end()) {
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "'" : ", '") + n + "'";
+      bad("BACKBONE", "must be one of " + known + ", got '" + BACKBONE + "'");
+    }
+  }
   static const std::set<std::string> modes{"square", "pad64", "crop", "none", "torchvision"};
   if (!modes.count(IMAGE_RESIZE_MODE))
     bad("IMAGE_RESIZE_MODE", "must be one of square, pad64, crop, none, torchvision; got '" + IMAGE_RESIZE_MODE + "'");
@@ -133,24 +144,18 @@ void read_value(const codecs::JsonValue& v, std::array<T, N>& out) {
   for (size_t i = 0; i < N; ++i) read_value(v[i], out[i]);
 }
 
-struct ConfigJson {  // the parsed text; the document points into it
-  std::string text;
-  std::unique_ptr<codecs::JsonDocument> doc;
-  explicit ConfigJson(std::string t) : text(std::move(t)) {
-    try {
-      doc = std::make_unique<codecs::JsonDocument>(text);
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("Config: not valid JSON (") + e.what() + ")");
-    }
-    if (!doc->root().is_object()) throw std::invalid_argument("Config: expected a JSON object");
-  }
-};
+// The text of a Config as JSON, which must be an object.
+codecs::JsonText parse_config_json(std::string text) {
+  codecs::JsonText parsed(std::move(text), "Config");
+  if (!parsed.root().is_object()) throw std::invalid_argument("Config: expected a JSON object");
+  return parsed;
+}
 
 }  // namespace
 
 Config Config::from_json(const std::string& text) {
-  const ConfigJson parsed(text);
-  const codecs::JsonValue j = parsed.doc->root();
+  const codecs::JsonText parsed = parse_config_json(text);
+  const codecs::JsonValue j = parsed.root();
   Config c;
   std::set<std::string, std::less<>> known;
 #define MRCNN_FROM_JSON(f)                                                                     \
@@ -171,8 +176,8 @@ Config Config::from_json(const std::string& text) {
 
 std::string Config::upgrade_json(const std::string& text, int64_t checkpoint_format) {
   if (checkpoint_format >= 2) return text;
-  const ConfigJson parsed(text);
-  const codecs::JsonValue j = parsed.doc->root();
+  const codecs::JsonText parsed = parse_config_json(text);
+  const codecs::JsonValue j = parsed.root();
   codecs::JsonObjectWriter out;
   for (size_t i = 0; i < j.size(); ++i) {
     const codecs::JsonValue v = j[i];

@@ -17,6 +17,16 @@ struct Config {
   std::string NAME = "mrcnn";  // run name: checkpoints go to MODEL_DIR/<NAME><timestamp>/
   int64_t NUM_CLASSES = 1;     // including the background class
 
+  // Architecture
+  std::string ARCHITECTURE = "v1";  // v1: Mask R-CNN as torchvision's maskrcnn_resnet50_fpn and Matterport's
+                                    // (frozen BatchNorm, no norm in the FPN and heads, a 2-FC box head);
+                                    // v2: torchvision's maskrcnn_resnet50_fpn_v2 (trainable BatchNorm in the
+                                    // backbone, FPN and heads, two RPN convs, a 4-conv + 1-FC box head)
+  bool TRAIN_BN = false;  // v2's BatchNorm in training: false normalises with the running statistics
+                          // (Matterport's TRAIN_BN = False, its default: right for small batches); true
+                          // with the batch's statistics, updating the running ones (Matterport's None,
+                          // torchvision's training). v1's BatchNorm is frozen either way.
+
   // Backbone
   std::string BACKBONE = "resnet50";  // resnet50 or resnet101 (Matterport's default is resnet101;
                                       // the COCO checkpoints users download are resnet50)

@@ -13,4 +13,25 @@ struct SequentialBlockImpl : torch::nn::SequentialImpl {
 };
 TORCH_MODULE(SequentialBlock);
 
+// BatchNorm with torchvision's key names (weight, bias, running_mean, running_var).
+// Frozen (torchvision's FrozenBatchNorm2d, the v1 architecture): all four are buffers and
+// y = x * scale + shift with scale = weight / sqrt(var + eps).
+// Trainable (nn.BatchNorm2d, the v2 architecture): weight and bias are parameters and
+// num_batches_tracked a buffer. In training, batch_statistics normalises with the batch's
+// statistics and updates the running ones (momentum 0.1); without it the running statistics are
+// used in training too (Matterport's TRAIN_BN = False).
+struct BatchNormImpl : torch::nn::Module {
+  BatchNormImpl(int64_t channels, double eps, bool trainable = false, bool batch_statistics = false);
+  torch::Tensor forward(const torch::Tensor& x);
+  // Whether forward() normalises with the batch's statistics (then it cannot fold into a conv).
+  bool uses_batch_statistics() const { return batch_statistics && is_training(); }
+  // scale and shift as [C] tensors from the running statistics (for folding into the preceding
+  // convolution); differentiable in weight and bias
+  std::pair<torch::Tensor, torch::Tensor> scale_shift() const;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  double eps;
+  bool trainable, batch_statistics;
+};
+TORCH_MODULE(BatchNorm);
+
 }  // namespace mrcnn::model

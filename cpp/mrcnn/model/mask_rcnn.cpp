@@ -3,6 +3,7 @@
 #include "mrcnn/model/transform.h"
 
 #include <chrono>
+#include <regex>
 #include "mrcnn/ops/paste_masks.h"
 
 namespace mrcnn::model {
@@ -11,10 +12,7 @@ namespace F = torch::nn::functional;
 
 MaskRcnnImpl::MaskRcnnImpl(const Config& c) : config(c) {
   config.validate();
-  backbone = register_module("backbone", Backbone(c.BACKBONE, c.TOP_DOWN_PYRAMID_SIZE, c.STRIDE_IN_1X1, c.BACKBONE_BN_EPS));
-  backbone->channels_last = c.CHANNELS_LAST;
-  backbone->body->set_conv_options(c.FOLD_FROZEN_BN, c.CONV_WINOGRAD);
-  backbone->fpn->winograd = c.CONV_WINOGRAD;
+  backbone = register_module("backbone", make_backbone(config));
   rpn = register_module("rpn", Rpn(c));
   roi_heads = register_module("roi_heads", RoiHeads(c));
 }
@@ -32,10 +30,7 @@ InferenceTrace MaskRcnnImpl::trace(const std::vector<torch::Tensor>& images) {
   };
   t.batch = preprocess(images, config);
   lap("preprocess");
-  const std::vector<torch::Tensor> c = backbone->body(backbone->body_input(t.batch.tensor));
-  lap("backbone");
-  t.features = backbone->fpn(c);
-  lap("fpn");
+  t.features = backbone->features(t.batch.tensor, lap);
   t.proposals = rpn(t.batch.tensor, t.batch.sizes, t.features, nullptr).proposals;
   lap("rpn");
   t.detections = roi_heads(t.features, t.proposals, t.batch.sizes, nullptr).detections;
@@ -104,12 +99,40 @@ std::map<std::string, torch::Tensor> MaskRcnnImpl::losses(const std::vector<torc
     resized[i].masks = m.size(0) > 0 ? m : torch::zeros({0, rh, rw}, t.masks.options().dtype(torch::kByte));
     gt_boxes.push_back(resized[i].boxes);
   }
-  const std::vector<torch::Tensor> features = backbone(batch.tensor);
+  const std::vector<torch::Tensor> features = backbone->features(batch.tensor);
   RpnOutput proposals = rpn(batch.tensor, batch.sizes, features, &gt_boxes);
   RoiHeadsOutput heads = roi_heads(features, proposals.proposals, batch.sizes, &resized);
   std::map<std::string, torch::Tensor> losses = heads.losses;
   for (auto& [k, v] : proposals.losses) losses[k] = v;
   return losses;
+}
+
+std::string MaskRcnnImpl::layers_pattern(const std::string& layers) const {
+  // the heads: the RPN and the RoI heads, under our names and Matterport's, with the backbone's part
+  const std::string heads = R"(^(rpn|roi_heads)\.|^(mrcnn_.*|rpn_.*)$|)" + backbone->layer_group("heads");
+  if (layers == "heads") return heads;
+  if (layers == "3+" || layers == "4+" || layers == "5+") return backbone->layer_group(layers) + "|" + heads;
+  if (layers == "all") return ".*";
+  return layers;
+}
+
+std::string MaskRcnnImpl::matterport_layer_name(const std::string& key) const {
+  auto starts = [&](const char* prefix) { return key.rfind(prefix, 0) == 0; };
+  if (starts("backbone.")) return backbone->matterport_name(key);
+  static const std::regex mask_layer(R"(^roi_heads\.mask_head\.(\d)\.(\d)\.)");  // (conv, BatchNorm in v2)
+  std::smatch m;
+  if (starts("rpn.head.conv.")) return "rpn_conv_shared";
+  if (starts("rpn.head.cls_logits.")) return "rpn_class_raw";
+  if (starts("rpn.head.bbox_pred.")) return "rpn_bbox_pred";
+  if (starts("roi_heads.box_head.fc6.")) return "mrcnn_class_conv1";
+  if (starts("roi_heads.box_head.fc7.")) return "mrcnn_class_conv2";
+  if (starts("roi_heads.box_predictor.cls_score.")) return "mrcnn_class_logits";
+  if (starts("roi_heads.box_predictor.bbox_pred.")) return "mrcnn_bbox_fc";
+  if (std::regex_search(key, m, mask_layer))
+    return (m[2] == "0" ? "mrcnn_mask_conv" : "mrcnn_mask_bn") + std::to_string(std::stoi(m[1]) + 1);
+  if (starts("roi_heads.mask_predictor.conv5_mask.")) return "mrcnn_mask_deconv";
+  if (starts("roi_heads.mask_predictor.mask_fcn_logits.")) return "mrcnn_mask";
+  return "";
 }
 
 }  // namespace mrcnn::model

@@ -56,8 +56,19 @@ struct MaskRcnnImpl : torch::nn::Module {
     roi_heads->step_context = std::move(context);
   }
 
+  // Matterport's `layers` argument ("heads", "3+", "4+", "5+", "all") as a regular expression over
+  // the parameter names and their Matterport names; anything else is taken as a regular expression
+  // already. The backbone says which of its parameters each group holds.
+  std::string layers_pattern(const std::string& layers) const;
+
+  // The Keras layer name Matterport's Mask_RCNN gives the layer holding parameter `key`
+  // (backbone.body.layer2.0.conv1.weight -> res3a_branch2a, roi_heads.box_predictor.cls_score.bias
+  // -> mrcnn_class_logits, rpn.head.conv.0.0.weight -> rpn_conv_shared); "" when there is none.
+  // Matterport's `layers=` expressions and exclude lists are matched against these names.
+  std::string matterport_layer_name(const std::string& key) const;
+
   Config config;
-  Backbone backbone{nullptr};
+  std::shared_ptr<BackboneBase> backbone;
   Rpn rpn{nullptr};
   RoiHeads roi_heads{nullptr};
 };

@@ -368,9 +368,34 @@ std::shared_ptr<const Primitive> matmul_primitive(const at::Tensor& a, const at:
   });
 }
 
+at::Tensor onednn_mm_unchecked(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias);
+
+// Whether oneDNN's matmul runs on this CPU and gives torch's product: some builds create the
+// primitive but fail to execute it (Debian's oneDNN 2.6 on AVX2-only AMD CPUs: "could not execute
+// a primitive"). Probed once, on a small product; torch's product is used otherwise.
+bool matmul_works() {
+  static const bool works = [] {
+    try {
+      const at::Tensor a = at::arange(24, at::kFloat).view({4, 6}).div_(7);
+      const at::Tensor b = at::arange(30, at::kFloat).view({6, 5}).div_(11);
+      const at::Tensor bias = at::arange(5, at::kFloat);
+      const at::Tensor c = onednn_mm_unchecked(a, b, bias);
+      return c.defined() && at::allclose(c, at::addmm(bias, a, b), 1e-5, 1e-5);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return works;
+}
+
 // a [M, K] @ b [K, N] (+ bias [N]) as a new row-major [M, N]; a and b float32 with any strides.
-// Undefined when oneDNN has no implementation for these operands.
+// Undefined when oneDNN has no implementation for these operands or its matmul does not run here.
 at::Tensor onednn_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
+  if (!matmul_works()) return at::Tensor();
+  return onednn_mm_unchecked(a, b, bias);
+}
+
+at::Tensor onednn_mm_unchecked(const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias) {
   const auto p = matmul_primitive(a, b, bias.defined());
   if (!p) return at::Tensor();
   at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options().memory_format(at::MemoryFormat::Contiguous));
@@ -425,7 +450,7 @@ bool linear_applies(const at::Tensor& x, const at::Tensor& w, const at::Tensor& 
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool onednn) {
 #ifdef MRCNN_WITH_DNNL
-  if (onednn && linear_applies(x, weight, bias)) {
+  if (onednn && linear_applies(x, weight, bias) && matmul_works()) {
     const bool grad = at::GradMode::is_enabled() &&
                       (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
     if (!grad) {
@@ -441,13 +466,19 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 
 bool onednn_available() {
 #ifdef MRCNN_WITH_DNNL
-  return true;
+  return matmul_works() || static_cast<bool>(primitive({1, 16, 16, 8, 8, true, Pass::kForward}));
 #else
   return false;
 #endif
 }
 
-bool onednn_applies(const at::Tensor& x) { return onednn_available() && float_cpu_operands(x, x, at::Tensor()); }
+bool onednn_applies(const at::Tensor& x) {
+#ifdef MRCNN_WITH_DNNL
+  return float_cpu_operands(x, x, at::Tensor()) && matmul_works();
+#else
+  return false;
+#endif
+}
 
 at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool winograd) {
 #ifdef MRCNN_WITH_DNNL

@@ -23,11 +23,12 @@ at::Tensor conv3x3(const at::Tensor& x, const at::Tensor& weight, const at::Tens
 // at::linear. Results differ from at::linear by rounding.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool onednn);
 
-// Whether this build calls oneDNN directly (conv3x3's Winograd path, linear's matmul).
+// Whether this build calls oneDNN directly and it runs on this CPU (conv3x3's Winograd path or
+// linear's matmul; each falls back to torch where its own primitive does not run).
 bool onednn_available();
 
-// Whether layers on x would run through oneDNN: the build has it, and x is a float32 CPU tensor
-// outside autocast (CUDA tensors and autocast go to torch).
+// Whether linear layers on x would run through oneDNN's matmul: the build has it, it runs on this
+// CPU, and x is a float32 CPU tensor outside autocast (CUDA tensors and autocast go to torch).
 bool onednn_applies(const at::Tensor& x);
 
 // "oneDNN <version>" when the Winograd path is compiled in and this CPU runs it, otherwise why not.

@@ -33,6 +33,24 @@ torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
   return torch::relu(fc7(torch::relu(h)));
 }
 
+ConvFcBoxHeadImpl::ConvFcBoxHeadImpl(int64_t channels, int64_t pool_size, int64_t hidden, bool batch_statistics) {
+  for (int i = 0; i < 4; ++i) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? channels : 256, 256, 3).padding(1).bias(false));
+    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    BatchNorm norm(256, 1e-5, true, batch_statistics);
+    register_module(std::to_string(i), SequentialBlock(conv, norm, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+    convs.push_back(conv);
+    norms.push_back(norm);
+  }
+  fc = register_module("5", torch::nn::Linear(256 * pool_size * pool_size, hidden));
+}
+
+torch::Tensor ConvFcBoxHeadImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (size_t i = 0; i < convs.size(); ++i) h = norms[i](model::conv3x3(h, convs[i]->weight, torch::Tensor(), winograd)).relu_();
+  return torch::relu(fc(h.flatten(1)));
+}
+
 BoxPredictorImpl::BoxPredictorImpl(int64_t in_features, int64_t num_classes) {
   cls_score = register_module("cls_score", torch::nn::Linear(in_features, num_classes));
   bbox_pred = register_module("bbox_pred", torch::nn::Linear(in_features, num_classes * 4));
@@ -83,16 +101,29 @@ torch::Tensor MaskPredictorImpl::forward_for_labels(const torch::Tensor& x, cons
 
 RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
-  box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
-  box_head->fast_path = c.CHANNELS_LAST;
+  const bool v2 = c.ARCHITECTURE == "v2";
+  if (v2) {
+    box_conv_head = register_module("box_head", ConvFcBoxHead(ch, c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE, c.TRAIN_BN));
+    box_conv_head->winograd = c.CONV_WINOGRAD;
+  } else {
+    box_head = register_module("box_head", BoxHead(ch * c.POOL_SIZE * c.POOL_SIZE, c.FPN_CLASSIF_FC_LAYERS_SIZE));
+    box_head->fast_path = c.CHANNELS_LAST;
+  }
   box_predictor = register_module("box_predictor", BoxPredictor(c.FPN_CLASSIF_FC_LAYERS_SIZE, c.NUM_CLASSES));
-  // mask_head.{0..3}.0: 3x3 convs with ReLU (torchvision's MaskRCNNHeads)
+  // mask_head.{0..3}: 3x3 convs with ReLU (torchvision's MaskRCNNHeads), keys mask_head.i.0.*; in v2
+  // with BatchNorm (mask_head.i.1.*) and no conv bias
   torch::nn::Sequential head;
   for (int i = 0; i < 4; ++i) {
-    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? ch : 256, 256, 3).padding(1));
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? ch : 256, 256, 3).padding(1).bias(!v2));
     torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
-    torch::nn::init::zeros_(conv->bias);
-    head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+    if (!v2) torch::nn::init::zeros_(conv->bias);
+    if (v2) {
+      BatchNorm norm(256, 1e-5, true, c.TRAIN_BN);
+      head->push_back(SequentialBlock(conv, norm, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+      mask_norms.push_back(norm);
+    } else {
+      head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
+    }
     mask_convs.push_back(conv);
   }
   mask_head = register_module("mask_head", head);
@@ -115,9 +146,13 @@ torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
   return mask_predictor(mask_features(pooled));
 }
 
-torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) const {
+torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) {
   torch::Tensor h = pooled;
-  for (const auto& conv : mask_convs) h = model::conv3x3(h, conv->weight, conv->bias, config.CONV_WINOGRAD).relu_();
+  for (size_t i = 0; i < mask_convs.size(); ++i) {
+    h = model::conv3x3(h, mask_convs[i]->weight, mask_convs[i]->bias, config.CONV_WINOGRAD);
+    if (!mask_norms.empty()) h = mask_norms[i](h);
+    h.relu_();
+  }
   return h;
 }
 
@@ -174,23 +209,24 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     reg_targets.push_back(ops::encode_boxes(torch::cat(matched_gt, 0), torch::cat(proposals, 0), weights));
   }
 
-  const torch::Tensor box_features = box_head(pool(features, proposals, image_sizes, config.POOL_SIZE));
+  const torch::Tensor pooled = pool(features, proposals, image_sizes, config.POOL_SIZE);
+  const torch::Tensor box_features = box_conv_head ? box_conv_head(pooled) : box_head(pooled);
   auto [class_logits, box_regression] = box_predictor(box_features);
   RoiHeadsOutput out;
 
   if (training) {
     const torch::Tensor all_labels = torch::cat(labels, 0);
     const StepContext* context = step_context.get();
-    out.losses["loss_classifier"] = step_mean(F::cross_entropy(class_logits, all_labels), all_labels.numel(), context);
+    // The classifier and box losses are both means over the sampled RoIs: one normaliser.
+    const double scale = step_scale(all_labels.numel(), context);
+    out.losses["loss_classifier"] = F::cross_entropy(class_logits, all_labels) * scale;
     const torch::Tensor pos_inds = torch::where(all_labels > 0)[0];
     const torch::Tensor labels_pos = all_labels.index({pos_inds});
     const int64_t n = class_logits.size(0);
     const torch::Tensor reg = box_regression.reshape({n, box_regression.size(-1) / 4, 4});
-    out.losses["loss_box_reg"] = step_mean(torch::smooth_l1_loss(reg.index({pos_inds, labels_pos}),
-                                                                  reg_targets[0].index({pos_inds}),
-                                                                  at::Reduction::Sum, 1.0 / 9) /
-                                               static_cast<double>(all_labels.numel()),
-                                           all_labels.numel(), context);
+    out.losses["loss_box_reg"] = torch::smooth_l1_loss(reg.index({pos_inds, labels_pos}), reg_targets[0].index({pos_inds}),
+                                                       at::Reduction::Sum, 1.0 / 9) /
+                                 static_cast<double>(all_labels.numel()) * scale;
     // Mask loss on the positive RoIs: targets are the ground-truth masks RoIAligned to M x M.
     std::vector<torch::Tensor> mask_boxes, mask_labels, mask_targets;
     const int64_t m = config.MASK_SHAPE[0];
@@ -207,10 +243,11 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     const torch::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
     const torch::Tensor lab = torch::cat(mask_labels, 0), tgt = torch::cat(mask_targets, 0);
     if (tgt.numel() == 0) {
-      out.losses["loss_mask"] = step_mean(logits.sum() * 0, 0, context);  // takes part in the count
+      step_scale(0, context);  // takes part in the count
+      out.losses["loss_mask"] = logits.sum() * 0;
     } else {
       const torch::Tensor chosen = logits.index({torch::arange(lab.size(0), lab.options()), lab});
-      out.losses["loss_mask"] = step_mean(F::binary_cross_entropy_with_logits(chosen, tgt), tgt.numel(), context);
+      out.losses["loss_mask"] = F::binary_cross_entropy_with_logits(chosen, tgt) * step_scale(tgt.numel(), context);
     }
     return out;
   }

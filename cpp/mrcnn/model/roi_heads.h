@@ -25,6 +25,19 @@ struct BoxHeadImpl : torch::nn::Module {  // torchvision's TwoMLPHead
 };
 TORCH_MODULE(BoxHead);
 
+// torchvision's FastRCNNConvFCHead as its v2 Mask R-CNN builds it: four 3x3 convs, each with
+// BatchNorm and ReLU (keys 0.0.weight, 0.1.*, ..., 3.1.*), then one FC layer with ReLU (key 5.*:
+// torchvision's index 4 is the Flatten).
+struct ConvFcBoxHeadImpl : torch::nn::Module {
+  ConvFcBoxHeadImpl(int64_t channels, int64_t pool_size, int64_t hidden, bool batch_statistics);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::vector<torch::nn::Conv2d> convs;
+  std::vector<BatchNorm> norms;
+  torch::nn::Linear fc{nullptr};
+  bool winograd = false;  // the convs through model::conv3x3's Winograd path
+};
+TORCH_MODULE(ConvFcBoxHead);
+
 struct BoxPredictorImpl : torch::nn::Module {  // torchvision's FastRCNNPredictor
   BoxPredictorImpl(int64_t in_features, int64_t num_classes);
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
@@ -71,16 +84,19 @@ struct RoiHeadsImpl : torch::nn::Module {
                          const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
                          const std::vector<Target>* targets);
 
+  // The box head registered as "box_head": v1's two FC layers or v2's convs and FC layer.
   BoxHead box_head{nullptr};
+  ConvFcBoxHead box_conv_head{nullptr};
   BoxPredictor box_predictor{nullptr};
   torch::nn::Sequential mask_head{nullptr};
   std::vector<torch::nn::Conv2d> mask_convs;  // mask_head's four 3x3 convs, typed
+  std::vector<BatchNorm> mask_norms;          // v2: their BatchNorm layers
   MaskPredictor mask_predictor{nullptr};
   Config config;
   std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged
 
   // mask_head on pooled [K, C, 14, 14] features (its convs through model::conv3x3)
-  torch::Tensor mask_features(const torch::Tensor& pooled) const;
+  torch::Tensor mask_features(const torch::Tensor& pooled);
 
   // RoIAlign over P2-P5 (P6 is for proposals only)
   torch::Tensor pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,

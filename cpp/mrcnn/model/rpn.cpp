@@ -12,14 +12,19 @@ namespace mrcnn::model {
 
 namespace F = torch::nn::functional;
 
-RpnHeadImpl::RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden) {
+RpnHeadImpl::RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden, int64_t depth) {
   if (hidden <= 0) hidden = channels;
-  // torchvision 0.14 nests the 3x3 conv as conv.0.0 (Conv2dNormActivation in a Sequential)
-  conv0 = torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, hidden, 3).padding(1));
-  conv = register_module("conv", torch::nn::Sequential(SequentialBlock(conv0)));
+  // torchvision 0.14 nests each 3x3 conv as conv.i.0 (Conv2dNormActivation in a Sequential)
+  conv = register_module("conv", torch::nn::Sequential());
+  for (int64_t i = 0; i < depth; ++i) {
+    convs.emplace_back(torch::nn::Conv2dOptions(i == 0 ? channels : hidden, hidden, 3).padding(1));
+    conv->push_back(SequentialBlock(convs.back()));
+  }
   cls_logits = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, anchors, 1)));
   bbox_pred = register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, anchors * 4, 1)));
-  for (auto* m : {&conv0, &cls_logits, &bbox_pred}) {
+  std::vector<torch::nn::Conv2d*> all{&cls_logits, &bbox_pred};
+  for (auto& c : convs) all.push_back(&c);
+  for (auto* m : all) {
     torch::nn::init::normal_((*m)->weight, 0, 0.01);
     torch::nn::init::zeros_((*m)->bias);
   }
@@ -29,7 +34,8 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
     const std::vector<torch::Tensor>& x) {
   std::vector<torch::Tensor> logits, deltas;
   for (const torch::Tensor& f : x) {
-    const torch::Tensor t = torch::relu(model::conv3x3(f, conv0->weight, conv0->bias, winograd));
+    torch::Tensor t = f;
+    for (const auto& c : convs) t = torch::relu(model::conv3x3(t, c->weight, c->bias, winograd));
     logits.push_back(cls_logits(t));
     deltas.push_back(bbox_pred(t));
   }
@@ -38,7 +44,7 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
 
 RpnImpl::RpnImpl(const Config& c) : config(c) {
   const int64_t a = static_cast<int64_t>(c.RPN_ANCHOR_RATIOS.size());
-  head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a, c.RPN_HEAD_CHANNELS));
+  head = register_module("head", RpnHead(c.TOP_DOWN_PYRAMID_SIZE, a, c.RPN_HEAD_CHANNELS, c.ARCHITECTURE == "v2" ? 2 : 1));
   head->winograd = c.CONV_WINOGRAD;
   // the config's ratios are width/height (Matterport's); the op takes torchvision's height/width
   std::vector<double> height_over_width;
@@ -163,14 +169,15 @@ RpnOutput RpnImpl::forward(const torch::Tensor& images, const std::vector<std::p
   const torch::Tensor neg_inds = torch::where(torch::cat(neg, 0))[0];
   const torch::Tensor sampled = torch::cat({pos_inds, neg_inds}, 0);
   const torch::Tensor all_labels = torch::cat(labels, 0);
-  out.losses["loss_rpn_box_reg"] = step_mean(
+  // Both losses are means over the sampled anchors: one normaliser.
+  const double scale = step_scale(sampled.numel(), context);
+  out.losses["loss_rpn_box_reg"] =
       torch::smooth_l1_loss(pred_deltas.index({pos_inds}), reg_targets.index({pos_inds}), at::Reduction::Sum,
                             1.0 / 9) /
-          static_cast<double>(sampled.numel()),
-      sampled.numel(), context);
-  out.losses["loss_objectness"] = step_mean(
-      F::binary_cross_entropy_with_logits(objectness.flatten().index({sampled}), all_labels.index({sampled})),
-      sampled.numel(), context);
+      static_cast<double>(sampled.numel()) * scale;
+  out.losses["loss_objectness"] =
+      F::binary_cross_entropy_with_logits(objectness.flatten().index({sampled}), all_labels.index({sampled})) *
+      scale;
   return out;
 }
 

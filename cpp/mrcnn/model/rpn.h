@@ -15,12 +15,15 @@
 namespace mrcnn::model {
 
 struct RpnHeadImpl : torch::nn::Module {
-  RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden = 0);  // hidden 0: channels
+  // hidden 0: channels. depth: the shared 3x3 convs with ReLU (1: torchvision's v1 and Matterport's,
+  // 2: v2's), keys conv.0.0.*, conv.1.0.*
+  RpnHeadImpl(int64_t channels, int64_t anchors, int64_t hidden = 0, int64_t depth = 1);
   // per level: (objectness [N, A, H, W], deltas [N, A * 4, H, W])
   std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& x);
   torch::nn::Sequential conv{nullptr};
-  torch::nn::Conv2d conv0{nullptr}, cls_logits{nullptr}, bbox_pred{nullptr};
-  bool winograd = false;  // conv0 through model::conv3x3's Winograd path
+  std::vector<torch::nn::Conv2d> convs;  // conv's 3x3 convs, typed
+  torch::nn::Conv2d cls_logits{nullptr}, bbox_pred{nullptr};
+  bool winograd = false;  // the 3x3 convs through model::conv3x3's Winograd path
 };
 TORCH_MODULE(RpnHead);
 

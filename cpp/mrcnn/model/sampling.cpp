@@ -24,11 +24,11 @@ torch::Tensor match(const torch::Tensor& quality, double high, double low, bool 
   return matches;
 }
 
-torch::Tensor step_mean(const torch::Tensor& local_mean, int64_t count, const StepContext* context) {
-  if (context == nullptr || !context->total_over_processes) return local_mean;
+double step_scale(int64_t count, const StepContext* context) {
+  if (context == nullptr || !context->total_over_processes) return 1.0;
   const double total = context->total_over_processes(static_cast<double>(count));
-  if (total <= 0) return local_mean;  // no terms anywhere: the loss is its zero
-  return local_mean * (static_cast<double>(count) * static_cast<double>(context->processes) / total);
+  if (total <= 0) return 1.0;  // no terms anywhere: the loss is its zero
+  return static_cast<double>(count) * static_cast<double>(context->processes) / total;
 }
 
 namespace {

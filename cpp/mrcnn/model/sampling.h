@@ -33,10 +33,12 @@ struct StepContext {
   int64_t processes = 1;
 };
 
-// A loss that is the mean of `count` terms of this process, as the whole step's mean over every
-// process's terms times `processes`: the average of the processes' gradients is then exactly the
-// gradient one process would compute on the whole batch. Unchanged without data parallelism.
-torch::Tensor step_mean(const torch::Tensor& local_mean, int64_t count, const StepContext* context);
+// The factor that turns a loss that is the mean of `count` terms of this process into the whole
+// step's mean over every process's terms times `processes`: the average of the processes'
+// gradients is then exactly the gradient one process would compute on the whole batch. 1 without
+// data parallelism, or when no process has a term. Each call is one collective under data
+// parallelism: compute it once per distinct count and apply it to every loss sharing that count.
+double step_scale(int64_t count, const StepContext* context);
 
 // labels: per image, 1 (positive), 0 (negative), -1 (ignored). Draws up to batch_size examples
 // per image, at most batch_size * positive_fraction positive. Returns (positive, negative) masks.

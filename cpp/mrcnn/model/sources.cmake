@@ -1,5 +1,6 @@
 list(APPEND MRCNN_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/config.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/layers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/backbone.cpp
   ${CMAKE_CURRENT_LIST_DIR}/transform.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sampling.cpp

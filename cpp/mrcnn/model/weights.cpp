@@ -7,8 +7,6 @@ namespace mrcnn::model {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-
 std::string shape(const torch::Tensor& t) {
   std::ostringstream o;
   o << t.sizes();
@@ -35,41 +33,6 @@ std::string canonical_key(const std::string& key) {
   std::string k = key;
   for (const auto& [re, to] : rules) k = std::regex_replace(k, re, to);
   return k;
-}
-
-std::string matterport_layer_name(const std::string& key) {
-  std::smatch m;
-  static const std::regex body(R"(^backbone\.body\.layer(\d)\.(\d+)\.(conv|bn)([123])\.)");
-  static const std::regex down(R"(^backbone\.body\.layer(\d)\.(\d+)\.downsample\.([01])\.)");
-  static const std::regex fpn(R"(^backbone\.fpn\.(inner|layer)_blocks\.(\d)\.)");
-  static const std::regex mask_conv(R"(^roi_heads\.mask_head\.(\d)\.)");
-  auto block = [](const std::smatch& mm, const char* kind, const std::string& branch) {
-    const int stage = std::stoi(mm[1]) + 1;
-    const char letter = static_cast<char>('a' + std::stoi(mm[2]));
-    return std::string(kind) + std::to_string(stage) + letter + "_branch" + branch;
-  };
-  if (std::regex_search(key, m, body)) {
-    const std::string branch = std::string("2") + static_cast<char>('a' + std::stoi(m[4]) - 1);
-    return block(m, m[3] == "conv" ? "res" : "bn", branch);
-  }
-  if (std::regex_search(key, m, down)) return block(m, m[3] == "0" ? "res" : "bn", "1");
-  if (starts_with(key, "backbone.body.conv1.")) return "conv1";
-  if (starts_with(key, "backbone.body.bn1.")) return "bn_conv1";
-  if (std::regex_search(key, m, fpn)) {
-    const std::string level = std::to_string(std::stoi(m[2]) + 2);
-    return m[1] == "inner" ? "fpn_c" + level + "p" + level : "fpn_p" + level;
-  }
-  if (starts_with(key, "rpn.head.conv.")) return "rpn_conv_shared";
-  if (starts_with(key, "rpn.head.cls_logits.")) return "rpn_class_raw";
-  if (starts_with(key, "rpn.head.bbox_pred.")) return "rpn_bbox_pred";
-  if (starts_with(key, "roi_heads.box_head.fc6.")) return "mrcnn_class_conv1";
-  if (starts_with(key, "roi_heads.box_head.fc7.")) return "mrcnn_class_conv2";
-  if (starts_with(key, "roi_heads.box_predictor.cls_score.")) return "mrcnn_class_logits";
-  if (starts_with(key, "roi_heads.box_predictor.bbox_pred.")) return "mrcnn_bbox_fc";
-  if (std::regex_search(key, m, mask_conv)) return "mrcnn_mask_conv" + std::to_string(std::stoi(m[1]) + 1);
-  if (starts_with(key, "roi_heads.mask_predictor.conv5_mask.")) return "mrcnn_mask_deconv";
-  if (starts_with(key, "roi_heads.mask_predictor.mask_fcn_logits.")) return "mrcnn_mask";
-  return "";
 }
 
 std::map<std::string, torch::Tensor> state_dict(const torch::nn::Module& module) {

@@ -22,12 +22,6 @@ struct LoadReport {
 // mask_head.mask_fcn1.weight) or of a bare ImageNet ResNet (layer1.0.conv1.weight) to ours.
 std::string canonical_key(const std::string& key);
 
-// The Keras layer name Matterport's Mask_RCNN gives the layer holding our parameter `key`
-// (backbone.body.layer2.0.conv1.weight -> res3a_branch2a, roi_heads.box_predictor.cls_score.bias
-// -> mrcnn_class_logits, rpn.head.conv.0.0.weight -> rpn_conv_shared); "" when there is none.
-// Matterport's `layers=` regular expressions are matched against these names.
-std::string matterport_layer_name(const std::string& key);
-
 // Copies the tensors of `state` into module's parameters and buffers with the same (canonical)
 // names. exclude: regular expressions (std::regex_search) over our keys to leave untouched, e.g.
 // "roi_heads\\.box_predictor" when the class count differs. Shape mismatches are skipped and

@@ -81,28 +81,17 @@ void TrainOptions::validate() const {
   }
 }
 
-std::string layers_regex(const std::string& layers) {
-  // Matterport's groups, as patterns over both our names and Matterport's layer names
-  const std::string heads = R"(^(rpn|roi_heads|backbone\.fpn)\.|^(mrcnn_.*|rpn_.*|fpn_.*)$)";
-  if (layers == "heads") return heads;
-  if (layers == "5+") return R"(^backbone\.body\.layer4\.|^(res5.*|bn5.*)$|)" + heads;
-  if (layers == "4+") return R"(^backbone\.body\.layer[34]\.|^(res[45].*|bn[45].*)$|)" + heads;
-  if (layers == "3+") return R"(^backbone\.body\.layer[234]\.|^(res[345].*|bn[345].*)$|)" + heads;
-  if (layers == "all") return ".*";
-  return layers;
-}
-
 std::vector<std::string> set_trainable(model::MaskRcnnImpl& model, const std::string& layers) {
   std::regex re;
   try {
-    re = std::regex(layers_regex(layers));
+    re = std::regex(model.layers_pattern(layers));
   } catch (const std::regex_error& e) {
     throw std::invalid_argument("train: layers '" + layers +
                                 "' is neither heads, 3+, 4+, 5+, all nor a valid regular expression (" + e.what() + ")");
   }
   std::vector<std::string> trainable;
   for (auto& p : model.named_parameters(true)) {
-    const std::string alias = model::matterport_layer_name(p.key());
+    const std::string alias = model.matterport_layer_name(p.key());
     const bool on = std::regex_search(p.key(), re) || (!alias.empty() && std::regex_match(alias, re));
     p.value().set_requires_grad(on);
     if (on) trainable.push_back(p.key());

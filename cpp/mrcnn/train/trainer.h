@@ -84,11 +84,8 @@ double gradient_norm(const std::vector<torch::Tensor>& grads);
 // clip_grad_norm_ rule); nothing when max_norm <= 0.
 void clip_gradients(std::vector<torch::Tensor>& grads, double norm, double max_norm);
 
-// The regular expression `layers` stands for (Matterport's names: heads, 3+, 4+, 5+, all).
-std::string layers_regex(const std::string& layers);
-
 // Sets requires_grad on the model's parameters: true where the parameter's name (search) or its
-// Matterport layer name (full match) matches the regex of `layers`. Returns the trainable names;
+// Matterport layer name (full match) matches the regex of `layers` (model.layers_pattern). Returns the trainable names;
 // throws when nothing matches.
 std::vector<std::string> set_trainable(model::MaskRcnnImpl& model, const std::string& layers);
 
