@@ -62,6 +62,8 @@ void init_model(py::module_& m) {
         py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("onednn") = true,
         "x @ weight.T + bias, through oneDNN's matmul where it applies");
   m.def("onednn_available", &mrcnn::model::onednn_available);
+  m.def("onednn_matmul_available", &mrcnn::model::onednn_matmul_available,
+        "Whether linear layers use oneDNN's matmul on this CPU (else torch's product)");
   m.def("winograd_status", &mrcnn::model::winograd_status);
   m.def("torchvision_config", [](int64_t num_classes) { return Config::torchvision(num_classes).to_json(); },
         py::arg("num_classes") = 91, "Config reproducing torchvision's maskrcnn_resnet50_fpn, as JSON");

@@ -714,6 +714,7 @@ class MaskRCNN:
             on_step, on_epoch = stopping(on_step, False), stopping(on_epoch, False)
             if threading.current_thread() is threading.main_thread():
                 previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.__setitem__(0, True))
+        result = None
         try:
             try:
                 result = trainer.fit(train_loader, val_loader, int(self.epoch), int(epochs), on_step, on_epoch,
@@ -728,6 +729,11 @@ class MaskRCNN:
             if bar[0] is not None:
                 bar[0].close()
             path = os.path.join(self.log_dir, "mask_rcnn_%s_interrupted.pt" % self._name)
+            if result is not None and result["last_checkpoint"]:
+                # stopped together: mid-epoch the state went to the _interrupted file, at the end of an
+                # epoch to that epoch's checkpoint
+                path = result["last_checkpoint"]
+                self.epoch = result["epoch"]
             if trainer.rank == 0:
                 print("Interrupted: the state is saved in %s; training stopped after epoch %d" % (path, self.epoch))
             return None

@@ -599,13 +599,16 @@ def test_get_trainable_layers_in_matterports_names(tmp_path):
 # torchvision's maskrcnn_resnet50_fpn_v2: trainable BatchNorm in the backbone, FPN and heads, two
 # RPN convs, a 4-conv + 1-FC box head. Config.ARCHITECTURE = "v2".
 
+V2_SIZES = (320, 512)  # the v2 tests resize to this (min, max) side: a sixth of the default's pixels
+
+
 def torchvision_v2_model(num_classes=91, seed=0):
     """torchvision's v2 Mask R-CNN with seeded random weights and random BatchNorm statistics."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 
     torch.manual_seed(seed)
     model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes,
-                                     box_score_thresh=0.0)
+                                     box_score_thresh=0.0, min_size=V2_SIZES[0], max_size=V2_SIZES[1])
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for m in model.modules():
@@ -620,7 +623,8 @@ def torchvision_v2_model(num_classes=91, seed=0):
 
 def our_v2_model(tv, num_classes=91, exact=True, **fields):
     cfg = json.loads(_C.model.torchvision_config(num_classes))
-    cfg.update(ARCHITECTURE="v2", BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0, **fields)
+    cfg.update(ARCHITECTURE="v2", BACKBONE_BN_EPS=1e-5, DETECTION_MIN_CONFIDENCE=0.0, IMAGE_MIN_DIM=V2_SIZES[0],
+               IMAGE_MAX_DIM=V2_SIZES[1], **fields)
     if exact:
         cfg.update(CHANNELS_LAST=False, FOLD_FROZEN_BN=False, CONV_WINOGRAD=False)
     model = _C.model.MaskRCNN(json.dumps(cfg))

@@ -65,6 +65,7 @@ std::vector<std::pair<std::string, std::string>> build_info() {
                                          ? "caching (limit " + std::to_string(cache.limit_bytes >> 20) + " MiB)"
                                          : "torch default");
   info.emplace_back("winograd conv", model::winograd_status());
+  info.emplace_back("onednn matmul", model::onednn_matmul_available() ? "on" : "off (torch's product)");
   info.emplace_back("cores", std::to_string(available_cores()));
   info.emplace_back("parallel backend", at::get_parallel_info().find("OpenMP") != std::string::npos
                                             ? "OpenMP" : "native");

@@ -472,6 +472,14 @@ bool onednn_available() {
 #endif
 }
 
+bool onednn_matmul_available() {
+#ifdef MRCNN_WITH_DNNL
+  return matmul_works();
+#else
+  return false;
+#endif
+}
+
 bool onednn_applies(const at::Tensor& x) {
 #ifdef MRCNN_WITH_DNNL
   return float_cpu_operands(x, x, at::Tensor()) && matmul_works();

@@ -27,6 +27,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 // linear's matmul; each falls back to torch where its own primitive does not run).
 bool onednn_available();
 
+// Whether oneDNN's matmul is built in and runs on this CPU (probed once on a small product).
+bool onednn_matmul_available();
+
 // Whether linear layers on x would run through oneDNN's matmul: the build has it, it runs on this
 // CPU, and x is a float32 CPU tensor outside autocast (CUDA tensors and autocast go to torch).
 bool onednn_applies(const at::Tensor& x);
