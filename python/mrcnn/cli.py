@@ -142,8 +142,8 @@ def _resolve_weights(model, weights):
         return model.find_last()
     if weights == "imagenet":
         return model.get_imagenet_weights()
-    if weights in ("coco", "coco_v2"):
-        from . import download
+    from . import download
+    if weights in download.detection_weights():
         try:
             return download.torchvision_weights(weights)  # torch's hub cache; downloaded once
         except download.DownloadError as e:

@@ -28,7 +28,8 @@ import zipfile
 
 import torch
 
-__all__ = ["WEIGHTS", "SAMPLES", "DownloadError", "download", "torchvision_weights", "weights_path", "sample_data"]
+__all__ = ["WEIGHTS", "SAMPLES", "DownloadError", "download", "torchvision_weights", "weights_path", "sample_data",
+           "detection_weights"]
 
 # name -> URL of torchvision's checkpoint (its file name carries the SHA-256 prefix torch.hub checks)
 WEIGHTS = {
@@ -37,6 +38,12 @@ WEIGHTS = {
     "imagenet_resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
     "imagenet_resnet101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
 }
+
+
+def detection_weights():
+    """The names in WEIGHTS of whole Mask R-CNN checkpoints ("coco", "coco_v2"), which load_weights
+    and the CLI's --weights take by name; the rest are ImageNet backbones ("imagenet")."""
+    return tuple(name for name in WEIGHTS if not name.startswith("imagenet_"))
 
 TIMEOUT = 60.0  # seconds a connection may stall before the download fails
 

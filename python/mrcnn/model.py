@@ -340,11 +340,10 @@ class MaskRCNN:
         by name; `exclude` lists layers to leave alone (Matterport's names or regexes); layers
         whose shape differs (another class count) are skipped and reported."""
         filepath = str(filepath)
-        if filepath in ("coco", "coco_v2", "imagenet") and not os.path.exists(filepath):
-            # torchvision's COCO Mask R-CNN or the ImageNet ResNet of this BACKBONE, from
+        from . import download
+        if filepath in download.detection_weights() + ("imagenet",) and not os.path.exists(filepath):
+            # torchvision's COCO Mask R-CNN (v1 or v2) or the ImageNet ResNet of this BACKBONE, from
             # torch's hub cache, downloaded the first time (mrcnn.download.WEIGHTS has the URLs)
-            from . import download
-
             filepath = (self.get_imagenet_weights() if filepath == "imagenet"
                         else download.torchvision_weights(filepath, progress=bool(verbose)))
         if not os.path.exists(filepath):
