@@ -48,6 +48,8 @@ py::dict detection_dict(const D& d) {
 
 void init_model(py::module_& m) {
   m.def("backbone_names", &mrcnn::model::backbone_names, "The names Config.BACKBONE may take");
+  m.def("weights_architecture", &mrcnn::model::weights_architecture, py::arg("keys"),
+        "The Config.ARCHITECTURE ('v1' or 'v2') a Mask R-CNN state_dict's keys were saved from");
   m.def("default_config", [] { return Config().to_json(); }, "The default Config as JSON");
   m.def("conv3x3",
         [](const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, bool winograd) {

@@ -8,6 +8,7 @@
 #include <torch/extension.h>
 
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "mrcnn/data/loader.h"
@@ -187,36 +188,20 @@ void init_train(py::module_& m) {
 
   py::class_<data::Loader, std::shared_ptr<data::Loader>>(m, "Loader",
       "Prefetching loader: worker threads load, resize, augment and build targets")
-      .def(py::init([](py::object dataset, std::vector<int64_t> image_ids, py::object annotated,
-                       const std::string& config_json, const data::LoaderOptions& o, py::object hook) {
+      .def(py::init([](py::object dataset, std::vector<int64_t> image_ids,
+                       std::optional<std::vector<std::pair<std::shared_ptr<data::AnnotationSet>, int64_t>>> records,
+                       const data::ClassMap& class_map, const std::string& config_json,
+                       const data::LoaderOptions& o, py::object hook) {
              model::Config config = model::Config::from_json(config_json);
              config.validate();
              o.augment.validate();
              std::shared_ptr<data::SampleSource> source;
-             if (!annotated.is_none()) {
-               // [(path, height, width, [(h, w, counts bytes)], [class ids][, [(mask png, label, class
-               // id)]])] of a built-in dataset
-               std::vector<data::AnnotatedImage> images;
-               for (auto rec : annotated.cast<py::list>()) {
-                 py::tuple t = rec.cast<py::tuple>();
-                 data::AnnotatedImage a;
-                 a.path = t[0].cast<std::string>();
-                 a.height = t[1].cast<int64_t>();
-                 a.width = t[2].cast<int64_t>();
-                 for (auto r : t[3].cast<py::list>()) {
-                   py::tuple rt = r.cast<py::tuple>();
-                   a.masks.push_back(codecs::rle_from_string(rt[2].cast<std::string>(), rt[0].cast<uint32_t>(),
-                                                             rt[1].cast<uint32_t>()));
-                 }
-                 a.class_ids = t[4].cast<std::vector<int64_t>>();
-                 if (t.size() > 5)  // mask PNGs: [(path, label, class id)]
-                   for (auto f : t[5].cast<py::list>()) {
-                     py::tuple ft = f.cast<py::tuple>();
-                     a.mask_files.push_back({ft[0].cast<std::string>(), ft[1].cast<int64_t>(), ft[2].cast<int64_t>()});
-                   }
-                 images.push_back(std::move(a));
-               }
-               source = std::make_shared<data::AnnotatedSource>(std::move(images));
+             if (records) {  // a built-in dataset: its images' (annotation set, record), read in C++
+               if (records->size() != image_ids.size())
+                 throw std::invalid_argument("Loader: " + std::to_string(records->size()) + " records for " +
+                                             std::to_string(image_ids.size()) + " images");
+               source = std::make_shared<data::AnnotatedSource>(
+                   std::vector<data::AnnotatedSource::Entry>(records->begin(), records->end()), class_map);
              } else {
                source = std::make_shared<PythonSource>(dataset, image_ids);
              }
@@ -254,8 +239,10 @@ void init_train(py::module_& m) {
              }
              return loader;
            }),
-           py::arg("dataset"), py::arg("image_ids"), py::arg("annotated"), py::arg("config_json"),
-           py::arg("options"), py::arg("hook") = py::none())
+           py::arg("dataset"), py::arg("image_ids"), py::arg("records"), py::arg("class_map"),
+           py::arg("config_json"), py::arg("options"), py::arg("hook") = py::none(),
+           "records: None (load_image / load_mask called on the dataset) or, for each image, the (AnnotationSet, "
+           "record index) read in C++ with class_map (Dataset.class_from_source_map)")
       .def("next_batch",
            [](data::Loader& self) {
              std::vector<data::Sample> batch;

@@ -1,5 +1,6 @@
-"""Built-in datasets: annotation files parsed in C++ (or, for PNG masks, Python), with Matterport's
-Dataset API.
+"""Built-in datasets with Matterport's Dataset API: annotation files parsed in C++ (COCO, VIA, RLE
+CSV) and mask-file layouts listed here (Open Images, mask folders), all held as C++ annotation
+sets that load_mask and the training loader decode alike.
 
     train = CocoDataset("annotations/instances_train.json", "images/")
     train.prepare()
@@ -14,11 +15,7 @@ import glob
 import logging
 import os
 
-import numpy as np
-
-import cv2
-
-from . import _C, cocomask
+from . import _C
 from .utils import Dataset
 
 __all__ = ["CocoDataset", "ViaDataset", "RleCsvDataset", "MaskFolderDataset", "OpenImagesDataset"]
@@ -27,31 +24,45 @@ log = logging.getLogger(__name__)
 
 
 class _AnnotatedDataset(Dataset):
-    """A Dataset whose images carry their instances as COCO RLEs."""
+    """A Dataset of annotation sets held in C++ (mrcnn._C.data.AnnotationSet): each image_info entry
+    names its set ("annotations") and its record there ("record"). load_mask and the training
+    loader decode the same records, in C++."""
 
-    def _add(self, source, parsed):
-        self.warnings = list(parsed["warnings"])
-        for w in self.warnings:
+    def __init__(self, class_map=None):
+        super().__init__(class_map)
+        self.warnings = []
+
+    def _add(self, annotations):
+        """Adds the classes and images of an annotation set (its source names them)."""
+        self.warnings += list(annotations.warnings)
+        for w in annotations.warnings:
             log.warning("%s", w)
-        for class_id, name in parsed["classes"]:
-            self.add_class(source, class_id, name)
-        for im in parsed["images"]:
-            self.add_image(source, im["id"], im["path"], height=im["height"], width=im["width"],
-                           instances=im["instances"])
+        for class_id, name in annotations.classes:
+            self.add_class(annotations.source, class_id, name)
+        for k, (image_id, path, height, width) in enumerate(annotations.images()):
+            self.add_image(annotations.source, image_id, path, height=height, width=width, annotations=annotations,
+                           record=k)
 
     def load_mask(self, image_id):
         """bool [H, W, N] masks and int32 class ids; crowd regions get negative ids (Matterport's
-        convention, so training can treat them as "ignore")."""
+        convention, so training can treat them as "ignore"). A mask file that is missing or
+        cannot be decoded raises ValueError naming it."""
+        if not hasattr(self, "class_from_source_map"):
+            raise RuntimeError("load_mask: call prepare() first")
         info = self.image_info[image_id]
-        instances = info["instances"]
-        if not instances:
-            return np.zeros((info["height"], info["width"], 0), dtype=bool), np.zeros((0,), dtype=np.int32)
-        masks = cocomask.decode([inst["rle"] for inst in instances]).astype(bool)
-        ids = []
-        for inst in instances:
-            c = self.map_source_class_id("%s.%s" % (info["source"], inst["class_id"]))
-            ids.append(-c if inst["iscrowd"] else c)
-        return masks, np.asarray(ids, dtype=np.int32)
+        height, width = info.get("height") or 0, info.get("width") or 0
+        if not (height and width):  # mask-file datasets: the size of the image file
+            height, width = _C.data.image_size(info["path"])
+            if not height:
+                height, width = self.load_image(image_id).shape[:2]
+        masks, class_ids = info["annotations"].load_mask(info["record"], self.class_from_source_map, height, width)
+        return masks.numpy(), class_ids.numpy()
+
+    def instances(self, image_id):
+        """The instances of an image as its annotations give them: dicts of class_id (the file's
+        own), iscrowd, and rle + bbox, or mask_file + label."""
+        info = self.image_info[image_id]
+        return info["annotations"].instances(info["record"])
 
     def image_reference(self, image_id):
         return self.image_info[image_id]["path"]
@@ -66,7 +77,7 @@ class CocoDataset(_AnnotatedDataset):
             self.load_coco(json_path, image_dir, source, bad_data)
 
     def load_coco(self, json_path, image_dir="", source="coco", bad_data="skip"):
-        self._add(source, _C.data.load_coco(str(json_path), str(image_dir), bad_data))
+        self._add(_C.data.load_coco(str(json_path), str(image_dir), bad_data, source))
 
 
 class ViaDataset(_AnnotatedDataset):
@@ -89,7 +100,7 @@ class ViaDataset(_AnnotatedDataset):
         default the JSON's folder."""
         json_path = via_json(json_path)
         image_dir = str(image_dir) or os.path.dirname(os.path.abspath(json_path))
-        self._add(source, _C.data.load_via(json_path, image_dir, class_attribute, default_class, bad_data))
+        self._add(_C.data.load_via(json_path, image_dir, class_attribute, default_class, bad_data, source))
 
 
 def via_json(path):
@@ -117,10 +128,11 @@ class RleCsvDataset(_AnnotatedDataset):
             self.load_csv(csv_path, image_dir, label_descriptions, source, bad_data)
 
     def load_csv(self, csv_path, image_dir="", label_descriptions="", source="csv", bad_data="skip"):
-        self._add(source, _C.data.load_rle_csv(str(csv_path), str(image_dir), str(label_descriptions or ""), bad_data))
+        self._add(_C.data.load_rle_csv(str(csv_path), str(image_dir), str(label_descriptions or ""), bad_data,
+                                       source))
 
 
-class MaskFolderDataset(Dataset):
+class MaskFolderDataset(_AnnotatedDataset):
     """Masks stored as PNG files, one class (`class_name`):
 
     - layout "per-instance" (Data Science Bowl nuclei): root/<id>/images/<id>.png and
@@ -135,55 +147,27 @@ class MaskFolderDataset(Dataset):
                  masks_dir="PedMasks", mask_suffix="_mask"):
         super().__init__()
         self.layout = layout
-        self.warnings = []
-        self.add_class(source, 1, class_name)
+        images, warnings = [], []
         if layout == "per-instance":
             for d in sorted(glob.glob(os.path.join(root, "*", "images"))):
                 image_id = os.path.basename(os.path.dirname(d))
                 files = sorted(glob.glob(os.path.join(d, "*")))
                 masks = sorted(glob.glob(os.path.join(os.path.dirname(d), "masks", "*.png")))
                 if not files:
-                    self.warnings.append("%s: no image file; skipped" % d)
+                    warnings.append("%s: no image file; skipped" % d)
                     continue
-                self.add_image(source, image_id, files[0], mask_paths=masks)
+                images.append((image_id, files[0], [(m, 0, 1) for m in masks]))
         elif layout == "instance-ids":
             for path in sorted(glob.glob(os.path.join(root, images_dir, "*"))):
                 stem = os.path.splitext(os.path.basename(path))[0]
                 mask = os.path.join(root, masks_dir, stem + mask_suffix + ".png")
                 if not os.path.exists(mask):
-                    self.warnings.append("%s: no mask file %s; skipped" % (path, mask))
+                    warnings.append("%s: no mask file %s; skipped" % (path, mask))
                     continue
-                self.add_image(source, stem, path, mask_path=mask)
+                images.append((stem, path, [(mask, -1, 1)]))  # every value of the label image is an instance
         else:
             raise ValueError("MaskFolderDataset: layout must be 'per-instance' or 'instance-ids', got %r" % (layout,))
-        for w in self.warnings:
-            log.warning("%s", w)
-
-    def _read_mask(self, path, shape):
-        m = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if m is None:
-            raise ValueError("cannot decode mask file %s" % path)
-        if m.ndim == 3:
-            m = m[:, :, :3].max(axis=2)  # colour PNG: the brightest channel; alpha ignored
-        if shape is not None and m.shape[:2] != tuple(shape):
-            m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-        return m
-
-    def load_mask(self, image_id):
-        info = self.image_info[image_id]
-        size = _C.data.image_size(info["path"])
-        shape = size if size[0] > 0 else self.load_image(image_id).shape[:2]
-        if self.layout == "per-instance":
-            masks = [self._read_mask(p, shape) > 0 for p in info["mask_paths"]]
-        else:
-            labels = self._read_mask(info["mask_path"], shape)
-            masks = [labels == v for v in np.unique(labels) if v != 0]
-        if not masks:
-            return np.zeros(tuple(shape) + (0,), dtype=bool), np.zeros((0,), dtype=np.int32)
-        return np.stack(masks, axis=-1), np.ones(len(masks), dtype=np.int32)
-
-    def image_reference(self, image_id):
-        return self.image_info[image_id]["path"]
+        self._add(_C.data.AnnotationSet.from_mask_files(source, [(1, class_name)], images, warnings))
 
 
 # --- Open Images --------------------------------------------------------------------------------
@@ -280,22 +264,7 @@ class _MaskIndex:
         return self._by_name.get(os.path.basename(mask_path), path)
 
 
-def _read_binary_mask(path, shape):
-    """bool [H, W] of a mask PNG (non-zero = inside), resized to shape with nearest neighbour."""
-    if not os.path.isfile(path):
-        raise ValueError("mask file not found: %s" % path)
-    m = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if os.path.getsize(path) else None
-    if m is None:
-        raise ValueError("cannot decode mask file %s (corrupt or not an image)" % path)
-    if m.ndim == 3:
-        m = m[:, :, :3].max(axis=2)  # colour PNG: any non-black pixel; alpha ignored
-    m = (m != 0).astype(np.uint8)
-    if m.shape[:2] != tuple(shape):
-        m = cv2.resize(m, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
-    return m.astype(bool)
-
-
-class OpenImagesDataset(Dataset):
+class OpenImagesDataset(_AnnotatedDataset):
     """Open Images instance segmentations: a CSV with MaskPath, ImageID, LabelName, BoxID,
     BoxXMin, BoxXMax, BoxYMin, BoxYMax, ... (one row per instance), the images as
     <images_dir>/<ImageID>.jpg and one mask PNG per instance in masks_dir (or a subfolder of it).
@@ -305,13 +274,13 @@ class OpenImagesDataset(Dataset):
     and val datasets so they share class ids. Without it every label of the CSV is kept, sorted by
     name. Images without a file are skipped with a warning (``dataset.warnings``), or raise with
     ``bad_data="raise"``. Masks of another size than their image are resized to it (nearest
-    neighbour).
+    neighbour). Each image_info entry keeps the CSV's "labels", "box_ids" and normalised
+    "boxes" (x_min, y_min, x_max, y_max) of its instances.
     """
 
     def __init__(self, csv_path=None, images_dir="", masks_dir="", class_descriptions=None, classes=None,
                  source="openimages", bad_data="skip"):
         super().__init__()
-        self.warnings = []
         if csv_path is not None:
             self.load_open_images(csv_path, images_dir, masks_dir, class_descriptions, classes, source, bad_data)
 
@@ -338,6 +307,7 @@ class OpenImagesDataset(Dataset):
         labels = _select_labels(classes, descriptions, {r["LabelName"] for r in good}, "OpenImagesDataset")
         class_ids = {label: i + 1 for i, label in enumerate(labels)}
         seen = {r["LabelName"] for r in good}
+        names = []
         for label in labels:
             name = descriptions.get(label)
             if name is None:
@@ -347,42 +317,29 @@ class OpenImagesDataset(Dataset):
                                     % (csv_path, label, class_descriptions))
             if label not in seen:
                 warnings.append("%s: class %s (%s) has no instances" % (csv_path, name, label))
-            self.add_class(source, class_ids[label], name)
+            names.append((class_ids[label], name))
 
         kept = [r for r in good if r["LabelName"] in class_ids]
         masks = _MaskIndex(masks_dir)
         by_image = {}
         for r in kept:
             by_image.setdefault(r["ImageID"], []).append(r)
-        for image_id, image_rows in by_image.items():
+        images, image_rows = [], []
+        for image_id, rows_of_image in by_image.items():
             path = os.path.join(images_dir, image_id + ".jpg")
             if not os.path.isfile(path):
-                problem("%s: image file not found: %s; its %d instance(s) skipped" % (csv_path, path, len(image_rows)),
-                        FileNotFoundError)
+                problem("%s: image file not found: %s; its %d instance(s) skipped"
+                        % (csv_path, path, len(rows_of_image)), FileNotFoundError)
                 continue
-            instances = [{"mask_path": masks.find(r["MaskPath"]), "class_id": class_ids[r["LabelName"]],
-                          "label": r["LabelName"], "box_id": r.get("BoxID", ""), "box": _box_of(r)}
-                         for r in image_rows]
-            self.add_image(source, image_id, path, instances=instances)
-        self.warnings += warnings
-        for w in warnings:
-            log.warning("%s", w)
-
-    def load_mask(self, image_id):
-        """bool [H, W, N] masks (each instance PNG, resized to the image) and int32 class ids; a mask
-        file that is missing or cannot be decoded raises ValueError naming it."""
-        info = self.image_info[image_id]
-        size = _C.data.image_size(info["path"])
-        shape = tuple(size) if size[0] > 0 else self.load_image(image_id).shape[:2]
-        instances = info["instances"]
-        if not instances:
-            return np.zeros(shape + (0,), dtype=bool), np.zeros((0,), dtype=np.int32)
-        masks = np.stack([_read_binary_mask(inst["mask_path"], shape) for inst in instances], axis=-1)
-        ids = [self.map_source_class_id("%s.%s" % (info["source"], inst["class_id"])) for inst in instances]
-        return masks, np.asarray(ids, dtype=np.int32)
-
-    def image_reference(self, image_id):
-        return self.image_info[image_id]["path"]
+            images.append((image_id, path, [(masks.find(r["MaskPath"]), 0, class_ids[r["LabelName"]])
+                                            for r in rows_of_image]))
+            image_rows.append(rows_of_image)
+        first = len(self.image_info)
+        self._add(_C.data.AnnotationSet.from_mask_files(source, names, images, warnings))
+        for info, rows_of_image in zip(self.image_info[first:], image_rows):
+            info["labels"] = [r["LabelName"] for r in rows_of_image]
+            info["box_ids"] = [r.get("BoxID", "") for r in rows_of_image]
+            info["boxes"] = [_box_of(r) for r in rows_of_image]
 
 
 def _box_of(row):

@@ -46,44 +46,22 @@ def log(text, array=None):
     print(text)
 
 
-def _annotated_records(dataset):
-    """The image list of a built-in dataset, for the all-C++ loader; None for Python datasets
-    (subclasses that override load_image or load_mask) and in builds without OpenCV's C++ library."""
-    from .datasets import MaskFolderDataset, OpenImagesDataset, _AnnotatedDataset
+def _native_records(dataset):
+    """(for each image, its (AnnotationSet, record)) of a built-in dataset, which the loader reads
+    in C++; None for Python datasets (subclasses that override load_image or load_mask, images
+    added by hand) and in builds without OpenCV's C++ library."""
+    from .datasets import _AnnotatedDataset
     from .utils import Dataset
 
     cls = type(dataset)
-    if cls.load_image is not Dataset.load_image or not _C.data.WITH_OPENCV:
+    if not isinstance(dataset, _AnnotatedDataset) or not _C.data.WITH_OPENCV:
         return None  # without OpenCV's C++ library, images are decoded in Python
-    built_in = None
-    for base in (_AnnotatedDataset, MaskFolderDataset, OpenImagesDataset):
-        if isinstance(dataset, base) and cls.load_mask is base.load_mask:
-            built_in = base
-    if built_in is None:
+    if cls.load_image is not Dataset.load_image or cls.load_mask is not _AnnotatedDataset.load_mask:
         return None
-    records = []
-    for image_id in dataset.image_ids:
-        info = dataset.image_info[image_id]
-
-        def class_of(source_id):
-            return dataset.map_source_class_id("%s.%s" % (info["source"], source_id))
-
-        rles, ids, files = [], [], []
-        if built_in is _AnnotatedDataset:
-            for inst in info["instances"]:
-                h, w = inst["rle"]["size"]
-                rles.append((int(h), int(w), inst["rle"]["counts"]))
-                ids.append(-class_of(inst["class_id"]) if inst["iscrowd"] else class_of(inst["class_id"]))
-            records.append((info["path"], int(info["height"]), int(info["width"]), rles, ids))
-            continue
-        if built_in is OpenImagesDataset:
-            files = [(inst["mask_path"], 0, class_of(inst["class_id"])) for inst in info["instances"]]
-        elif dataset.layout == "per-instance":
-            files = [(path, 0, class_of(1)) for path in info["mask_paths"]]
-        else:  # instance-ids: every value of the label image is an instance
-            files = [(info["mask_path"], -1, class_of(1))]
-        records.append((info["path"], 0, 0, rles, ids, files))
-    return records
+    infos = [dataset.image_info[i] for i in dataset.image_ids]
+    if not all("annotations" in info for info in infos):
+        return None
+    return [(info["annotations"], info["record"]) for info in infos]
 
 
 def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, workers=None, batch_size=None,
@@ -106,8 +84,10 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
                                   processes=int(processes))
     if options is not None:
         opts.augment = options
-    return _C.train.Loader(dataset, [int(i) for i in dataset.image_ids], _annotated_records(dataset),
-                           config.to_model_json(), opts, hook)
+    records = _native_records(dataset)
+    class_map = dataset.class_from_source_map if records is not None else {}
+    return _C.train.Loader(dataset, [int(i) for i in dataset.image_ids], records, class_map, config.to_model_json(),
+                           opts, hook)
 
 
 CHECKPOINT_FORMAT = _C.model.CHECKPOINT_FORMAT  # the "format" entry of the checkpoints written now
@@ -160,9 +140,7 @@ def weights_architecture(keys):
     """The Config.ARCHITECTURE a torchvision Mask R-CNN state_dict was saved from, read from its
     layer names: "v2" (maskrcnn_resnet50_fpn_v2: convs in the box head, a second RPN conv,
     BatchNorm in the FPN) or "v1"."""
-    v2_layers = ("roi_heads.box_head.0.0.weight", "rpn.head.conv.1.0.weight", "backbone.fpn.inner_blocks.0.1.weight")
-    names = {k[len("module."):] if k.startswith("module.") else k for k in keys}
-    return "v2" if any(k in names for k in v2_layers) else "v1"
+    return _C.model.weights_architecture([str(k) for k in keys])
 
 
 class LoadReport(dict):

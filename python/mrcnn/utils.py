@@ -128,6 +128,27 @@ def read_rgb(path):
     return _C.data.read_image(path).numpy()
 
 
+def read_mask_file(path):
+    """A mask file's pixels as int32 [H, W], read as the training loader reads them (one reader,
+    in C++): colour files give their first three channels' maximum, alpha is ignored. ValueError
+    names a file that is missing, empty or not an image."""
+    return _C.data.read_mask_file(str(path)).numpy()
+
+
+def _read_mask_with_cv2(path):
+    """The mask reader for a build without OpenCV's C++ library (MRCNN_OPENCV=0): Python's cv2
+    decodes; what the pixels mean is decided in C++ all the same."""
+    import torch
+
+    data = np.fromfile(path, dtype=np.uint8)
+    m = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if m is None:
+        raise ValueError("cannot decode mask file %s (corrupt or not an image)" % path)
+    if m.ndim == 3:
+        m = m[:, :, :3].max(axis=2)
+    return torch.from_numpy(m.astype(np.int32))
+
+
 def _read_rgb_with_cv2(path):
     """read_rgb for a build without OpenCV's C++ library (MRCNN_OPENCV=0): Python's cv2 decodes,
     as_rgb_uint8 applies the pixel rule (no truncated-JPEG check)."""

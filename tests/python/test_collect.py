@@ -248,7 +248,8 @@ def test_open_images_loader_resizes_masks_and_names_classes(tmp_path):
     assert [info["id"] for info in ds.image_info] == ["img1", "img2"]
     assert len(ds.warnings) == 2
     assert "/m/03 is not in" in ds.warnings[0] and "img3.jpg" in ds.warnings[1]
-    assert ds.image_info[0]["instances"][0]["box"] == (0.1, 0.2, 0.5, 0.6)
+    assert ds.image_info[0]["boxes"][0] == (0.1, 0.2, 0.5, 0.6) and ds.image_info[0]["labels"][0] == "/m/01"
+    assert ds.instances(0)[0]["mask_file"].endswith("img1_m01_a.png")
     m, ids = ds.load_mask(0)
     assert m.shape == (8, 10, 2) and m.dtype == bool and list(ids) == [3, 2] and ids.dtype == np.int32
     assert np.array_equal(m[:, :, 0], np.repeat(np.repeat(masks["img1_m01_a.png"], 2, 0), 2, 1) > 0)

@@ -121,7 +121,7 @@ def test_built_in_coco_loader_on_fruits_nuts():
     assert ds.class_names == ["BG", "date", "fig", "hazelnut"]
     doc = json.load(open(os.path.join(root, "trainval.json")))
     assert ds.num_images == len(doc["images"])
-    assert sum(len(i["instances"]) for i in ds.image_info) == len(doc["annotations"])
+    assert sum(len(ds.instances(i)) for i in ds.image_ids) == len(doc["annotations"])
     masks, ids = ds.load_mask(0)
     first = [a for a in doc["annotations"] if a["image_id"] == doc["images"][0]["id"]]
     assert masks.shape[2] == len(first)
@@ -172,7 +172,7 @@ def test_built_in_csv_loader_on_fashion():
     assert ds.num_classes == 14 and ds.class_names[1] == "bag"
     rows = list(csv.DictReader(open(os.path.join(root, "train.csv"))))
     assert ds.num_images == len({r["ImageId"] for r in rows}) == 799  # one of the 800 photos has no instance
-    assert sum(len(i["instances"]) for i in ds.image_info) == len(rows) == 4254
+    assert sum(len(ds.instances(i)) for i in ds.image_ids) == len(rows) == 4254
     first = [r for r in rows if r["ImageId"] == ds.image_info[0]["id"]]
     masks, ids = ds.load_mask(0)
     assert masks.shape[2] == len(first)

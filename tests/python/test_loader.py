@@ -336,7 +336,7 @@ def _mask_png_layouts(root):
 @pytest.mark.parametrize("layout", ["per-instance", "instance-ids", "open-images"])
 def test_mask_png_datasets_load_in_cpp_like_the_python_path(tmp_path, layout):
     from mrcnn.datasets import MaskFolderDataset, OpenImagesDataset
-    from mrcnn.model import _annotated_records
+    from mrcnn.model import _native_records
     _mask_png_layouts(tmp_path)
 
     def make(cls):
@@ -357,7 +357,7 @@ def test_mask_png_datasets_load_in_cpp_like_the_python_path(tmp_path, layout):
             return super().load_mask(image_id)
 
     ds, py = make(base), make(ThroughPython)
-    assert _annotated_records(ds) is not None and _annotated_records(py) is None
+    assert _native_records(ds) is not None and _native_records(py) is None
     assert len(ds.image_ids) == 4
     cfg = SmallConfig()
     cfg.NUM_CLASSES = ds.num_classes
@@ -367,6 +367,81 @@ def test_mask_png_datasets_load_in_cpp_like_the_python_path(tmp_path, layout):
     got = batches(a, 4)
     assert sum(len(s["class_ids"]) for batch in got for s in batch) == 12
     same_batches(got, batches(b, 4))
+
+
+def test_mask_files_read_as_opencv_reads_and_resizes_them(tmp_path):
+    """The one mask-file reader (C++) against OpenCV's Python API: 8- and 16-bit label images,
+    colour files (first three channels' maximum, alpha ignored), nearest-neighbour resizing to
+    odd image sizes in both directions."""
+    from mrcnn.datasets import MaskFolderDataset
+    from mrcnn.utils import read_mask_file
+    rng = np.random.default_rng(5)
+    (tmp_path / "PNGImages").mkdir()
+    (tmp_path / "PedMasks").mkdir()
+    cases = [((37, 53), (19, 26), np.uint8, 1), ((31, 29), (64, 63), np.uint16, 1), ((17, 23), (17, 23), np.uint8, 4),
+             ((45, 7), (13, 29), np.uint16, 3), ((101, 99), (50, 33), np.uint8, 3)]
+    for n, (image_size, mask_size, dtype, channels) in enumerate(cases):
+        labels = rng.integers(0, 5, mask_size).astype(dtype) * (700 if dtype == np.uint16 else 1)
+        stored = labels if channels == 1 else np.dstack([labels] * channels)
+        if channels > 1:  # colour: the label in one channel, noise below it in another; alpha anything
+            stored[:, :, 0] = labels // 2
+            if channels == 4:
+                stored[:, :, 3] = rng.integers(0, 255, mask_size)
+        cv2.imwrite(str(tmp_path / "PedMasks" / ("p%d_mask.png" % n)), stored)
+        cv2.imwrite(str(tmp_path / "PNGImages" / ("p%d.png" % n)), np.zeros(image_size + (3,), np.uint8))
+        read = cv2.imread(str(tmp_path / "PedMasks" / ("p%d_mask.png" % n)), cv2.IMREAD_UNCHANGED)
+        expected_pixels = read if read.ndim == 2 else read[:, :, :3].max(axis=2)
+        assert np.array_equal(read_mask_file(tmp_path / "PedMasks" / ("p%d_mask.png" % n)), expected_pixels)
+    ds = MaskFolderDataset(str(tmp_path), layout="instance-ids", class_name="person")
+    ds.prepare()
+    for n, (image_size, _, _, _) in enumerate(cases):
+        read = cv2.imread(str(tmp_path / "PedMasks" / ("p%d_mask.png" % n)), cv2.IMREAD_UNCHANGED)
+        pixels = read if read.ndim == 2 else read[:, :, :3].max(axis=2)
+        resized = cv2.resize(pixels, (image_size[1], image_size[0]), interpolation=cv2.INTER_NEAREST)
+        values = [v for v in np.unique(resized) if v != 0]
+        masks, ids = ds.load_mask(n)
+        assert masks.shape == image_size + (len(values),) and list(ids) == [1] * len(values)
+        for k, v in enumerate(values):
+            assert np.array_equal(masks[:, :, k], resized == v), (n, v)
+    with pytest.raises(ValueError, match="mask file not found: .*nothing.png"):
+        read_mask_file(tmp_path / "nothing.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="mask file is empty: .*empty.png"):
+        read_mask_file(tmp_path / "empty.png")
+
+
+def test_annotation_sets_are_shared_by_subsets_and_travel_by_pickle(tmp_path):
+    """A built-in dataset holds its parsed annotations in C++: subsets share them, pickling (the
+    processes of data-parallel training) carries them, and images added by hand send the dataset
+    through Python."""
+    import pickle
+    from mrcnn.datasets import CocoDataset, MaskFolderDataset
+    from mrcnn.model import _native_records
+    root = shared_path("data", "fruits_nuts")
+    ds = CocoDataset(os.path.join(root, "trainval.json"), os.path.join(root, "images"))
+    ds.prepare()
+    part = ds.subset([3, 1])
+    assert part.image_info[0]["annotations"] is ds.image_info[3]["annotations"]
+    assert [r for _, r in _native_records(part)] == [3, 1]
+    back = pickle.loads(pickle.dumps(part))
+    for i in range(2):
+        m1, c1 = part.load_mask(i)
+        m2, c2 = back.load_mask(i)
+        assert np.array_equal(m1, m2) and np.array_equal(c1, c2) and m1.shape[2] > 0
+        assert back.instances(i) == part.instances(i)
+    _mask_png_layouts(tmp_path)
+    folder = MaskFolderDataset(str(tmp_path / "fudan"), layout="instance-ids")
+    folder.prepare()
+    again = pickle.loads(pickle.dumps(folder))
+    assert np.array_equal(again.load_mask(2)[0], folder.load_mask(2)[0]) and again.instances(2) == folder.instances(2)
+    mixed = CocoDataset(os.path.join(root, "trainval.json"), os.path.join(root, "images"))
+    mixed.add_image("coco", "extra", ds.image_info[0]["path"])
+    mixed.prepare()
+    assert _native_records(mixed) is None
+    with pytest.raises(IndexError):
+        ds.image_info[0]["annotations"].instances(10 ** 6)
+    with pytest.raises(ValueError, match="not among the dataset's classes"):
+        ds.image_info[0]["annotations"].load_mask(0, {}, 10, 10)
 
 
 def test_broken_files_in_a_built_in_dataset_are_skipped(tmp_path):

@@ -7,10 +7,12 @@
 #include <opencv2/imgproc.hpp>
 #endif
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <tuple>
 
 namespace mrcnn::data {
 
@@ -27,31 +29,47 @@ bool jpeg_truncated(const std::vector<uint8_t>& d) {
   return true;
 }
 
+// The bytes of an image or mask file (`what`); std::invalid_argument naming it when it is missing
+// or empty. Read here rather than by OpenCV, which only says "empty" for every failure.
+std::vector<uint8_t> file_bytes(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw std::invalid_argument(what + " file not found: " + path);
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (ec || bytes == 0) throw std::invalid_argument(what + " file is empty: " + path);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> data(bytes);
+  if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(bytes)))
+    throw std::invalid_argument("cannot read " + what + " file " + path);
+  return data;
+}
+
+#if MRCNN_WITH_OPENCV
+// A file's bytes decoded by OpenCV as they are stored (any depth and channel count);
+// std::invalid_argument naming the `what` file when they are not an image.
+cv::Mat decode(const std::vector<uint8_t>& data, const std::string& path, const std::string& what) {
+  cv::Mat m;
+  try {
+    m = cv::imdecode(data, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    throw std::invalid_argument("cannot decode " + what + " file " + path + ": " + e.what());
+  }
+  if (m.empty()) throw std::invalid_argument("cannot decode " + what + " file " + path + " (corrupt or not an image)");
+  return m;
+}
+#endif
+
 }  // namespace
 
 bool with_opencv() { return core::kWithOpenCV; }
 
 torch::Tensor read_image(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw std::invalid_argument("image file not found: " + path);
-  const auto bytes = std::filesystem::file_size(path, ec);
-  if (ec || bytes == 0) throw std::invalid_argument("image file is empty: " + path);
-  std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> data(bytes);
-  if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(bytes)))
-    throw std::invalid_argument("cannot read image file " + path);
+  const std::vector<uint8_t> data = file_bytes(path, "image");
   if (jpeg_truncated(data))
     throw std::invalid_argument("image file " + path + " is truncated (its JPEG data stops before the end marker)");
 #if !MRCNN_WITH_OPENCV
   core::needs_opencv("decoding image file " + path + " in C++");
 #else
-  cv::Mat im;
-  try {
-    im = cv::imdecode(data, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    throw std::invalid_argument("cannot decode image file " + path + ": " + e.what());
-  }
-  if (im.empty()) throw std::invalid_argument("cannot decode image file " + path + " (corrupt or not an image)");
+  cv::Mat im = decode(data, path, "image");
   if (im.depth() == CV_16U) im.convertTo(im, CV_8U, 1.0 / 257.0);
   if (im.depth() != CV_8U) throw std::invalid_argument("image file " + path + " is not 8- or 16-bit");
   // the colour conversion writes straight into the tensor's memory
@@ -115,15 +133,14 @@ torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas) {
   return boxes;
 }
 
-#if MRCNN_WITH_OPENCV
-namespace {
-
-// A mask PNG as one uint16 channel of the image's size.
-cv::Mat read_mask_file(const std::string& path, int64_t h, int64_t w) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) throw std::invalid_argument("mask file not found: " + path);
-  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
-  if (m.empty()) throw std::invalid_argument("cannot decode mask file " + path + " (corrupt or not an image)");
+torch::Tensor read_mask_file(const std::string& path) {
+  const std::vector<uint8_t> data = file_bytes(path, "mask");
+#if !MRCNN_WITH_OPENCV
+  core::needs_opencv("decoding mask file " + path + " in C++");
+#else
+  cv::Mat m = decode(data, path, "mask");
+  if (m.depth() != CV_8U && m.depth() != CV_16U)
+    throw std::invalid_argument("mask file " + path + " is not 8- or 16-bit");
   if (m.channels() > 1) {  // colour: the brightest of the first three channels (alpha ignored)
     std::vector<cv::Mat> ch;
     cv::split(m, ch);
@@ -131,75 +148,122 @@ cv::Mat read_mask_file(const std::string& path, int64_t h, int64_t w) {
     for (int c = 1; c < std::min(3, m.channels()); ++c) top = cv::max(top, ch[static_cast<size_t>(c)]);
     m = top;
   }
-  if (m.depth() != CV_16U) m.convertTo(m, CV_16U);
-  if (m.rows != h || m.cols != w) {
-    cv::Mat r;
-    cv::resize(m, r, cv::Size(static_cast<int>(w), static_cast<int>(h)), 0, 0, cv::INTER_NEAREST);
-    m = r;
-  }
-  return m;
+  torch::Tensor out = torch::empty({m.rows, m.cols}, torch::kInt);
+  cv::Mat wrapped(m.rows, m.cols, CV_32SC1, out.data_ptr<int32_t>());
+  m.convertTo(wrapped, CV_32S);
+  TORCH_CHECK(wrapped.ptr<int32_t>() == out.data_ptr<int32_t>(), "read_mask_file: OpenCV reallocated the output");
+  return out;
+#endif
+}
+
+namespace {
+
+// Source indices of OpenCV's nearest-neighbour resize from n to m samples: min(floor(i / scale), n - 1)
+// with scale = m / n in double precision, as cv::resize(..., INTER_NEAREST) computes them.
+torch::Tensor nearest_indices(int64_t n, int64_t m) {
+  torch::Tensor idx = torch::empty({m}, torch::kLong);
+  int64_t* p = idx.data_ptr<int64_t>();
+  const double inverse = 1.0 / (static_cast<double>(m) / static_cast<double>(n));
+  for (int64_t i = 0; i < m; ++i)
+    p[i] = std::min(static_cast<int64_t>(std::floor(static_cast<double>(i) * inverse)), n - 1);
+  return idx;
 }
 
 }  // namespace
-#endif  // MRCNN_WITH_OPENCV
+
+torch::Tensor mask_file_instances(const torch::Tensor& pixels, int64_t label, int64_t h, int64_t w) {
+  TORCH_CHECK(pixels.dim() == 2 && pixels.numel() > 0, "mask_file_instances: pixels must be a non-empty [H, W]");
+  torch::Tensor p = pixels.to(torch::kInt);
+  if (p.size(0) != h) p = p.index_select(0, nearest_indices(p.size(0), h));
+  if (p.size(1) != w) p = p.index_select(1, nearest_indices(p.size(1), w));
+  if (label == 0) return p.ne(0).to(torch::kByte).unsqueeze(0).contiguous();
+  if (label > 0) return p.eq(label).to(torch::kByte).unsqueeze(0).contiguous();
+  torch::Tensor values = std::get<0>(at::_unique(p.flatten(), /*sorted=*/true));
+  values = values.masked_select(values.ne(0));
+  return p.unsqueeze(0).eq(values.view({-1, 1, 1})).to(torch::kByte).contiguous();
+}
+
+std::vector<int64_t> record_class_ids(const AnnotationSet& set, const ImageRecord& record,
+                                      const ClassMap& class_map) {
+  std::vector<int64_t> ids;
+  ids.reserve(record.instances.size());
+  for (const Instance& inst : record.instances) {
+    const std::string key = set.source + "." + std::to_string(inst.class_id);
+    const auto it = class_map.find(key);
+    if (it == class_map.end())
+      throw std::invalid_argument("image " + record.path + ": class " + key + " is not among the dataset's classes");
+    ids.push_back(inst.crowd ? -it->second : it->second);
+  }
+  return ids;
+}
+
+std::pair<torch::Tensor, torch::Tensor> record_masks(const ImageRecord& record, int64_t h, int64_t w,
+                                                     const std::vector<int64_t>& class_ids,
+                                                     const MaskFileReader& read_file) {
+  const auto& instances = record.instances;
+  TORCH_CHECK(class_ids.size() == instances.size(), "record_masks: ", class_ids.size(), " class ids for ",
+              instances.size(), " instances");
+  bool files = false;
+  std::vector<codecs::Rle> rles;
+  for (const Instance& inst : instances) {
+    if (inst.file.path.empty())
+      rles.push_back(inst.mask);
+    else
+      files = true;
+  }
+  if (!files) return {decode_masks(rles, h, w), torch::tensor(class_ids, torch::kLong).reshape({-1})};
+  // with mask files: instances in record order, each file read once (instance-id PNGs serve several)
+  std::vector<torch::Tensor> masks;
+  std::vector<int64_t> ids;
+  std::map<std::string, torch::Tensor> read;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    const Instance& inst = instances[i];
+    torch::Tensor m;
+    if (inst.file.path.empty()) {
+      m = decode_masks({inst.mask}, h, w);
+    } else {
+      auto it = read.find(inst.file.path);
+      if (it == read.end()) it = read.emplace(inst.file.path, read_file(inst.file.path)).first;
+      m = mask_file_instances(it->second, inst.file.label, h, w);
+    }
+    masks.push_back(m);
+    ids.insert(ids.end(), static_cast<size_t>(m.size(0)), class_ids[i]);
+  }
+  return {torch::cat(masks, 0), torch::tensor(ids, torch::kLong).reshape({-1})};
+}
+
+AnnotatedSource::AnnotatedSource(std::vector<Entry> samples, const ClassMap& class_map)
+    : samples_(std::move(samples)) {
+  class_ids_.reserve(samples_.size());
+  for (const auto& [set, k] : samples_) {
+    if (!set || k < 0 || k >= static_cast<int64_t>(set->images.size()))
+      throw std::invalid_argument("AnnotatedSource: record " + std::to_string(k) + " is not in its annotation set (" +
+                                  std::to_string(set ? set->images.size() : 0) + " records)");
+    class_ids_.push_back(record_class_ids(*set, set->images[static_cast<size_t>(k)], class_map));
+  }
+}
+
+const ImageRecord& AnnotatedSource::record(int64_t index) const {
+  const Entry& e = samples_.at(static_cast<size_t>(index));
+  return e.first->images[static_cast<size_t>(e.second)];
+}
 
 Sample AnnotatedSource::load(int64_t index) {
-  const AnnotatedImage& a = images_.at(static_cast<size_t>(index));
+  const ImageRecord& r = record(index);
   Sample s;
-  s.image = read_image(a.path);
+  s.image = read_image(r.path);
   const int64_t h = s.image.size(0), w = s.image.size(1);
-  if (a.height > 0 && a.width > 0 && (a.height != h || a.width != w))
-    throw std::invalid_argument("image file " + a.path + " is " + std::to_string(h) + "x" + std::to_string(w) +
-                                " but its annotations say " + std::to_string(a.height) + "x" +
-                                std::to_string(a.width));
-  s.masks = decode_masks(a.masks, h, w);
-  s.class_ids = torch::tensor(a.class_ids, torch::kLong).reshape({-1});
-  if (!a.mask_files.empty()) {
-#if !MRCNN_WITH_OPENCV
-    core::needs_opencv("reading mask file " + a.mask_files[0].path);
-#else
-    std::vector<torch::Tensor> masks{s.masks};
-    std::vector<int64_t> ids(a.class_ids);
-    std::map<std::string, cv::Mat> files;  // each file read once (instance-id PNGs serve several)
-    for (const MaskFile& f : a.mask_files) {
-      auto it = files.find(f.path);
-      if (it == files.end()) it = files.emplace(f.path, read_mask_file(f.path, h, w)).first;
-      const cv::Mat& m = it->second;
-      std::vector<int64_t> labels;
-      if (f.label >= 0) {
-        labels.push_back(f.label);
-      } else {
-        std::vector<uint8_t> seen(65536, 0);
-        for (int y = 0; y < m.rows; ++y) {
-          const uint16_t* row = m.ptr<uint16_t>(y);
-          for (int x = 0; x < m.cols; ++x) seen[row[x]] = 1;
-        }
-        for (int64_t v = 1; v < 65536; ++v)
-          if (seen[static_cast<size_t>(v)]) labels.push_back(v);
-      }
-      for (int64_t label : labels) {
-        torch::Tensor t = torch::empty({1, h, w}, torch::kByte);
-        cv::Mat out(static_cast<int>(h), static_cast<int>(w), CV_8UC1, t.data_ptr<uint8_t>());
-        if (label == 0)
-          out = m != 0;  // assigns into t's memory: same size and type
-        else
-          out = m == static_cast<double>(label);
-        out /= 255;
-        TORCH_CHECK(out.data == t.data_ptr<uint8_t>(), "mask file ", f.path, ": OpenCV reallocated the output");
-        masks.push_back(t);
-        ids.push_back(f.class_id);
-      }
-    }
-    s.masks = torch::cat(masks, 0);
-    s.class_ids = torch::tensor(ids, torch::kLong).reshape({-1});
-#endif
-  }
+  if (r.height > 0 && r.width > 0 && (r.height != h || r.width != w))
+    throw std::invalid_argument("image file " + r.path + " is " + std::to_string(h) + "x" + std::to_string(w) +
+                                " but its annotations say " + std::to_string(r.height) + "x" +
+                                std::to_string(r.width));
+  std::tie(s.masks, s.class_ids) = record_masks(r, h, w, class_ids_[static_cast<size_t>(index)], read_mask_file);
   return s;
 }
 
 std::string AnnotatedSource::reference(int64_t index) const {
   if (index < 0 || index >= size()) return "#" + std::to_string(index);
-  return images_[static_cast<size_t>(index)].path;
+  return record(index).path;
 }
 
 }  // namespace mrcnn::data

@@ -1,18 +1,22 @@
 // One training sample (an image with its instance masks) and where samples come from.
 //
-// A SampleSource hands out samples by index. AnnotatedSource is the built-in one: image files
-// decoded with OpenCV and instance masks decoded from COCO RLEs, all in C++ and safe to call from
-// several threads at once. The Python bindings add a source that calls a Python Dataset's
-// load_image / load_mask.
+// A SampleSource hands out samples by index. AnnotatedSource is the built-in one: the records of
+// annotation sets (annotations.h), image and mask files decoded in C++. The Python bindings add a
+// source that calls a Python Dataset's load_image / load_mask.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mrcnn/codecs/rle.h"
+#include "mrcnn/data/annotations.h"
 
 namespace mrcnn::data {
 
@@ -34,35 +38,39 @@ class SampleSource {
   virtual std::string reference(int64_t index) const = 0;
 };
 
-// An image of the built-in loaders: its file and its instances as RLEs with their class ids
-// (already mapped to the dataset's contiguous ids; negative for crowds).
-// A mask PNG of an image (Open Images, Data Science Bowl, PennFudan layouts). Colour files count
-// their first three channels' maximum; files of another size than the image are resized to it
-// (nearest neighbour).
-struct MaskFile {
-  std::string path;
-  int64_t label = 0;     // 0: the non-zero pixels are one instance; > 0: the pixels of this value;
-                         // < 0: every distinct non-zero value is an instance (in increasing order)
-  int64_t class_id = 0;  // of each instance the file gives
-};
+// Maps a record's instances to a Dataset's class ids: "<source>.<class_id>" -> id (Matterport's
+// Dataset.class_from_source_map).
+using ClassMap = std::unordered_map<std::string, int64_t>;
 
-struct AnnotatedImage {
-  std::string path;
-  int64_t height = 0, width = 0;  // 0: take the decoded image's size (then every RLE must match it)
-  std::vector<codecs::Rle> masks;
-  std::vector<int64_t> class_ids;  // of the RLE masks
-  std::vector<MaskFile> mask_files;  // instances after the RLE ones
-};
+// The Dataset class id of each instance of `record` (negative for crowds, Matterport's convention);
+// std::invalid_argument naming the image and class when the map lacks one.
+std::vector<int64_t> record_class_ids(const AnnotationSet& set, const ImageRecord& record, const ClassMap& class_map);
 
+// Reads a mask file's pixels as int32 [H, W]; read_mask_file is OpenCV's, bindings may give another.
+using MaskFileReader = std::function<torch::Tensor(const std::string& path)>;
+
+// The masks (uint8 [N, h, w] 0/1) and class ids (int64 [N]) of an h x w image's record, instances
+// in record order; `class_ids` from record_class_ids. A mask file may give several instances
+// (MaskFile::label < 0), each of its instance's class.
+std::pair<torch::Tensor, torch::Tensor> record_masks(const ImageRecord& record, int64_t h, int64_t w,
+                                                     const std::vector<int64_t>& class_ids,
+                                                     const MaskFileReader& read_file);
+
+// The built-in source: records of annotation sets, images decoded with OpenCV and masks decoded in
+// C++, safe to call from several threads at once. samples[i] is (set, record index).
 class AnnotatedSource : public SampleSource {
  public:
-  explicit AnnotatedSource(std::vector<AnnotatedImage> images) : images_(std::move(images)) {}
-  int64_t size() const override { return static_cast<int64_t>(images_.size()); }
+  using Entry = std::pair<std::shared_ptr<const AnnotationSet>, int64_t>;
+  // Throws std::invalid_argument for a record index out of range or an unmapped class.
+  AnnotatedSource(std::vector<Entry> samples, const ClassMap& class_map);
+  int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
   Sample load(int64_t index) override;
   std::string reference(int64_t index) const override;
 
  private:
-  std::vector<AnnotatedImage> images_;
+  const ImageRecord& record(int64_t index) const;
+  std::vector<Entry> samples_;
+  std::vector<std::vector<int64_t>> class_ids_;  // per sample, per instance
 };
 
 // An image file as RGB uint8 [H, W, 3]: grayscale replicated, alpha dropped, 16-bit scaled to 8.
@@ -72,6 +80,16 @@ torch::Tensor read_image(const std::string& path);
 
 // Whether this build decodes image and mask files in C++ (OpenCV's C++ library is built in).
 bool with_opencv();
+
+// A mask file's pixels as int32 [H, W] (the first three channels' maximum for colour files; alpha
+// ignored); std::invalid_argument naming the file when it is missing, empty or not an image.
+// Without OpenCV's C++ library it raises std::runtime_error saying so.
+torch::Tensor read_mask_file(const std::string& path);
+
+// The instances a mask file's pixels (int32 [H, W]) give on an h x w image (uint8 [K, h, w] 0/1):
+// resized to h x w as OpenCV's nearest neighbour does, then label 0: the non-zero pixels; > 0: the
+// pixels of that value; < 0: one instance per distinct non-zero value, in increasing order.
+torch::Tensor mask_file_instances(const torch::Tensor& pixels, int64_t label, int64_t h, int64_t w);
 
 // Decodes COCO RLEs of an h x w image into uint8 [N, h, w].
 torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w);

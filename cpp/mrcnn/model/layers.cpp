@@ -1,5 +1,7 @@
 #include "mrcnn/model/layers.h"
 
+#include "mrcnn/model/onednn.h"
+
 namespace mrcnn::model {
 
 BatchNormImpl::BatchNormImpl(int64_t channels, double eps_, bool trainable_, bool batch_statistics_)
@@ -34,6 +36,34 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
   }
   const auto [scale, shift] = scale_shift();
   return x * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1});
+}
+
+ConvNormStackImpl::ConvNormStackImpl(int64_t in_channels, int64_t channels, int64_t depth, bool norm,
+                                     bool batch_statistics) {
+  for (int64_t i = 0; i < depth; ++i) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? in_channels : channels, channels, 3).padding(1).bias(!norm));
+    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
+    SequentialBlock block(conv);
+    if (norm) {
+      norms.emplace_back(channels, 1e-5, true, batch_statistics);
+      block->push_back(norms.back());
+    } else {
+      torch::nn::init::zeros_(conv->bias);
+    }
+    block->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+    register_module(std::to_string(i), block);
+    convs.push_back(conv);
+  }
+}
+
+torch::Tensor ConvNormStackImpl::forward(const torch::Tensor& x) {
+  torch::Tensor h = x;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    h = model::conv3x3(h, convs[i]->weight, norms.empty() ? convs[i]->bias : torch::Tensor(), winograd);
+    if (!norms.empty()) h = norms[i](h);
+    h.relu_();
+  }
+  return h;
 }
 
 }  // namespace mrcnn::model

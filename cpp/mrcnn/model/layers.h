@@ -34,4 +34,17 @@ struct BatchNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(BatchNorm);
 
+// 3x3 convolutions (padding 1), each followed by ReLU and, with `norm`, a trainable BatchNorm
+// before it (then the convs have no bias). Keys as torchvision's MaskRCNNHeads and the convs of
+// FastRCNNConvFCHead: <i>.0.weight, <i>.0.bias (without norm), <i>.1.* (the norm). Runs through
+// model::conv3x3. The mask head is one; the v2 box head is one followed by an FC layer.
+struct ConvNormStackImpl : torch::nn::Module {
+  ConvNormStackImpl(int64_t in_channels, int64_t channels, int64_t depth, bool norm, bool batch_statistics);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::vector<torch::nn::Conv2d> convs;
+  std::vector<BatchNorm> norms;  // empty without norm
+  bool winograd = false;         // the convs through model::conv3x3's Winograd path
+};
+TORCH_MODULE(ConvNormStack);
+
 }  // namespace mrcnn::model

@@ -1,9 +1,10 @@
 #include "mrcnn/model/mask_rcnn.h"
 
-#include "mrcnn/model/transform.h"
-
 #include <chrono>
 #include <regex>
+#include <set>
+
+#include "mrcnn/model/transform.h"
 #include "mrcnn/ops/paste_masks.h"
 
 namespace mrcnn::model {
@@ -133,6 +134,16 @@ std::string MaskRcnnImpl::matterport_layer_name(const std::string& key) const {
   if (starts("roi_heads.mask_predictor.conv5_mask.")) return "mrcnn_mask_deconv";
   if (starts("roi_heads.mask_predictor.mask_fcn_logits.")) return "mrcnn_mask";
   return "";
+}
+
+std::string weights_architecture(const std::vector<std::string>& keys) {
+  static const std::set<std::string> v2_only{"roi_heads.box_head.0.0.weight", "rpn.head.conv.1.0.weight",
+                                             "backbone.fpn.inner_blocks.0.1.weight"};
+  for (const std::string& key : keys) {
+    const std::string name = key.rfind("module.", 0) == 0 ? key.substr(7) : key;
+    if (v2_only.count(name)) return "v2";
+  }
+  return "v1";
 }
 
 }  // namespace mrcnn::model

@@ -74,4 +74,9 @@ struct MaskRcnnImpl : torch::nn::Module {
 };
 TORCH_MODULE(MaskRcnn);
 
+// The Config.ARCHITECTURE a Mask R-CNN state_dict (ours or torchvision's; "module." prefixes
+// allowed) was saved from: "v2" when it holds a layer only v2 builds (the box head's convs, the
+// RPN's second conv, the FPN's norms), else "v1".
+std::string weights_architecture(const std::vector<std::string>& keys);
+
 }  // namespace mrcnn::model

@@ -33,22 +33,13 @@ torch::Tensor BoxHeadImpl::forward(const torch::Tensor& x) {
   return torch::relu(fc7(torch::relu(h)));
 }
 
-ConvFcBoxHeadImpl::ConvFcBoxHeadImpl(int64_t channels, int64_t pool_size, int64_t hidden, bool batch_statistics) {
-  for (int i = 0; i < 4; ++i) {
-    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? channels : 256, 256, 3).padding(1).bias(false));
-    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
-    BatchNorm norm(256, 1e-5, true, batch_statistics);
-    register_module(std::to_string(i), SequentialBlock(conv, norm, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
-    convs.push_back(conv);
-    norms.push_back(norm);
-  }
+ConvFcBoxHeadImpl::ConvFcBoxHeadImpl(int64_t channels, int64_t pool_size, int64_t hidden, bool batch_statistics)
+    : ConvNormStackImpl(channels, 256, 4, true, batch_statistics) {
   fc = register_module("5", torch::nn::Linear(256 * pool_size * pool_size, hidden));
 }
 
 torch::Tensor ConvFcBoxHeadImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = x;
-  for (size_t i = 0; i < convs.size(); ++i) h = norms[i](model::conv3x3(h, convs[i]->weight, torch::Tensor(), winograd)).relu_();
-  return torch::relu(fc(h.flatten(1)));
+  return torch::relu(fc(ConvNormStackImpl::forward(x).flatten(1)));
 }
 
 BoxPredictorImpl::BoxPredictorImpl(int64_t in_features, int64_t num_classes) {
@@ -110,23 +101,9 @@ RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
     box_head->fast_path = c.CHANNELS_LAST;
   }
   box_predictor = register_module("box_predictor", BoxPredictor(c.FPN_CLASSIF_FC_LAYERS_SIZE, c.NUM_CLASSES));
-  // mask_head.{0..3}: 3x3 convs with ReLU (torchvision's MaskRCNNHeads), keys mask_head.i.0.*; in v2
-  // with BatchNorm (mask_head.i.1.*) and no conv bias
-  torch::nn::Sequential head;
-  for (int i = 0; i < 4; ++i) {
-    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(i == 0 ? ch : 256, 256, 3).padding(1).bias(!v2));
-    torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut, torch::kReLU);
-    if (!v2) torch::nn::init::zeros_(conv->bias);
-    if (v2) {
-      BatchNorm norm(256, 1e-5, true, c.TRAIN_BN);
-      head->push_back(SequentialBlock(conv, norm, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
-      mask_norms.push_back(norm);
-    } else {
-      head->push_back(SequentialBlock(conv, torch::nn::ReLU(torch::nn::ReLUOptions(true))));
-    }
-    mask_convs.push_back(conv);
-  }
-  mask_head = register_module("mask_head", head);
+  // mask_head.{0..3}: torchvision's MaskRCNNHeads (v2: with BatchNorm and no conv bias)
+  mask_head = register_module("mask_head", ConvNormStack(ch, 256, 4, v2, c.TRAIN_BN));
+  mask_head->winograd = c.CONV_WINOGRAD;
   mask_predictor = register_module("mask_predictor", MaskPredictor(256, 256, c.NUM_CLASSES));
 }
 
@@ -146,15 +123,7 @@ torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& featur
   return mask_predictor(mask_features(pooled));
 }
 
-torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) {
-  torch::Tensor h = pooled;
-  for (size_t i = 0; i < mask_convs.size(); ++i) {
-    h = model::conv3x3(h, mask_convs[i]->weight, mask_convs[i]->bias, config.CONV_WINOGRAD);
-    if (!mask_norms.empty()) h = mask_norms[i](h);
-    h.relu_();
-  }
-  return h;
-}
+torch::Tensor RoiHeadsImpl::mask_features(const torch::Tensor& pooled) { return mask_head(pooled); }
 
 namespace {
 
@@ -243,7 +212,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     const torch::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
     const torch::Tensor lab = torch::cat(mask_labels, 0), tgt = torch::cat(mask_targets, 0);
     if (tgt.numel() == 0) {
-      step_scale(0, context);  // takes part in the count
+      join_step_count_without_terms(context);
       out.losses["loss_mask"] = logits.sum() * 0;
     } else {
       const torch::Tensor chosen = logits.index({torch::arange(lab.size(0), lab.options()), lab});

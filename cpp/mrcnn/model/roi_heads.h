@@ -28,13 +28,10 @@ TORCH_MODULE(BoxHead);
 // torchvision's FastRCNNConvFCHead as its v2 Mask R-CNN builds it: four 3x3 convs, each with
 // BatchNorm and ReLU (keys 0.0.weight, 0.1.*, ..., 3.1.*), then one FC layer with ReLU (key 5.*:
 // torchvision's index 4 is the Flatten).
-struct ConvFcBoxHeadImpl : torch::nn::Module {
+struct ConvFcBoxHeadImpl : ConvNormStackImpl {
   ConvFcBoxHeadImpl(int64_t channels, int64_t pool_size, int64_t hidden, bool batch_statistics);
   torch::Tensor forward(const torch::Tensor& x);
-  std::vector<torch::nn::Conv2d> convs;
-  std::vector<BatchNorm> norms;
   torch::nn::Linear fc{nullptr};
-  bool winograd = false;  // the convs through model::conv3x3's Winograd path
 };
 TORCH_MODULE(ConvFcBoxHead);
 
@@ -88,9 +85,7 @@ struct RoiHeadsImpl : torch::nn::Module {
   BoxHead box_head{nullptr};
   ConvFcBoxHead box_conv_head{nullptr};
   BoxPredictor box_predictor{nullptr};
-  torch::nn::Sequential mask_head{nullptr};
-  std::vector<torch::nn::Conv2d> mask_convs;  // mask_head's four 3x3 convs, typed
-  std::vector<BatchNorm> mask_norms;          // v2: their BatchNorm layers
+  ConvNormStack mask_head{nullptr};  // four 3x3 convs (v2: with BatchNorm)
   MaskPredictor mask_predictor{nullptr};
   Config config;
   std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged

@@ -31,6 +31,8 @@ double step_scale(int64_t count, const StepContext* context) {
   return static_cast<double>(count) * static_cast<double>(context->processes) / total;
 }
 
+void join_step_count_without_terms(const StepContext* context) { step_scale(0, context); }
+
 namespace {
 
 // A random permutation of n, from torch's default generator or, given one, from gen (drawn on

@@ -40,6 +40,10 @@ struct StepContext {
 // parallelism: compute it once per distinct count and apply it to every loss sharing that count.
 double step_scale(int64_t count, const StepContext* context);
 
+// For a process that has no term of a loss (and skips computing it): joins the collective the other
+// processes' step_scale for that loss makes, contributing a count of zero.
+void join_step_count_without_terms(const StepContext* context);
+
 // labels: per image, 1 (positive), 0 (negative), -1 (ignored). Draws up to batch_size examples
 // per image, at most batch_size * positive_fraction positive. Returns (positive, negative) masks.
 // With a context holding image seeds, image i's draws come from a generator seeded by its seed

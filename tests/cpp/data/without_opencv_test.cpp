@@ -7,11 +7,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 
 #include "mrcnn/codecs/polygon.h"
+#include "mrcnn/codecs/rle.h"
 #include "mrcnn/data/augment.h"
 #include "mrcnn/data/sample.h"
 
@@ -96,6 +98,61 @@ TEST(WithoutOpenCV, GeometricAugmentationWorksPhotometricRaises) {
     expect_needs_opencv([&] { o.validate(); }, "photometric augmentation");
     expect_needs_opencv([&] { mrcnn::data::augment(s, o, rng); }, "photometric augmentation");
   }
+}
+
+TEST(WithoutOpenCV, MaskFilesNeedAReaderTheRestIsTorch) {
+  const std::string path = testing::TempDir() + "mrcnn_without_opencv_mask.png";
+  std::ofstream(path, std::ios::binary) << "\x89PNG\r\n\x1a\n not really";
+  expect_needs_opencv([&] { mrcnn::data::read_mask_file(path); }, path);
+  std::remove(path.c_str());
+
+  // a record with an RLE instance and three mask-file instances, read by a reader given here (as
+  // the Python binding gives Python's cv2): a 2x3 label image resized to the 4x6 image
+  using namespace mrcnn::data;
+  AnnotationSet set;
+  set.source = "s";
+  ImageRecord r;
+  r.path = "image.png";
+  Instance rle;
+  rle.class_id = 7;
+  rle.crowd = true;
+  std::vector<uint8_t> on(24, 0);
+  on[0] = 1;  // pixel (0, 0)
+  rle.mask = mrcnn::codecs::rle_encode(mrcnn::codecs::MaskView{on.data(), 4, 6, 6, 1});
+  r.instances.push_back(rle);
+  for (int64_t label : {0, 2, -1}) {
+    Instance f;
+    f.class_id = 3;
+    f.file = {"labels.png", label};
+    r.instances.push_back(f);
+  }
+  set.images.push_back(r);
+  int reads = 0;
+  const MaskFileReader reader = [&](const std::string& p) {
+    ++reads;
+    EXPECT_EQ(p, "labels.png");
+    return torch::tensor({0, 1, 2, 2, 0, 5}, torch::kInt).view({2, 3});
+  };
+  const std::vector<int64_t> ids = record_class_ids(set, set.images[0], {{"s.7", 1}, {"s.3", 2}});
+  EXPECT_EQ(ids, (std::vector<int64_t>{-1, 2, 2, 2}));
+  const auto [masks, class_ids] = record_masks(set.images[0], 4, 6, ids, reader);
+  EXPECT_EQ(reads, 1);  // one file, read once
+  // RLE, label 0 (non-zero), label 2, then label -1: values 1, 2, 5
+  ASSERT_EQ(masks.sizes(), (std::vector<int64_t>{6, 4, 6}));
+  EXPECT_TRUE(torch::equal(class_ids, torch::tensor({-1, 2, 2, 2, 2, 2}, torch::kLong)));
+  const torch::Tensor up = torch::tensor({0, 1, 2, 2, 0, 5}, torch::kInt).view({2, 3}).repeat_interleave(2, 0)
+                               .repeat_interleave(2, 1);
+  EXPECT_EQ(masks[0].sum().item<int64_t>(), 1);
+  EXPECT_TRUE(torch::equal(masks[1], up.ne(0).to(torch::kByte)));
+  EXPECT_TRUE(torch::equal(masks[2], up.eq(2).to(torch::kByte)));
+  EXPECT_TRUE(torch::equal(masks[3], up.eq(1).to(torch::kByte)));
+  EXPECT_TRUE(torch::equal(masks[4], up.eq(2).to(torch::kByte)));
+  EXPECT_TRUE(torch::equal(masks[5], up.eq(5).to(torch::kByte)));
+  // a class the dataset does not know, and a record that is not there
+  EXPECT_THROW(record_class_ids(set, set.images[0], {{"s.7", 1}}), std::invalid_argument);
+  auto shared = std::make_shared<const AnnotationSet>(set);
+  EXPECT_THROW(AnnotatedSource({{shared, 1}}, {{"s.7", 1}, {"s.3", 2}}), std::invalid_argument);
+  EXPECT_EQ(AnnotatedSource({{shared, 0}}, {{"s.7", 1}, {"s.3", 2}}).reference(0), "image.png");
 }
 
 TEST(WithoutOpenCV, MaskOutlinesRaise) {
