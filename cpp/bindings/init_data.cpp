@@ -217,7 +217,7 @@ void init_data(py::module_& m) {
           return mask_reader()(path);
         },
         py::arg("path"),
-        "A mask file's pixels as int32 [H, W] (the loader's reader): colour files give their first three channels' "
+        "A mask file's pixels as uint8 (8-bit files) or int32 (16-bit) [H, W] (the loader's reader): colour files give their first three channels' "
         "maximum; ValueError naming the file when it is missing, empty or not an image");
   m.def("read_image",
         [](const std::string& path) {

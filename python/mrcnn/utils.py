@@ -129,9 +129,9 @@ def read_rgb(path):
 
 
 def read_mask_file(path):
-    """A mask file's pixels as int32 [H, W], read as the training loader reads them (one reader,
-    in C++): colour files give their first three channels' maximum, alpha is ignored. ValueError
-    names a file that is missing, empty or not an image."""
+    """A mask file's pixels as uint8 (8-bit files) or int32 (16-bit) [H, W], read as the training
+    loader reads them (one reader, in C++): colour files give their first three channels' maximum,
+    alpha is ignored. ValueError names a file that is missing, empty or not an image."""
     return _C.data.read_mask_file(str(path)).numpy()
 
 
@@ -146,7 +146,7 @@ def _read_mask_with_cv2(path):
         raise ValueError("cannot decode mask file %s (corrupt or not an image)" % path)
     if m.ndim == 3:
         m = m[:, :, :3].max(axis=2)
-    return torch.from_numpy(m.astype(np.int32))
+    return torch.from_numpy(m if m.dtype == np.uint8 else m.astype(np.int32))
 
 
 def _read_rgb_with_cv2(path):

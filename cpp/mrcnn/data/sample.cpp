@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -86,17 +87,22 @@ torch::Tensor read_image(const std::string& path) {
 #endif
 }
 
+namespace {
+
+// Decodes RLE number `i` of an h x w image into dst (h * w bytes), checking its size and runs.
+void decode_into(const codecs::Rle& r, size_t i, uint8_t* dst, int64_t h, int64_t w) {
+  if (r.h != h || r.w != w)
+    throw std::invalid_argument("mask " + std::to_string(i) + " is " + std::to_string(r.h) + "x" + std::to_string(r.w) +
+                                " but the image is " + std::to_string(h) + "x" + std::to_string(w));
+  codecs::rle_validate(r, "mask " + std::to_string(i));
+  codecs::rle_decode(r, dst, w, 1);
+}
+
+}  // namespace
+
 torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w) {
   torch::Tensor out = torch::empty({static_cast<int64_t>(rles.size()), h, w}, torch::kByte);
-  uint8_t* p = out.data_ptr<uint8_t>();
-  for (size_t i = 0; i < rles.size(); ++i) {
-    if (rles[i].h != h || rles[i].w != w)
-      throw std::invalid_argument("mask " + std::to_string(i) + " is " + std::to_string(rles[i].h) + "x" +
-                                  std::to_string(rles[i].w) + " but the image is " + std::to_string(h) + "x" +
-                                  std::to_string(w));
-    codecs::rle_validate(rles[i], "mask " + std::to_string(i));
-    codecs::rle_decode(rles[i], p + i * h * w, w, 1);
-  }
+  for (size_t i = 0; i < rles.size(); ++i) decode_into(rles[i], i, out.data_ptr<uint8_t>() + i * h * w, h, w);
   return out;
 }
 
@@ -148,10 +154,12 @@ torch::Tensor read_mask_file(const std::string& path) {
     for (int c = 1; c < std::min(3, m.channels()); ++c) top = cv::max(top, ch[static_cast<size_t>(c)]);
     m = top;
   }
-  torch::Tensor out = torch::empty({m.rows, m.cols}, torch::kInt);
-  cv::Mat wrapped(m.rows, m.cols, CV_32SC1, out.data_ptr<int32_t>());
-  m.convertTo(wrapped, CV_32S);
-  TORCH_CHECK(wrapped.ptr<int32_t>() == out.data_ptr<int32_t>(), "read_mask_file: OpenCV reallocated the output");
+  // 8-bit files stay bytes (the common case, and half the work of what follows); 16-bit become int32
+  const bool bytes = m.depth() == CV_8U;
+  torch::Tensor out = torch::empty({m.rows, m.cols}, bytes ? torch::kByte : torch::kInt);
+  cv::Mat wrapped(m.rows, m.cols, bytes ? CV_8UC1 : CV_32SC1, out.data_ptr());
+  m.convertTo(wrapped, bytes ? CV_8U : CV_32S);
+  TORCH_CHECK(wrapped.data == out.data_ptr(), "read_mask_file: OpenCV reallocated the output");
   return out;
 #endif
 }
@@ -169,18 +177,37 @@ torch::Tensor nearest_indices(int64_t n, int64_t m) {
   return idx;
 }
 
+// A mask file's pixels (uint8, or any integer type as int32) at h x w.
+torch::Tensor resized_pixels(const torch::Tensor& pixels, int64_t h, int64_t w) {
+  TORCH_CHECK(pixels.dim() == 2 && pixels.numel() > 0, "mask file pixels must be a non-empty [H, W]");
+  torch::Tensor p = pixels.scalar_type() == torch::kByte ? pixels : pixels.to(torch::kInt);
+  if (p.size(0) != h) p = p.index_select(0, nearest_indices(p.size(0), h));
+  if (p.size(1) != w) p = p.index_select(1, nearest_indices(p.size(1), w));
+  return p;
+}
+
+// Instance `label` (>= 0) of resized pixels, written into out (uint8 [h, w], viewed as the bool
+// the comparison gives).
+void mask_file_instance_into(const torch::Tensor& p, int64_t label, torch::Tensor out) {
+  torch::Tensor as_bool = out.view(torch::kBool);
+  if (label == 0)
+    at::ne_out(as_bool, p, 0);
+  else
+    at::eq_out(as_bool, p, label);
+}
+
 }  // namespace
 
 torch::Tensor mask_file_instances(const torch::Tensor& pixels, int64_t label, int64_t h, int64_t w) {
-  TORCH_CHECK(pixels.dim() == 2 && pixels.numel() > 0, "mask_file_instances: pixels must be a non-empty [H, W]");
-  torch::Tensor p = pixels.to(torch::kInt);
-  if (p.size(0) != h) p = p.index_select(0, nearest_indices(p.size(0), h));
-  if (p.size(1) != w) p = p.index_select(1, nearest_indices(p.size(1), w));
-  if (label == 0) return p.ne(0).to(torch::kByte).unsqueeze(0).contiguous();
-  if (label > 0) return p.eq(label).to(torch::kByte).unsqueeze(0).contiguous();
+  const torch::Tensor p = resized_pixels(pixels, h, w);
+  if (label >= 0) {
+    torch::Tensor out = torch::empty({1, h, w}, torch::kByte);
+    mask_file_instance_into(p, label, out[0]);
+    return out;
+  }
   torch::Tensor values = std::get<0>(at::_unique(p.flatten(), /*sorted=*/true));
   values = values.masked_select(values.ne(0));
-  return p.unsqueeze(0).eq(values.view({-1, 1, 1})).to(torch::kByte).contiguous();
+  return p.unsqueeze(0).eq(values.view({-1, 1, 1})).view(torch::kByte).contiguous();
 }
 
 std::vector<int64_t> record_class_ids(const AnnotationSet& set, const ImageRecord& record,
@@ -203,28 +230,38 @@ std::pair<torch::Tensor, torch::Tensor> record_masks(const ImageRecord& record, 
   const auto& instances = record.instances;
   TORCH_CHECK(class_ids.size() == instances.size(), "record_masks: ", class_ids.size(), " class ids for ",
               instances.size(), " instances");
-  bool files = false;
-  std::vector<codecs::Rle> rles;
-  for (const Instance& inst : instances) {
-    if (inst.file.path.empty())
-      rles.push_back(inst.mask);
-    else
-      files = true;
+  // each mask file read (and resized) once: an instance-id PNG serves several instances
+  std::map<std::string, torch::Tensor> files;
+  auto pixels = [&](const MaskFile& f) -> const torch::Tensor& {
+    auto it = files.find(f.path);
+    if (it == files.end()) it = files.emplace(f.path, resized_pixels(read_file(f.path), h, w)).first;
+    return it->second;
+  };
+  const bool one_each = std::none_of(instances.begin(), instances.end(), [](const Instance& inst) {
+    return !inst.file.path.empty() && inst.file.label < 0;
+  });
+  if (one_each) {  // one mask per instance, decoded straight into the output
+    torch::Tensor out = torch::empty({static_cast<int64_t>(instances.size()), h, w}, torch::kByte);
+    for (size_t i = 0; i < instances.size(); ++i) {
+      const Instance& inst = instances[i];
+      if (inst.file.path.empty())
+        decode_into(inst.mask, i, out.data_ptr<uint8_t>() + i * h * w, h, w);
+      else
+        mask_file_instance_into(pixels(inst.file), inst.file.label, out[static_cast<int64_t>(i)]);
+    }
+    return {out, torch::tensor(class_ids, torch::kLong).reshape({-1})};
   }
-  if (!files) return {decode_masks(rles, h, w), torch::tensor(class_ids, torch::kLong).reshape({-1})};
-  // with mask files: instances in record order, each file read once (instance-id PNGs serve several)
+  // files whose every value is an instance: as many masks as the file has values
   std::vector<torch::Tensor> masks;
   std::vector<int64_t> ids;
-  std::map<std::string, torch::Tensor> read;
   for (size_t i = 0; i < instances.size(); ++i) {
     const Instance& inst = instances[i];
     torch::Tensor m;
     if (inst.file.path.empty()) {
-      m = decode_masks({inst.mask}, h, w);
+      m = torch::empty({1, h, w}, torch::kByte);
+      decode_into(inst.mask, i, m.data_ptr<uint8_t>(), h, w);
     } else {
-      auto it = read.find(inst.file.path);
-      if (it == read.end()) it = read.emplace(inst.file.path, read_file(inst.file.path)).first;
-      m = mask_file_instances(it->second, inst.file.label, h, w);
+      m = mask_file_instances(pixels(inst.file), inst.file.label, h, w);
     }
     masks.push_back(m);
     ids.insert(ids.end(), static_cast<size_t>(m.size(0)), class_ids[i]);

@@ -46,7 +46,7 @@ using ClassMap = std::unordered_map<std::string, int64_t>;
 // std::invalid_argument naming the image and class when the map lacks one.
 std::vector<int64_t> record_class_ids(const AnnotationSet& set, const ImageRecord& record, const ClassMap& class_map);
 
-// Reads a mask file's pixels as int32 [H, W]; read_mask_file is OpenCV's, bindings may give another.
+// Reads a mask file's pixels as an integer [H, W] tensor; read_mask_file is OpenCV's, bindings may give another.
 using MaskFileReader = std::function<torch::Tensor(const std::string& path)>;
 
 // The masks (uint8 [N, h, w] 0/1) and class ids (int64 [N]) of an h x w image's record, instances
@@ -81,12 +81,12 @@ torch::Tensor read_image(const std::string& path);
 // Whether this build decodes image and mask files in C++ (OpenCV's C++ library is built in).
 bool with_opencv();
 
-// A mask file's pixels as int32 [H, W] (the first three channels' maximum for colour files; alpha
+// A mask file's pixels as uint8 (8-bit files) or int32 (16-bit) [H, W] (the first three channels' maximum for colour files; alpha
 // ignored); std::invalid_argument naming the file when it is missing, empty or not an image.
 // Without OpenCV's C++ library it raises std::runtime_error saying so.
 torch::Tensor read_mask_file(const std::string& path);
 
-// The instances a mask file's pixels (int32 [H, W]) give on an h x w image (uint8 [K, h, w] 0/1):
+// The instances a mask file's pixels (an integer [H, W]) give on an h x w image (uint8 [K, h, w] 0/1):
 // resized to h x w as OpenCV's nearest neighbour does, then label 0: the non-zero pixels; > 0: the
 // pixels of that value; < 0: one instance per distinct non-zero value, in increasing order.
 torch::Tensor mask_file_instances(const torch::Tensor& pixels, int64_t label, int64_t h, int64_t w);
