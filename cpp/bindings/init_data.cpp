@@ -170,7 +170,7 @@ void init_data(py::module_& m) {
                out = record_masks(r, height, width, record_class_ids(*s, r, class_map), mask_reader());
              }
              // Matterport's layout: bool [H, W, N] and int32 [N]
-             return py::make_tuple(out.first.to(torch::kBool).permute({1, 2, 0}).contiguous(),
+             return py::make_tuple(out.first.view(torch::kBool).permute({1, 2, 0}).contiguous(),
                                    out.second.to(torch::kInt));
            },
            py::arg("record"), py::arg("class_map"), py::arg("height"), py::arg("width"),

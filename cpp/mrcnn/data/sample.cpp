@@ -100,12 +100,6 @@ void decode_into(const codecs::Rle& r, size_t i, uint8_t* dst, int64_t h, int64_
 
 }  // namespace
 
-torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w) {
-  torch::Tensor out = torch::empty({static_cast<int64_t>(rles.size()), h, w}, torch::kByte);
-  for (size_t i = 0; i < rles.size(); ++i) decode_into(rles[i], i, out.data_ptr<uint8_t>() + i * h * w, h, w);
-  return out;
-}
-
 torch::Tensor mask_boxes(const torch::Tensor& masks, torch::Tensor* areas) {
   const int64_t n = masks.size(0), h = masks.size(1), w = masks.size(2);
   torch::Tensor boxes = torch::zeros({n, 4}, torch::kFloat);

@@ -91,9 +91,6 @@ torch::Tensor read_mask_file(const std::string& path);
 // pixels of that value; < 0: one instance per distinct non-zero value, in increasing order.
 torch::Tensor mask_file_instances(const torch::Tensor& pixels, int64_t label, int64_t h, int64_t w);
 
-// Decodes COCO RLEs of an h x w image into uint8 [N, h, w].
-torch::Tensor decode_masks(const std::vector<codecs::Rle>& rles, int64_t h, int64_t w);
-
 // Boxes (x1, y1, x2, y2) enclosing each mask, x2 / y2 one past the last pixel (Matterport's
 // extract_bboxes convention); all zeros for an empty mask. `areas`, when given, receives each
 // mask's pixel count (int64 [N]) from the same pass.
