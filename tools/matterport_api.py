@@ -73,6 +73,11 @@ BEHAVIOUR = [
                                                                    "True); another value raises naming the field"),
     ("Config.MAX_GT_INSTANCES", "no limit is needed (targets are not padded to a fixed count); another value "
                                 "warns"),
+    ("MaskRCNN.detect", "as Matterport's refine_detections: each region keeps its highest-scoring class only (none "
+                        "when that is the background), with that class's box, then per-class NMS and the top "
+                        "DETECTION_MAX_INSTANCES. The field of ours DETECTION_ALL_CLASSES = True gives "
+                        "torchvision's rule (every class of a region above DETECTION_MIN_CONFIDENCE is a "
+                        "detection), which the C++ Config::torchvision() sets"),
     ("MaskRCNN.get_trainable_layers", "the layers with weights in Matterport's names, each with name, weights "
                                       "and get_weights() as display_weight_stats reads them (no Keras objects)"),
     ("checkpoint loading", "our checkpoints carry their network's Config: loading one sets the fields its "

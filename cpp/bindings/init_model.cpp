@@ -85,7 +85,7 @@ void init_model(py::module_& m) {
         "0 leaves min_dim / max_dim out");
   m.attr("CHECKPOINT_FORMAT") = mrcnn::model::kCheckpointFormat;
   m.def("checkpoint_format_version", &mrcnn::model::checkpoint_format_version, py::arg("format"),
-        "The number of a checkpoint format this version reads, 0 for anything else");
+        "The number of a checkpoint format this version reads, 0 for an empty one; another raises ValueError");
   m.def("upgrade_config_json", &Config::upgrade_json, py::arg("config_json"), py::arg("checkpoint_format"),
         "A checkpoint's Config JSON in the current meaning of its fields");
   m.def("validate_config", [](const std::string& json) { config_from(json); }, py::arg("config_json"));
@@ -133,7 +133,25 @@ void init_model(py::module_& m) {
       .def("eval", [](MaskRcnn& self) { self->eval(); })
       .def("is_training", [](MaskRcnn& self) { return self->is_training(); })
       .def("to", [](MaskRcnn& self, const std::string& device) { self->to(torch::Device(device)); }, py::arg("device"))
-      .def("state_dict", [](MaskRcnn& self) { return mrcnn::model::state_dict(*self); })
+      .def("state_dict",
+           [](MaskRcnn& self) {
+             // An OrderedDict, as torch's Module.state_dict, whose _metadata (which torch.save keeps
+             // and torch.load restores, weights_only included) names this network: load_weights then
+             // reads a torch.save'd state_dict of ours with its Config instead of taking it for
+             // torchvision's. torchvision's load_state_dict looks up _metadata by module prefix
+             // only, so the entry does not disturb it.
+             py::object out = py::module_::import("collections").attr("OrderedDict")();
+             for (const auto& [key, tensor] : mrcnn::model::state_dict(*self)) out[py::str(key)] = tensor;
+             py::dict mine;
+             mine["format"] = mrcnn::model::kCheckpointFormat;
+             mine["config"] = self->config.to_json();
+             py::dict metadata;
+             metadata["mrcnn"] = mine;
+             out.attr("_metadata") = metadata;
+             return out;
+           },
+           "The weights by name (torchvision's keys), as an OrderedDict whose _metadata['mrcnn'] holds the "
+           "checkpoint format and the Config")
       .def("named_parameters",
            [](MaskRcnn& self) {
              std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -158,7 +158,7 @@ def _train(args):
     from .augment import Augmentation
     from .utils import split_image_ids
 
-    from .distributed import rank
+    from .distributed import launched, rank
 
     say = print if rank() == 0 else (lambda *a, **k: None)  # under torchrun: one voice
     dataset = _open_dataset(args)
@@ -170,6 +170,10 @@ def _train(args):
     say("== %d training and %d validation images, classes: %s"
           % (len(train.image_ids), len(val.image_ids), ", ".join(train.class_names[1:])))
     config = _config_for(args, train.num_classes, args.name)
+    processes = int(os.environ.get("WORLD_SIZE", "1")) if launched() else 1
+    if processes > 1:
+        say("== %d processes train one model: %d images each per step, %d per step in all (learning rate %g for "
+            "that whole batch)" % (processes, config.IMAGES_PER_GPU, config.IMAGES_PER_GPU * processes, args.lr))
     model = modellib.MaskRCNN("training", config, args.logs)
     weights = _resolve_weights(model, args.weights)
     if weights:
@@ -199,7 +203,10 @@ def _load_inference_model(args):
         ckpt = modellib.read_torch_file(path)  # the Config and class names
     except ValueError as e:
         raise SystemExit("--weights %s" % e)
-    saved = modellib.checkpoint_config(ckpt)
+    try:
+        saved = modellib.checkpoint_config(ckpt, path)
+    except ValueError as e:
+        raise SystemExit("--weights %s" % e)
     if saved is None:
         raise SystemExit("--weights %s: not an mrcnn checkpoint (train one with `python -m mrcnn train`)" % path)
     names = list(ckpt.get("class_names") or []) or \

@@ -158,12 +158,59 @@ def torchvision_weights(name, progress=True):
     return download(_url(name), path, hash_prefix=match.group(1) if match else None, progress=progress)
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
 def check_hdf5(path):
-    """Raises unless path starts with the HDF5 signature (Keras .h5 weights)."""
+    """Raises unless path is a whole HDF5 file (Keras .h5 weights): the HDF5 signature, then a
+    superblock whose end-of-file address (relative to its base address) is within the file, so a
+    file cut short, by a server that announced no length or in a mirror folder, is refused.
+
+    The superblock is where the HDF5 format specification puts it: at offset 0, 512, 1024, 2048...
+    Versions 0 and 1 give the sizes of offsets at byte 13 and the base and end-of-file addresses
+    after 24 (version 0) or 28 (version 1) bytes; versions 2 and 3 give the size at byte 9 and the
+    addresses after 12 bytes (base, extension, end of file)."""
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head != b"\x89HDF\r\n\x1a\n":
-        raise ValueError("not an HDF5 file (starts with %r)" % head)
+        offset = 0
+        while offset < size:
+            f.seek(offset)
+            head = f.read(48)
+            if head[:8] == _HDF5_SIGNATURE:
+                break
+            offset = 512 if offset == 0 else offset * 2
+        else:
+            f.seek(0)
+            raise ValueError("not an HDF5 file (starts with %r)" % f.read(8))
+    version = head[8]
+    if version in (0, 1):
+        width, first = head[13], 24 if version == 0 else 28
+    elif version in (2, 3):
+        width, first = head[9], 12
+    else:
+        raise ValueError("HDF5 superblock version %d is not one of 0-3" % version)
+    if width not in (2, 4, 8):
+        raise ValueError("HDF5 superblock gives offsets of %d bytes (not 2, 4 or 8)" % width)
+    need = first + 3 * width
+    if len(head) < need:
+        raise ValueError("the file ends inside its HDF5 superblock (%d bytes)" % size)
+
+    def address(k):
+        start = first + k * width
+        return int.from_bytes(head[start:start + width], "little")
+
+    # base address, then (free-space or superblock-extension address), then end-of-file address
+    base, end = address(0), address(2)
+    if base + end > size:
+        raise ValueError("the file has %d bytes where its HDF5 superblock says %d (cut short)" % (size, base + end))
+
+
+def check_zip(path):
+    """Raises unless path is a whole zip file whose every member reads back with its CRC-32."""
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise ValueError("zip member %r is corrupt (CRC-32 mismatch)" % bad)
 
 
 # --- sample datasets ----------------------------------------------------------------------------
@@ -247,7 +294,7 @@ def sample_data(name, root=None, progress=True):
     staging = os.path.join(root, ".%s.download-%d" % (name, os.getpid()))
     archive = staging + ".zip"
     try:
-        download(url, archive, progress=progress, check=lambda p: zipfile.ZipFile(p).close())
+        download(url, archive, progress=progress, check=check_zip)
         try:
             _unzip(archive, staging)
         except ValueError as e:

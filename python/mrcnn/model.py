@@ -93,16 +93,52 @@ def make_loader(dataset, config, augmentation=None, shuffle=True, seed=0, worker
 CHECKPOINT_FORMAT = _C.model.CHECKPOINT_FORMAT  # the "format" entry of the checkpoints written now
 
 
-def checkpoint_config(state):
+def checkpoint_config(state, path="checkpoint"):
     """The Config fields (a dict) saved in one of our checkpoints (as read_torch_file returns it),
     in the current meaning of each field (files of earlier formats are upgraded); None when
-    `state` is not one of our checkpoints."""
+    `state` is not one of our checkpoints. A format this version does not read raises ValueError
+    naming `path`, the format and the formats read here."""
     if not isinstance(state, dict):
         return None
-    version = _C.model.checkpoint_format_version(str(state.get("format", "")))
+    own = _own_state_dict(state)
+    if own is not None:
+        state = own
+    if not isinstance(state.get("format", ""), str):
+        return None
+    try:
+        version = _C.model.checkpoint_format_version(state.get("format", ""))
+    except ValueError as e:
+        raise ValueError("%s: %s" % (path, e)) from None
     if not version:
         return None
     return json.loads(_C.model.upgrade_config_json(state.get("config") or "{}", version))
+
+
+def _own_state_dict(state):
+    """A torch.save'd model.net.state_dict() of ours (its _metadata names the format and the Config)
+    as a checkpoint dict of the same format without epoch, class names or optimizer; else None."""
+    mine = (getattr(state, "_metadata", None) or {}).get("mrcnn")
+    if not isinstance(mine, dict) or not isinstance(mine.get("format"), str):
+        return None
+    return {"format": mine["format"], "config": str(mine.get("config") or "{}"), "weights": _tensors(state)}
+
+
+def check_weight_values(weights, path):
+    """Refuses weights a network cannot compute with: tensors that are not floating point (a file cast
+    to int64 or bool) and tensors holding NaN or infinite values, naming them and the file.
+    BatchNorm's num_batches_tracked counters are integers by design."""
+    def listed(names):
+        return ", ".join(names[:6]) + (", ... (%d in all)" % len(names) if len(names) > 6 else "")
+
+    wrong = ["%s (%s)" % (k, str(v.dtype).replace("torch.", "")) for k, v in weights.items()
+             if not k.endswith("num_batches_tracked") and not (v.is_floating_point() or v.is_complex())]
+    if wrong:
+        raise ValueError("%s: weights must be floating point, but %d tensors are not: %s"
+                         % (path, len(wrong), listed(wrong)))
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError("%s: %d weight tensors hold NaN or infinite values: %s (a run that diverged, or a file "
+                         "damaged on the way)" % (path, len(bad), listed(bad)))
 
 
 def read_torch_file(path):
@@ -270,8 +306,22 @@ class MaskRCNN:
                 now = datetime.datetime(*[int(m.group(i)) for i in range(1, 6)])
                 self.epoch = int(m.group(6))
         self.log_dir = os.path.join(self.model_dir, "{}{:%Y%m%dT%H%M}".format(self._name, now))
+        if os.path.dirname(os.path.normpath(self.log_dir)) != os.path.normpath(self.model_dir):
+            raise ValueError("Config.NAME %r names the run's folder inside MODEL_DIR (%s): it must not contain a "
+                             "path separator or '..'" % (self.config.NAME, self.model_dir))
         # Matterport's attribute: the path pattern of this run's checkpoints, formatted with epoch=
         self.checkpoint_path = os.path.join(self.log_dir, "mask_rcnn_{}_{{epoch:04d}}.pt".format(self._name))
+
+    def save_weights(self, filepath):
+        """Writes the network as one of our checkpoints (weights, Config, class names, epoch; written
+        atomically), which load_weights, detect from the CLI and a later run read with its Config.
+        The Keras name Matterport's notebooks called as model.keras_model.save_weights."""
+        filepath = str(filepath)
+        folder = os.path.dirname(os.path.abspath(filepath))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError("save_weights: the folder %s does not exist" % folder)
+        _C.model.save_checkpoint(filepath, self.net, [str(n) for n in (self.class_names or [])], int(self.epoch))
+        return filepath
 
     def find_last(self):
         """Path of the last checkpoint of the last run of this model's NAME in model_dir."""
@@ -332,11 +382,13 @@ class MaskRCNN:
         # one read with torch.load: our checkpoints are dicts of plain values and tensors, torchvision
         # files (state_dict OrderedDicts) and ImageNet ResNets likewise
         state = read_torch_file(filepath)
-        saved = checkpoint_config(state)
+        state = _own_state_dict(state) or state
+        saved = checkpoint_config(state, filepath)
         if saved is not None:
             saved.setdefault("ARCHITECTURE", "v1")  # written before v2 existed
             self._adopt_weight_fields({f: saved[f] for f in Config.WEIGHT_DEPENDENT_FIELDS if f in saved},
                                       filepath, verbose, "an mrcnn checkpoint")
+            check_weight_values(_tensors(state["weights"]), filepath)
             weights = self._match_rpn_anchors(_tensors(state["weights"]), saved.get("RPN_ANCHOR_RATIOS"), filepath)
             report = self.net.load_state_dict(weights, patterns)
             extra = json.loads(state.get("extra") or "{}")
@@ -353,6 +405,7 @@ class MaskRCNN:
                         state = state[k]
             if not isinstance(state, dict) or not _tensors(state):
                 raise ValueError("%s holds no weights (expected a state_dict or an mrcnn checkpoint)" % filepath)
+            check_weight_values(_tensors(state), filepath)
             self._config_from_torchvision_weights(state, filepath, verbose)
             # torchvision's RPN head: height/width 0.5, 1, 2, i.e. width/height 2, 1, 0.5 in that order
             weights = self._match_rpn_anchors(_tensors(state), [2.0, 1.0, 0.5], filepath)
@@ -436,7 +489,19 @@ class MaskRCNN:
         else:
             wanted.update(BACKBONE_BN_EPS=1e-5)
         what = ("Mask R-CNN" + (" v2" if architecture == "v2" else "")) if detection else "ImageNet " + depth
-        self._adopt_weight_fields(wanted, filepath, verbose, "torchvision's " + what)
+        changes = self._adopt_weight_fields(wanted, filepath, verbose, "torchvision's " + what)
+        from . import download
+        published = {os.path.basename(url.split("?")[0]) for url in download.WEIGHTS.values()}
+        if changes and os.path.basename(filepath) not in published:
+            # a plain state_dict with torchvision's layout that is not one of torchvision's files: it may
+            # be a notebook's own network saved as a bare dict, which carries no Config to tell
+            import warnings
+            warnings.warn(
+                "load_weights(%s): a plain state_dict, read as %s; set %s. If it was saved from an mrcnn model, "
+                "its Config is lost in a bare dict: save with model.save_weights(path) (or torch.save("
+                "model.net.state_dict(), path)), which keeps it" % (
+                    os.path.basename(filepath), "torchvision's " + what,
+                    ", ".join("%s=%s" % (f, _short(v)) for f, v in changes.items())), stacklevel=3)
 
     def _adopt_weight_fields(self, wanted, filepath, verbose, what):
         """Sets the Config fields the weights were trained with (WEIGHT_DEPENDENT_FIELDS) and rebuilds
@@ -863,11 +928,18 @@ class MaskRCNN:
             raise ValueError("detect_molded: molded_images must be [N, H, W, 3], got %s" % (molded_images.shape,))
         if len(image_metas) != len(molded_images):
             raise ValueError("detect_molded: %d images but %d image metas" % (len(molded_images), len(image_metas)))
+        from .utils import as_rgb_uint8
+
         std = np.asarray(getattr(self.config, "PIXEL_STD", 1.0), np.float32)
         tensors = []
-        for m in molded_images:
-            pixels = (m * std + np.asarray(self.config.MEAN_PIXEL, np.float32)) / 255.0
-            tensors.append(torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))))
+        for i, m in enumerate(molded_images):
+            # unmolded to 0..255 and given to the network as detect's images are, by the same pixel rule
+            # (NaN or infinite pixels, or values outside 0..255, raise naming the image)
+            pixels = m * std + np.asarray(self.config.MEAN_PIXEL, np.float32)
+            if np.isfinite(pixels).all():
+                pixels = np.rint(pixels).astype(np.int64)
+            a = as_rgb_uint8(pixels, "detect_molded: molded image %d" % i)
+            tensors.append(torch.from_numpy(a).permute(2, 0, 1))
             if verbose:
                 log("molded_images", m)
         return self._detect_tensors(tensors, mask_format)
@@ -898,7 +970,8 @@ class MaskRCNN:
 
     # Keras internals of Matterport's class, and what to use instead
     _KERAS_ONLY = {
-        "keras_model": "the network is model.net (C++); its weights are model.net.state_dict()",
+        "keras_model": "the network is model.net (C++); its weights are model.net.state_dict(); "
+                       "model.save_weights(path) writes them with the Config, as load_weights reads them",
         "run_graph": "model.net.stages([image tensor]) returns each inference stage's output and time",
         "ancestor": "the network is C++; inspect it with model.net.state_dict() or model.net.stages()",
         "find_trainable_layer": "layers are chosen by name with train(layers=...) (regexes over our names or "

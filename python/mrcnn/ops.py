@@ -29,9 +29,22 @@ def roi_align(input, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, a
                                      int(sampling_ratio), bool(aligned))
 
 
-def multiscale_roi_align(features, boxes, image_sizes, output_size, sampling_ratio=2):
-    """FPN RoIAlign: features per level (finest first), boxes per image, image_sizes [(h, w), ...]."""
+def multiscale_roi_align(features, boxes, image_sizes=None, output_size=7, sampling_ratio=2, spatial_scales=None):
+    """FPN RoIAlign: features per level (finest first), boxes per image [K_i, 4] (x1, y1, x2, y2).
+
+    spatial_scales: per level, 1 / the level's stride (what the model uses: its backbone's strides).
+    Without it, each level's scale is inferred from its height and the tallest of image_sizes
+    [(h, w), ...], as torchvision's MultiScaleRoIAlign does: right only when the batch is padded to
+    less than sqrt(2) times its tallest image."""
     h, w = _pair(output_size)
+    if spatial_scales is not None:
+        if image_sizes is not None:
+            raise ValueError("multiscale_roi_align: give image_sizes or spatial_scales, not both")
+        return torch.ops.mrcnn.multiscale_roi_align.scales(list(features), list(boxes),
+                                                           [float(s) for s in spatial_scales], h, w,
+                                                           int(sampling_ratio))
+    if image_sizes is None:
+        raise ValueError("multiscale_roi_align: give image_sizes (torchvision's inferred scales) or spatial_scales")
     max_h = max(int(s[0]) for s in image_sizes)
     max_w = max(int(s[1]) for s in image_sizes)
     return torch.ops.mrcnn.multiscale_roi_align(list(features), list(boxes), [max_h, max_w], h, w,

@@ -15,7 +15,7 @@ from conftest import shared_path
 
 
 class Server:
-    """A threaded HTTP server with a table path -> (status, headers, body, delay_s, cut_at)."""
+    """A threaded HTTP server with a table path -> (body, delay_s, cut_at, announce_length)."""
 
     def __init__(self):
         self.files, self.hits = {}, {}
@@ -31,9 +31,12 @@ class Server:
                 if entry is None:
                     self.send_error(404, "Not Found")
                     return
-                body, delay, cut_at = entry
+                body, delay, cut_at, announce = entry
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                if announce:
+                    self.send_header("Content-Length", str(len(body)))
+                else:  # the body ends when the connection closes
+                    self.close_connection = True
                 self.end_headers()
                 if not with_body:
                     return
@@ -55,8 +58,9 @@ class Server:
         self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def add(self, path, body, delay=0.0, cut_at=None):
-        self.files[path] = (body, delay, cut_at)
+    def add(self, path, body, delay=0.0, cut_at=None, announce=True):
+        """Serves body at path; cut_at: send only that many bytes; announce=False: no Content-Length."""
+        self.files[path] = (body, delay, cut_at, announce)
         return self.url + path
 
 

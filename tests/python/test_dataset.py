@@ -351,3 +351,45 @@ def test_a_truncated_jpeg_is_reported_not_trained_on(tmp_path):
     for _ in range(3):
         loader.next_batch()
     assert loader.skipped_bad >= 1 and any("cut.jpg is truncated" in w for w in loader.take_warnings())
+
+
+def test_a_via_region_outside_its_image_is_reported_like_a_broken_polygon(tmp_path):
+    from mrcnn.datasets import ViaDataset
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((40, 60, 3), np.uint8))
+    inside = {"name": "polygon", "all_points_x": [5, 30, 30], "all_points_y": [5, 5, 30]}
+    outside = {"name": "polygon", "all_points_x": [500, 530, 530], "all_points_y": [400, 400, 430]}
+    doc = {"a.jpg1234": {"filename": "a.jpg", "size": 1234, "file_attributes": {},
+                         "regions": [{"shape_attributes": inside, "region_attributes": {}},
+                                     {"shape_attributes": outside, "region_attributes": {}}]}}
+    path = tmp_path / "via.json"
+    path.write_text(json.dumps(doc))
+    ds = ViaDataset(str(path), str(tmp_path))
+    ds.prepare()
+    assert len(ds.warnings) == 1 and "a.jpg, region 1" in ds.warnings[0] and "covers no pixel" in ds.warnings[0]
+    masks, _ = ds.load_mask(0)
+    assert masks.shape == (40, 60, 1) and masks.sum() > 0
+    with pytest.raises(ValueError, match="region 1 .*covers no pixel of the 60x40 image"):
+        ViaDataset(str(path), str(tmp_path), bad_data="raise")
+
+
+def test_an_annotated_size_that_is_not_the_files_is_reported(tmp_path):
+    from mrcnn.datasets import CocoDataset
+
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 12},
+                      {"id": 2, "file_name": "b.png", "height": 20, "width": 30},
+                      {"id": 3, "file_name": "c.png", "height": 30, "width": 20}],  # EXIF-style turn: kept
+           "categories": [{"id": 5, "name": "thing"}],
+           "annotations": [{"id": k, "image_id": k, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]]}
+                           for k in (1, 2, 3)]}
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(doc))
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((10, 12, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((40, 60, 3), np.uint8))  # annotated on a smaller copy
+    cv2.imwrite(str(tmp_path / "c.png"), np.zeros((20, 30, 3), np.uint8))
+    ds = CocoDataset(str(path), str(tmp_path))
+    ds.prepare()
+    assert ds.num_images == 2
+    assert len(ds.warnings) == 1 and "image 2 is annotated as 30x20 but" in ds.warnings[0] and "is 60x40" in ds.warnings[0]
+    with pytest.raises(ValueError, match="b.png is 60x40"):
+        CocoDataset(str(path), str(tmp_path), bad_data="raise")

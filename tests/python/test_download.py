@@ -17,7 +17,17 @@ from standins import Server
 from mrcnn import model as modellib
 from mrcnn.config import Config
 
-H5_BYTES = b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 40
+def _h5_bytes():
+    """A small real HDF5 file (h5py's), as Keras weights files are."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_dataset("conv1/kernel", data=np.arange(10000, dtype=np.float32))
+    return buffer.getvalue()
+
+
+H5_BYTES = _h5_bytes()
 
 
 @pytest.fixture
@@ -57,6 +67,7 @@ def test_download_trained_weights_reads_the_url_when_called(server, tmp_path, mo
     ("short", "cut short"),
     ("stalled", "timed out"),
     ("not_h5", "not an HDF5 file"),
+    ("unannounced_short", r"has \d+ bytes where its HDF5 superblock says \d+ \(cut short\)"),
 ])
 def test_failed_downloads_name_the_url_and_leave_nothing(server, tmp_path, monkeypatch, case, match):
     if case == "missing":
@@ -66,6 +77,8 @@ def test_failed_downloads_name_the_url_and_leave_nothing(server, tmp_path, monke
     elif case == "stalled":
         url = server.add("/stalled.h5", H5_BYTES, delay=3.0)
         monkeypatch.setattr(download, "TIMEOUT", 0.5)
+    elif case == "unannounced_short":  # no Content-Length, and the body ends early
+        url = server.add("/unannounced.h5", H5_BYTES[:len(H5_BYTES) // 2], announce=False)
     else:
         url = server.add("/not_h5.h5", b"<html>a login page</html>")
     monkeypatch.setattr(utils, "COCO_MODEL_URL", url)
@@ -202,3 +215,31 @@ def test_mirror_serves_every_file_by_its_name(tmp_path, monkeypatch):
     utils.download_trained_weights(str(tmp_path / "w.h5"), verbose=0)
     assert (tmp_path / "w.h5").read_bytes() == H5_BYTES
     assert download.mirrored("https://example.org/a/b/resnet50-0676ba61.pth").endswith("/mirror/resnet50-0676ba61.pth")
+
+
+def test_a_truncated_or_corrupt_file_in_the_mirror_is_refused(tmp_path, monkeypatch):
+    """A mirror folder's copy cut short has the length its file system announces: the HDF5 superblock's
+    end-of-file address and the zip's CRCs tell."""
+    from standins import fruits_zip
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "mask_rcnn_coco.h5").write_bytes(H5_BYTES[:len(H5_BYTES) - 1000])
+    archive = bytearray(fruits_zip(2))
+    member = archive.index(b"\xff\xd8\xff")  # inside the first JPEG: the zip's directory still reads
+    archive[member + 200] ^= 0xFF
+    (mirror / "data.zip").write_bytes(bytes(archive))
+    monkeypatch.delenv("MRCNN_OFFLINE", raising=False)
+    monkeypatch.setenv("MRCNN_MIRROR", str(mirror))
+    with pytest.raises(download.DownloadError, match="cut short"):
+        utils.download_trained_weights(str(tmp_path / "w.h5"), verbose=0)
+    assert not (tmp_path / "w.h5").exists()
+    with pytest.raises(download.DownloadError, match="CRC-32"):
+        download.sample_data("fruits_nuts", root=str(tmp_path / "data"), progress=False)
+    assert os.listdir(tmp_path / "data") == []
+    download.check_hdf5(_write(tmp_path / "whole.h5", H5_BYTES))  # the whole file passes
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return str(path)

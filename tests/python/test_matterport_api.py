@@ -1,11 +1,13 @@
 """Matterport's module functions and MaskRCNN methods that notebooks call besides train/detect:
 image meta, molding, load_image_gt, mold_inputs / unmold_detections, detect_molded, RLE
 detections and COCO export, and the errors for Keras-only attributes."""
+import json
+
 import numpy as np
 import pytest
 import torch
 
-from mrcnn import cocomask, utils
+from mrcnn import _C, cocomask, utils
 from mrcnn import model as modellib
 from mrcnn.config import Config
 from mrcnn.evaluation import results_to_coco
@@ -272,3 +274,80 @@ def test_random_rois_and_detection_targets():
     same = np.nonzero((r == gt_boxes[0]).all(axis=1))[0]
     if len(same):
         assert np.allclose(m[same[0], :, :, 1], 1)
+
+
+# A landscape image and a batch companion per resize mode. Square mode puts every image on one
+# canvas, so any companion will do: a large square one (whose height, unlike the landscape image's,
+# is over IMAGE_MAX_DIM / sqrt(2)) is the case where a level scale inferred from the tallest image
+# went wrong. The other modes (crop included: detect pads its images as pad64 does) pad a batch to
+# its largest image, which changes the features near the padded edge (torchvision's batching does
+# the same), so their companion fits inside the landscape image's own padded size.
+_COMPANIONS = {"square": (200, 200), "crop": (60, 80), "pad64": (60, 80), "none": (60, 80),
+               "torchvision": (60, 80)}
+
+
+@pytest.mark.parametrize("mode", sorted(_COMPANIONS))
+def test_detections_do_not_depend_on_batch_companions(mode):
+    config = SmallConfig()
+    config.IMAGES_PER_GPU = 2
+    config.IMAGE_RESIZE_MODE = mode
+    config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM = 128, 256
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", config, "/nonexistent")
+    wide = shapes(1, seed=3, height=100, width=240).load_image(0)
+    h, w = _COMPANIONS[mode]
+    companion = shapes(1, seed=4, height=h, width=w).load_image(0)
+    alone = model.detect([wide, wide])[0]
+    beside = model.detect([wide, companion])[0]
+    assert len(alone["class_ids"]) > 0
+    assert np.array_equal(alone["class_ids"], beside["class_ids"])
+    assert np.abs(alone["rois"] - beside["rois"]).max() <= 1
+    assert np.allclose(alone["scores"], beside["scores"], atol=1e-4)
+    assert (alone["masks"] != beside["masks"]).mean() < 1e-3
+
+
+def test_each_region_keeps_its_best_class_as_matterport_or_every_class_as_torchvision():
+    config = SmallConfig()
+    config.DETECTION_MAX_INSTANCES = 1000  # no cut: every region that survives NMS
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", config, "/nonexistent")
+    image = shapes(1, seed=5).load_image(0)
+    assert model.config.DETECTION_ALL_CLASSES is False  # Matterport's rule by default
+    best = model.detect([image])[0]
+    config.DETECTION_ALL_CLASSES = True
+    model_all = modellib.MaskRCNN("inference", config, "/nonexistent")
+    model_all.net.load_state_dict(dict(model.net.state_dict()), [])
+    every = model_all.detect([image])[0]
+    # random weights, no score threshold: torchvision's rule keeps a region once per class (up to 3
+    # classes here), Matterport's at most once
+    assert len(every["scores"]) > len(best["scores"]) > 0
+    # a region's best class has at least 1 / NUM_CLASSES of its softmax; the other classes mostly less
+    assert best["scores"].min() >= 1.0 / config.NUM_CLASSES - 1e-6
+    assert every["scores"].min() < 1.0 / config.NUM_CLASSES
+    assert json.loads(_C.model.torchvision_config(3))["DETECTION_ALL_CLASSES"] is True
+
+
+def test_detect_molded_takes_detects_pixel_rule(random_model):
+    config = random_model.config
+    image, meta = modellib.load_image_gt(shapes(1), config, 0, use_mini_mask=False)[:2]
+    molded = modellib.mold_image(image, config)[None].astype(np.float32)
+    bad = molded.copy()
+    bad[:] = np.nan
+    with pytest.raises(ValueError, match=r"detect_molded: molded image 0: \d+ pixels are NaN"):
+        random_model.detect_molded(bad, meta[None])
+    with pytest.raises(ValueError, match="detect: image 0: .*NaN"):
+        random_model.detect([np.full(image.shape, np.nan, np.float32)])
+    far = molded + 1000.0  # unmolds to values beyond 255
+    with pytest.raises(ValueError, match="detect_molded: molded image 0: .*outside 0..255"):
+        random_model.detect_molded(far, meta[None])
+
+
+@pytest.mark.parametrize("name", ["../escape/x", "a/b", "..", "a\\b"])
+def test_a_run_name_cannot_leave_model_dir(tmp_path, name):
+    class Escaping(SmallConfig):
+        NAME = name
+
+    model_dir = tmp_path / "logs"
+    with pytest.raises(ValueError, match="NAME"):
+        modellib.MaskRCNN("training", Escaping(), str(model_dir))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -721,3 +721,90 @@ def test_v2_weights_set_the_architecture_and_the_other_architecture_is_refused(t
     model = modellib.MaskRCNN("training", FruitV2(), str(tmp_path))
     names = {layer.name for layer in model.get_trainable_layers()}
     assert {"res5a_branch2a", "bn5a_branch2a", "fpn_c5p5", "mrcnn_mask_conv1", "mrcnn_mask_bn1"} <= names
+
+
+class _SmallConfig(Config):
+    NAME = "own"
+    NUM_CLASSES = 4
+    IMAGES_PER_GPU = 1
+    IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+    BACKBONE = "resnet50"
+    RPN_ANCHOR_SCALES = (8, 16, 32, 64, 128)
+    PRE_NMS_LIMIT = POST_NMS_ROIS_INFERENCE = 300
+    DETECTION_MIN_CONFIDENCE = 0.0
+
+
+def _image():
+    from mrcnn.shapes import ShapesDataset
+
+    ds = ShapesDataset(1)
+    ds.load_shapes(1, 128, 128)
+    ds.prepare()
+    return ds.load_image(0)
+
+
+def test_a_saved_state_dict_of_our_network_loads_as_ours_not_as_torchvisions(tmp_path):
+    import warnings
+
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", _SmallConfig(), str(tmp_path))
+    image = _image()
+    expected = model.detect([image])[0]
+    assert len(expected["scores"]) > 0
+    path = str(tmp_path / "own.pt")
+    torch.save(model.net.state_dict(), path)  # what the Keras-only hint for keras_model points to
+    for source in (path, model.save_weights(str(tmp_path / "saved.pt"))):
+        other = modellib.MaskRCNN("inference", _SmallConfig(), str(tmp_path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing to say: the file names its network
+            other.load_weights(source, verbose=False)
+        assert np.allclose(other.config.PIXEL_STD, 1.0) and np.allclose(other.config.RPN_BBOX_STD_DEV, [0.1, 0.1, 0.2, 0.2])
+        assert np.allclose(other.config.MEAN_PIXEL, [123.7, 116.8, 103.9])
+        got = other.detect([image])[0]
+        assert np.array_equal(got["class_ids"], expected["class_ids"])
+        assert np.allclose(got["scores"], expected["scores"], atol=1e-6)
+    # torchvision's own load_state_dict takes the same file (the entry in _metadata is ours alone)
+    tv = torchvision_model(num_classes=4)
+    tv.load_state_dict(torch.load(path, weights_only=True))
+    # a bare dict carries no Config: read as torchvision's layout, but not silently
+    bare = str(tmp_path / "bare.pt")
+    torch.save(dict(model.net.state_dict()), bare)
+    third = modellib.MaskRCNN("inference", _SmallConfig(), str(tmp_path))
+    with pytest.warns(UserWarning, match=r"bare.pt.*plain state_dict.*PIXEL_STD.*save_weights"):
+        third.load_weights(bare, verbose=False)
+
+
+def test_a_checkpoint_of_a_format_we_do_not_read_raises_naming_it(tmp_path):
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", _SmallConfig(), str(tmp_path))
+    path = str(tmp_path / "future.pt")
+    model.save_weights(path)
+    state = torch.load(path, weights_only=True)
+    state["format"] = "mrcnn-checkpoint-999"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"future.pt.*'mrcnn-checkpoint-999'.*'mrcnn-checkpoint-2'"):
+        model.load_weights(path, verbose=False)
+    with pytest.raises(ValueError, match=r"future.pt.*'mrcnn-checkpoint-999'"):
+        _C.model.load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"future.pt.*'mrcnn-checkpoint-999'"):
+        _C.model.load_tensor_file(path)
+
+
+@pytest.mark.parametrize("damage", ["nan", "inf", "int64", "bool"])
+def test_weights_that_are_not_finite_floats_are_refused_naming_the_tensors(tmp_path, damage):
+    torch.manual_seed(0)
+    model = modellib.MaskRCNN("inference", _SmallConfig(), str(tmp_path))
+    state = dict(model.net.state_dict())
+    key = "roi_heads.box_predictor.cls_score.weight"
+    if damage == "nan":
+        state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state.items()}
+    elif damage == "inf":
+        state[key] = state[key].clone()
+        state[key][0, 0] = float("inf")
+    else:
+        state = {k: v.to(getattr(torch, damage)) for k, v in state.items()}
+    path = str(tmp_path / ("%s.pt" % damage))
+    torch.save(state, path)
+    what = "floating point" if damage in ("int64", "bool") else "NaN or infinite"
+    with pytest.raises(ValueError, match=r"%s.pt: .*%s.*(%s|backbone)" % (damage, what, key.replace(".", r"\."))):
+        model.load_weights(path, verbose=False)

@@ -74,7 +74,8 @@ bool is_file(const std::string& p) {
 }
 
 // With an image folder given, drops the images whose file is not there, reported once for all (a
-// wrong folder would otherwise give a warning per image, or fail only when training reaches them).
+// wrong folder would otherwise give a warning per image, or fail only when training reaches them),
+// and those whose file header gives another size than the annotations (reported per image).
 // Without one, the annotations are read on their own (statistics, comparisons).
 std::set<std::string> drop_missing_images(AnnotationSet& out, const std::string& file, const std::string& image_dir,
                                           const Problems& problems) {
@@ -84,6 +85,16 @@ std::set<std::string> drop_missing_images(AnnotationSet& out, const std::string&
   std::string first;
   for (ImageRecord& r : out.images) {
     if (is_file(r.path)) {
+      // an annotated size that is not the file's (masks drawn on another copy of the image) would
+      // give masks of the wrong size; either orientation passes, as a decoder may apply EXIF rotation
+      const auto [h, w] = image_size_from_header(r.path);
+      const bool known = h > 0 && w > 0 && r.height > 0 && r.width > 0;
+      if (known && !(h == r.height && w == r.width) && !(h == r.width && w == r.height)) {
+        problems.report(file + ": image " + r.id + " is annotated as " + std::to_string(r.width) + "x" +
+                        std::to_string(r.height) + " but " + r.path + " is " + std::to_string(w) + "x" +
+                        std::to_string(h) + "; skipped");
+        continue;
+      }
       kept.push_back(std::move(r));
       continue;
     }
@@ -295,6 +306,11 @@ AnnotationSet load_via_impl(const std::string& json_path, const std::string& ima
         Instance inst;
         inst.class_id = class_of(region.find("region_attributes"));
         inst.mask = codecs::rle_from_via_shape(s, static_cast<uint32_t>(r.height), static_cast<uint32_t>(r.width));
+        // a shape outside the image (drawn on another image, or coordinates of a resized copy) or too
+        // small to cover a pixel would be an instance without a mask: as broken as a 2-point polygon
+        if (codecs::rle_area(inst.mask) == 0)
+          throw std::invalid_argument("the " + s.name + " covers no pixel of the " + std::to_string(r.width) + "x" +
+                                      std::to_string(r.height) + " image (it lies outside it or is too small)");
         inst.bbox = bbox_of(inst.mask);
         r.instances.push_back(std::move(inst));
       } catch (const std::exception& ex) {

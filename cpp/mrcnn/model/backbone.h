@@ -75,6 +75,9 @@ struct BackboneBase : torch::nn::Module {
   virtual std::vector<torch::Tensor> features(const torch::Tensor& images, const Lap& lap = nullptr) = 0;
   // The channels of every level of features().
   virtual int64_t out_channels() const = 0;
+  // The stride of every level of features() in input pixels (finest first). RoIAlign takes each
+  // level's scale from here, whatever the images in a batch and their padding.
+  virtual std::vector<int64_t> strides() const = 0;
   // Matterport's layer groups, as a regular expression matched against the model's parameter
   // names (std::regex_search: backbone.body.layer4.0.conv1.weight) and against their Matterport
   // names (std::regex_match: res5a_branch2a). "3+", "4+", "5+": the body's stages trained from
@@ -99,6 +102,7 @@ struct ResNetFpnImpl : BackboneBase {
   ResNetFpnImpl(const std::string& depth, const Config& config);
   std::vector<torch::Tensor> features(const torch::Tensor& images, const Lap& lap = nullptr) override;
   int64_t out_channels() const override { return out_channels_; }
+  std::vector<int64_t> strides() const override { return {4, 8, 16, 32, 64}; }
   std::string layer_group(const std::string& group) const override;
   std::string matterport_name(const std::string& key) const override;
   torch::Tensor body_input(const torch::Tensor& images) const;  // in the layout the convolutions run in

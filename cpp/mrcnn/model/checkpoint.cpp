@@ -23,20 +23,26 @@ namespace mrcnn::model {
 const char* const kCheckpointFormat = "mrcnn-checkpoint-2";
 
 int64_t checkpoint_format_version(const std::string& format) {
+  if (format.empty()) return 0;
   if (format == "mrcnn-checkpoint-1") return 1;
   if (format == kCheckpointFormat) return 2;
-  return 0;
+  throw std::invalid_argument("checkpoint format '" + format + "' is not one this version of mrcnn reads ('" +
+                              kCheckpointFormat + "', 'mrcnn-checkpoint-1'); a newer mrcnn may have written it");
 }
 
 namespace {
 
-int64_t format_of(const c10::impl::GenericDict& d) {
-  if (!d.contains("format") || !d.at("format").isString()) return 0;
-  return checkpoint_format_version(d.at("format").toStringRef());
-}
-
 [[noreturn]] void fail(const std::string& path, const std::string& why) {
   throw std::invalid_argument(path + ": " + why);
+}
+
+int64_t format_of(const c10::impl::GenericDict& d, const std::string& path) {
+  if (!d.contains("format") || !d.at("format").isString()) return 0;
+  try {
+    return checkpoint_format_version(d.at("format").toStringRef());
+  } catch (const std::invalid_argument& e) {
+    fail(path, e.what());
+  }
 }
 
 c10::Dict<std::string, at::Tensor> to_dict(const std::map<std::string, torch::Tensor>& m) {
@@ -166,7 +172,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   const c10::IValue v = unpickle(path);
   if (!v.isGenericDict()) fail(path, "not an mrcnn checkpoint (the top level is not a dict)");
   const auto d = v.toGenericDict();
-  const int64_t version = format_of(d);
+  const int64_t version = format_of(d, path);
   if (version == 0)
     fail(path, "not an mrcnn checkpoint (no 'format': '" + std::string(kCheckpointFormat) + "'); for a torchvision "
                "state_dict use load_weights");
@@ -184,7 +190,7 @@ std::map<std::string, torch::Tensor> load_tensor_file(const std::string& path) {
   const c10::IValue v = unpickle(path);
   if (!v.isGenericDict()) fail(path, "expected a dict of tensors (a state_dict)");
   const auto d = v.toGenericDict();
-  if (format_of(d) != 0)
+  if (format_of(d, path) != 0)
     return from_dict(d.at("weights"), path, "'weights'");
   for (const char* key : {"model", "state_dict", "weights"})
     if (d.contains(key) && d.at(key).isGenericDict()) return from_dict(d.at(key), path, key);

@@ -21,8 +21,10 @@ struct Checkpoint {
 };
 
 // The "format" entry of the checkpoints written now, and the number of a format this version reads
-// (0 when `format` is none). Format 1 differs only in its Config's RPN_ANCHOR_RATIOS (height / width);
-// load_checkpoint returns every Config in the current meaning.
+// (0 when `format` is empty: not a checkpoint). Any other format, a later version's say, throws
+// std::invalid_argument naming it and the formats read here: reading such a file as a plain
+// state_dict would drop its Config, epoch and class names. Format 1 differs only in its Config's
+// RPN_ANCHOR_RATIOS (height / width); load_checkpoint returns every Config in the current meaning.
 extern const char* const kCheckpointFormat;
 int64_t checkpoint_format_version(const std::string& format);
 

@@ -28,7 +28,7 @@ namespace {
   X(POST_NMS_ROIS_TRAINING) X(POST_NMS_ROIS_INFERENCE) X(RPN_MIN_SIZE) X(RPN_BBOX_STD_DEV)                 \
   X(TRAIN_ROIS_PER_IMAGE) X(ROI_POSITIVE_RATIO) X(ROI_FG_IOU_THRESHOLD) X(ROI_BG_IOU_THRESHOLD) X(POOL_SIZE) \
   X(MASK_POOL_SIZE) X(ROI_SAMPLING_RATIO) X(MASK_SHAPE) X(BBOX_STD_DEV) X(DETECTION_MAX_INSTANCES)          \
-  X(DETECTION_MIN_CONFIDENCE) X(DETECTION_NMS_THRESHOLD) X(DETECTION_MIN_SIZE) X(DETECTION_MASK_THRESHOLD)
+  X(DETECTION_MIN_CONFIDENCE) X(DETECTION_ALL_CLASSES) X(DETECTION_NMS_THRESHOLD) X(DETECTION_MIN_SIZE) X(DETECTION_MASK_THRESHOLD)
 
 }  // namespace
 
@@ -49,12 +49,17 @@ Config Config::torchvision(int64_t num_classes) {
   c.TRAIN_ROIS_PER_IMAGE = 512;
   c.ROI_POSITIVE_RATIO = 0.25;
   c.DETECTION_MIN_CONFIDENCE = 0.05;
+  c.DETECTION_ALL_CLASSES = true;
   c.DETECTION_NMS_THRESHOLD = 0.5;
   c.DETECTION_MAX_INSTANCES = 100;
   return c;
 }
 
 void Config::validate() const {
+  // NAME names the run's folder under MODEL_DIR and its checkpoints: one path component, always
+  if (NAME.find_first_of(std::string("/\\\0", 3)) != std::string::npos || NAME == "." || NAME == "..")
+    bad("NAME", "names the run's folder inside MODEL_DIR, so it must not contain '/' or '\\' or be '.' or '..'; "
+                "got '" + NAME + "'");
   if (NUM_CLASSES < 2) bad("NUM_CLASSES", "needs the background and at least one class, got " + std::to_string(NUM_CLASSES));
   if (ARCHITECTURE != "v1" && ARCHITECTURE != "v2")
     bad("ARCHITECTURE", "must be 'v1' (maskrcnn_resnet50_fpn) or 'v2' (maskrcnn_resnet50_fpn_v2), got '" +

@@ -82,6 +82,10 @@ struct Config {
   std::array<double, 4> BBOX_STD_DEV{0.1, 0.1, 0.2, 0.2};  // weights (10, 10, 5, 5)
   int64_t DETECTION_MAX_INSTANCES = 100;
   double DETECTION_MIN_CONFIDENCE = 0.7;
+  bool DETECTION_ALL_CLASSES = false;  // false: each region keeps its highest-scoring class only, and none
+                                       // when that is the background (Matterport's refine_detections);
+                                       // true: every class scoring above DETECTION_MIN_CONFIDENCE
+                                       // (torchvision's postprocess_detections)
   double DETECTION_NMS_THRESHOLD = 0.3;
   double DETECTION_MIN_SIZE = 1e-2;
   double DETECTION_MASK_THRESHOLD = 0.5;

@@ -15,7 +15,7 @@ MaskRcnnImpl::MaskRcnnImpl(const Config& c) : config(c) {
   config.validate();
   backbone = register_module("backbone", make_backbone(config));
   rpn = register_module("rpn", Rpn(c));
-  roi_heads = register_module("roi_heads", RoiHeads(c));
+  roi_heads = register_module("roi_heads", RoiHeads(c, backbone->strides()));
 }
 
 InferenceTrace MaskRcnnImpl::trace(const std::vector<torch::Tensor>& images) {

@@ -90,7 +90,10 @@ torch::Tensor MaskPredictorImpl::forward_for_labels(const torch::Tensor& x, cons
   return logits.permute({0, 1, 3, 2, 4}).reshape({n, 2 * h, 2 * wd});
 }
 
-RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
+RoiHeadsImpl::RoiHeadsImpl(const Config& c, const std::vector<int64_t>& feature_strides) : config(c) {
+  TORCH_CHECK_VALUE(feature_strides.size() >= 4, "RoiHeads: the backbone must give the strides of at least 4 ",
+                    "levels (P2..P5), got ", feature_strides.size());
+  for (size_t l = 0; l < 4; ++l) pool_scales.push_back(1.0 / static_cast<double>(feature_strides[l]));
   const int64_t ch = c.TOP_DOWN_PYRAMID_SIZE;
   const bool v2 = c.ARCHITECTURE == "v2";
   if (v2) {
@@ -108,17 +111,14 @@ RoiHeadsImpl::RoiHeadsImpl(const Config& c) : config(c) {
 }
 
 torch::Tensor RoiHeadsImpl::pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
-                                 const std::vector<std::pair<int64_t, int64_t>>& image_sizes, int64_t size) const {
-  int64_t max_h = 0, max_w = 0;
-  for (const auto& [h, w] : image_sizes) max_h = std::max(max_h, h), max_w = std::max(max_w, w);
+                                 int64_t size) const {
   const std::vector<torch::Tensor> levels(features.begin(), features.begin() + 4);
-  return ops::multiscale_roi_align(levels, boxes, {max_h, max_w}, size, size, config.ROI_SAMPLING_RATIO);
+  return ops::multiscale_roi_align(levels, boxes, pool_scales, size, size, config.ROI_SAMPLING_RATIO);
 }
 
 torch::Tensor RoiHeadsImpl::mask_logits(const std::vector<torch::Tensor>& features,
-                                        const std::vector<torch::Tensor>& boxes,
-                                        const std::vector<std::pair<int64_t, int64_t>>& image_sizes) {
-  torch::Tensor pooled = pool(features, boxes, image_sizes, config.MASK_POOL_SIZE);
+                                        const std::vector<torch::Tensor>& boxes) {
+  torch::Tensor pooled = pool(features, boxes, config.MASK_POOL_SIZE);
   if (config.CHANNELS_LAST) pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
   return mask_predictor(mask_features(pooled));
 }
@@ -178,7 +178,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
     reg_targets.push_back(ops::encode_boxes(torch::cat(matched_gt, 0), torch::cat(proposals, 0), weights));
   }
 
-  const torch::Tensor pooled = pool(features, proposals, image_sizes, config.POOL_SIZE);
+  const torch::Tensor pooled = pool(features, proposals, config.POOL_SIZE);
   const torch::Tensor box_features = box_conv_head ? box_conv_head(pooled) : box_head(pooled);
   auto [class_logits, box_regression] = box_predictor(box_features);
   RoiHeadsOutput out;
@@ -209,7 +209,7 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
       const torch::Tensor rois = torch::cat({idx.to(boxes.scalar_type()).unsqueeze(1), boxes}, 1);
       mask_targets.push_back(ops::roi_align(gt_masks, rois, 1.0, m, m, -1, false).select(1, 0));
     }
-    const torch::Tensor logits = mask_logits(features, mask_boxes, image_sizes);
+    const torch::Tensor logits = mask_logits(features, mask_boxes);
     const torch::Tensor lab = torch::cat(mask_labels, 0), tgt = torch::cat(mask_targets, 0);
     if (tgt.numel() == 0) {
       join_step_count_without_terms(context);
@@ -233,10 +233,20 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
   for (size_t i = 0; i < per_image.size(); ++i) {
     torch::Tensor boxes = ops::clip_boxes(boxes_list[i], image_sizes[i].first, image_sizes[i].second);
     torch::Tensor scores = scores_list[i];
-    torch::Tensor lab = torch::arange(num_classes, scores.options().dtype(torch::kLong)).view({1, -1}).expand_as(scores);
-    boxes = boxes.slice(1, 1).reshape({-1, 4});
-    scores = scores.slice(1, 1).reshape(-1);
-    lab = lab.slice(1, 1).reshape(-1);
+    torch::Tensor lab;
+    if (config.DETECTION_ALL_CLASSES) {  // torchvision: every (region, class) pair is a candidate
+      lab = torch::arange(num_classes, scores.options().dtype(torch::kLong)).view({1, -1}).expand_as(scores);
+      boxes = boxes.slice(1, 1).reshape({-1, 4});
+      scores = scores.slice(1, 1).reshape(-1);
+      lab = lab.slice(1, 1).reshape(-1);
+    } else {  // Matterport: a region's highest-scoring class, with that class's box; none if background
+      lab = scores.argmax(1);
+      const torch::Tensor rows = torch::arange(scores.size(0), lab.options());
+      boxes = boxes.view({scores.size(0), num_classes, 4}).index({rows, lab});
+      scores = scores.index({rows, lab});
+      const torch::Tensor foreground = torch::where(lab > 0)[0];
+      boxes = boxes.index({foreground}), scores = scores.index({foreground}), lab = lab.index({foreground});
+    }
     torch::Tensor keep = torch::where(scores > config.DETECTION_MIN_CONFIDENCE)[0];
     boxes = boxes.index({keep}), scores = scores.index({keep}), lab = lab.index({keep});
     keep = ops::remove_small_boxes(boxes, config.DETECTION_MIN_SIZE);
@@ -255,11 +265,11 @@ RoiHeadsOutput RoiHeadsImpl::forward(const std::vector<torch::Tensor>& features,
   const torch::Tensor lab = torch::cat(det_labels, 0);
   torch::Tensor probs;
   if (config.CHANNELS_LAST) {  // the fast path: only the predicted class's mask is computed
-    torch::Tensor pooled = pool(features, kept_boxes, image_sizes, config.MASK_POOL_SIZE);
+    torch::Tensor pooled = pool(features, kept_boxes, config.MASK_POOL_SIZE);
     pooled = pooled.contiguous(torch::MemoryFormat::ChannelsLast);
     probs = mask_predictor->forward_for_labels(mask_features(pooled), lab).unsqueeze(1);
   } else {
-    const torch::Tensor logits = mask_logits(features, kept_boxes, image_sizes);
+    const torch::Tensor logits = mask_logits(features, kept_boxes);
     probs = logits.index({torch::arange(lab.size(0), lab.options()), lab}).unsqueeze(1);
   }
   // in the boxes' dtype: float32 also under mixed precision, where the logits are bf16/fp16

@@ -76,7 +76,8 @@ struct Target {
 };
 
 struct RoiHeadsImpl : torch::nn::Module {
-  explicit RoiHeadsImpl(const Config& config);
+  // feature_strides: the backbone's strides of the levels forward() receives (BackboneBase::strides)
+  RoiHeadsImpl(const Config& config, const std::vector<int64_t>& feature_strides);
   RoiHeadsOutput forward(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& proposals,
                          const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
                          const std::vector<Target>* targets);
@@ -88,16 +89,16 @@ struct RoiHeadsImpl : torch::nn::Module {
   ConvNormStack mask_head{nullptr};  // four 3x3 convs (v2: with BatchNorm)
   MaskPredictor mask_predictor{nullptr};
   Config config;
+  std::vector<double> pool_scales;  // RoIAlign's spatial scale of P2..P5: 1 / the backbone's strides
   std::shared_ptr<const StepContext> step_context;  // training: how examples are drawn, losses averaged
 
   // mask_head on pooled [K, C, 14, 14] features (its convs through model::conv3x3)
   torch::Tensor mask_features(const torch::Tensor& pooled);
 
-  // RoIAlign over P2-P5 (P6 is for proposals only)
+  // RoIAlign over P2-P5 (P6 is for proposals only) at pool_scales
   torch::Tensor pool(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
-                     const std::vector<std::pair<int64_t, int64_t>>& image_sizes, int64_t size) const;
-  torch::Tensor mask_logits(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes,
-                            const std::vector<std::pair<int64_t, int64_t>>& image_sizes);
+                     int64_t size) const;
+  torch::Tensor mask_logits(const std::vector<torch::Tensor>& features, const std::vector<torch::Tensor>& boxes);
 };
 TORCH_MODULE(RoiHeads);
 

@@ -42,33 +42,51 @@ at::Tensor boxes_to_rois(const std::vector<at::Tensor>& boxes) {
 }
 
 at::Tensor multiscale_roi_align(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
-                                const std::vector<int64_t>& image_size, int64_t output_height,
+                                const std::vector<double>& spatial_scales, int64_t output_height,
                                 int64_t output_width, int64_t sampling_ratio) {
   TORCH_CHECK_VALUE(!features.empty(), "multiscale_roi_align: features must list at least one level");
-  TORCH_CHECK_VALUE(image_size.size() == 2, "multiscale_roi_align: image_size must be (height, width), got ",
-                    image_size.size(), " values");
-  for (size_t l = 0; l < features.size(); ++l)
+  TORCH_CHECK_VALUE(spatial_scales.size() == features.size(), "multiscale_roi_align: spatial_scales must give one ",
+                    "scale per level (", features.size(), "), got ", spatial_scales.size());
+  for (size_t l = 0; l < features.size(); ++l) {
     TORCH_CHECK_VALUE(features[l].dim() == 4 && features[l].size(1) == features[0].size(1),
                       "multiscale_roi_align: features[", l, "] must have shape [N, ", features[0].size(1),
                       ", H, W], got ", features[l].sizes());
-  std::vector<double> scales;
-  for (const at::Tensor& f : features) scales.push_back(infer_feature_scale(f.size(2), image_size[0]));
+    const double s = spatial_scales[l];
+    TORCH_CHECK_VALUE(std::isfinite(s) && s > 0 && std::exp2(std::round(std::log2(s))) == s,
+                      "multiscale_roi_align: spatial_scales must be powers of two (1 / stride), got ",
+                      at::ArrayRef<double>(spatial_scales));
+  }
   const at::Tensor rois = boxes_to_rois(boxes);
   if (features.size() == 1)
-    return roi_align(features[0], rois, scales[0], output_height, output_width, sampling_ratio, false);
+    return roi_align(features[0], rois, spatial_scales[0], output_height, output_width, sampling_ratio, false);
 
-  const auto k_min = static_cast<int64_t>(-std::log2(static_cast<float>(scales.front())));
-  const auto k_max = static_cast<int64_t>(-std::log2(static_cast<float>(scales.back())));
+  const auto k_min = static_cast<int64_t>(std::lround(-std::log2(spatial_scales.front())));
+  const auto k_max = static_cast<int64_t>(std::lround(-std::log2(spatial_scales.back())));
   const at::Tensor levels = fpn_levels(rois.slice(1, 1, 5), k_min, k_max);
   at::Tensor result =
       at::zeros({rois.size(0), features[0].size(1), output_height, output_width}, features[0].options());
   for (size_t l = 0; l < features.size(); ++l) {
     const at::Tensor members = at::where(levels == static_cast<int64_t>(l))[0];
-    const at::Tensor pooled = roi_align(features[l], rois.index_select(0, members), scales[l], output_height,
-                                        output_width, sampling_ratio, false);
+    const at::Tensor pooled = roi_align(features[l], rois.index_select(0, members), spatial_scales[l],
+                                        output_height, output_width, sampling_ratio, false);
     result.index_copy_(0, members, pooled.to(result.scalar_type()));  // in place: autograd records it
   }
   return result;
+}
+
+at::Tensor multiscale_roi_align(const std::vector<at::Tensor>& features, const std::vector<at::Tensor>& boxes,
+                                const std::vector<int64_t>& image_size, int64_t output_height,
+                                int64_t output_width, int64_t sampling_ratio) {
+  TORCH_CHECK_VALUE(!features.empty(), "multiscale_roi_align: features must list at least one level");
+  TORCH_CHECK_VALUE(image_size.size() == 2, "multiscale_roi_align: image_size must be (height, width), got ",
+                    image_size.size(), " values");
+  std::vector<double> scales;
+  for (size_t l = 0; l < features.size(); ++l) {
+    TORCH_CHECK_VALUE(features[l].dim() == 4, "multiscale_roi_align: features[", l,
+                      "] must have shape [N, C, H, W], got ", features[l].sizes());
+    scales.push_back(infer_feature_scale(features[l].size(2), image_size[0]));
+  }
+  return multiscale_roi_align(features, boxes, scales, output_height, output_width, sampling_ratio);
 }
 
 namespace {
@@ -84,12 +102,22 @@ at::Tensor fpn_levels_op(const at::Tensor& boxes, int64_t k_min, int64_t k_max, 
   return fpn_levels(boxes, k_min, k_max, canonical_scale, canonical_level, eps);
 }
 
+at::Tensor multiscale_roi_align_scales_op(at::TensorList features, at::TensorList boxes,
+                                          at::ArrayRef<double> spatial_scales, int64_t output_height,
+                                          int64_t output_width, int64_t sampling_ratio) {
+  return multiscale_roi_align(features.vec(), boxes.vec(), spatial_scales.vec(), output_height, output_width,
+                              sampling_ratio);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(mrcnn, m) {
   m.def("multiscale_roi_align(Tensor[] features, Tensor[] boxes, int[] image_size, int output_height, "
         "int output_width, int sampling_ratio) -> Tensor",
         TORCH_FN(multiscale_roi_align_op));
+  m.def("multiscale_roi_align.scales(Tensor[] features, Tensor[] boxes, float[] spatial_scales, "
+        "int output_height, int output_width, int sampling_ratio) -> Tensor",
+        TORCH_FN(multiscale_roi_align_scales_op));
   m.def("fpn_levels(Tensor boxes, int k_min, int k_max, int canonical_scale=224, int canonical_level=4, "
         "float eps=1e-6) -> Tensor",
         TORCH_FN(fpn_levels_op));
