@@ -30,7 +30,22 @@ def _text(obj, what):
             return f.read()
     if isinstance(obj, (str, os.PathLike)):
         raise FileNotFoundError("%s file not found: %s" % (what, obj))
-    return json.dumps(obj).encode()
+    try:
+        return json.dumps(obj, default=_plain_number, allow_nan=False).encode()
+    except ValueError:  # json's "Out of range float values are not JSON compliant"
+        raise ValueError("%s: a value is NaN or infinite (a score or a box?); COCO JSON holds finite numbers only"
+                         % what) from None
+    except TypeError as e:
+        raise TypeError("%s: %s" % (what, e)) from None
+
+
+def _plain_number(value):
+    """numpy scalars and arrays (what detect() and numpy code give) as JSON numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError("a %s is not a JSON value" % type(value).__name__)
 
 
 class CocoEvalResult:

@@ -78,3 +78,15 @@ def test_mask_result_errors_name_the_result():
         evaluate(gt, [good, good, broken], "segm")
     with pytest.raises(ValueError, match=r"result 0: .*image 7777"):
         evaluate(gt, [dict(good, image_id=7777)], "segm")
+
+
+def test_in_memory_records_take_numpy_numbers_and_refuse_nan():
+    gt = {"images": [{"id": np.int64(1), "height": 10, "width": 10}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 1, "image_id": np.int32(1), "category_id": 1, "area": 20.0,
+                           "bbox": np.array([0, 0, 4, 5], np.float32), "iscrowd": 0}]}
+    numpy_scores = [{"image_id": np.int64(1), "category_id": 1, "bbox": [0, 0, 4, 5], "score": np.float32(0.9)}]
+    assert evaluate(gt, numpy_scores, "bbox").stats[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="detections: a value is NaN or infinite"):
+        evaluate(gt, [dict(numpy_scores[0], score=np.float32("nan"))], "bbox")
+    with pytest.raises(TypeError, match="detections: a object is not a JSON value"):
+        evaluate(gt, [dict(numpy_scores[0], score=object())], "bbox")
