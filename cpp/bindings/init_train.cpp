@@ -39,9 +39,9 @@ torch::Tensor image_from_numpy(const py::handle& obj) {
 }
 
 // uint8 [N, H, W] from load_mask's [H, W, N]
-torch::Tensor masks_from_numpy(const py::handle& obj) {
+torch::Tensor masks_from_numpy(const py::handle& obj, const std::string& call) {
   auto a = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(obj);
-  if (!a || a.ndim() != 3) throw std::invalid_argument("load_mask must return masks of shape [H, W, N]");
+  if (!a || a.ndim() != 3) throw std::invalid_argument(call + " must return masks of shape [H, W, N]");
   return torch::from_blob(a.mutable_data(), {a.shape(0), a.shape(1), a.shape(2)}, torch::kByte)
       .permute({2, 0, 1})
       .ne(0)
@@ -85,13 +85,23 @@ class PythonSource : public data::SampleSource {
       // the pixel rule detect applies too (mrcnn.utils.as_rgb_uint8): uint16, floats, NaN, grayscale
       s.image = image_from_numpy(
           as_rgb_uint8_(dataset_.attr("load_image")(id), "load_image(" + std::to_string(id) + ")"));
-      py::tuple mk = dataset_.attr("load_mask")(id);
-      if (mk.size() != 2) throw std::invalid_argument("load_mask must return (masks, class_ids)");
-      s.masks = masks_from_numpy(mk[0]);
-      auto ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(mk[1]);
-      if (!ids) throw std::invalid_argument("load_mask: class_ids must be an integer array");
+      const std::string call = "load_mask(" + std::to_string(id) + ")";
+      const py::object mk = dataset_.attr("load_mask")(id);
+      if (!(py::isinstance<py::tuple>(mk) || py::isinstance<py::list>(mk)) || py::len(mk) != 2)
+        throw std::invalid_argument(call + " must return (masks [H, W, N], class_ids [N]), got " +
+                                    std::string(py::str(mk.get_type().attr("__name__"))));
+      s.masks = masks_from_numpy(mk[py::int_(0)], call);
+      auto ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(mk[py::int_(1)]);
+      if (!ids || ids.ndim() != 1) throw std::invalid_argument(call + ": class_ids must be a 1-D integer array");
       s.class_ids = torch::from_blob(ids.mutable_data(), {static_cast<int64_t>(ids.size())}, torch::kLong).clone();
       if (s.masks.size(0) == 0) s.masks = torch::zeros({0, s.image.size(0), s.image.size(1)}, torch::kByte);
+      if (s.masks.size(1) != s.image.size(0) || s.masks.size(2) != s.image.size(1))
+        throw std::invalid_argument(call + " gave masks of " + std::to_string(s.masks.size(1)) + "x" +
+                                    std::to_string(s.masks.size(2)) + " (H x W) for an image of " +
+                                    std::to_string(s.image.size(0)) + "x" + std::to_string(s.image.size(1)));
+      if (s.masks.size(0) != s.class_ids.size(0))
+        throw std::invalid_argument(call + " gave " + std::to_string(s.masks.size(0)) + " masks but " +
+                                    std::to_string(s.class_ids.size(0)) + " class ids");
       return s;
     } catch (py::error_already_set& e) {
       throw std::runtime_error(e.what());  // the message, without keeping Python objects alive
@@ -213,7 +223,7 @@ void init_train(py::module_& m) {
                  try {
                    py::tuple r = (*fn)(image_to_numpy(s.image), masks_to_numpy(s.masks), seed);
                    s.image = image_from_numpy(r[0]);
-                   torch::Tensor masks = masks_from_numpy(r[1]);
+                   torch::Tensor masks = masks_from_numpy(r[1], "the augmentation");
                    if (masks.size(0) != s.masks.size(0))
                      throw std::invalid_argument("the augmentation changed the number of masks");
                    s.masks = masks.size(0) ? masks : torch::zeros({0, s.image.size(0), s.image.size(1)}, torch::kByte);

@@ -166,9 +166,10 @@ def _train(args):
         train, val = dataset, _open_dataset(args, args.val_dataset)
     else:
         train_ids, val_ids = split_image_ids(dataset.image_ids, args.val_fraction, args.seed)
-        train, val = dataset.subset(train_ids), dataset.subset(val_ids)
+        # --val-fraction 0: no validation (no validation losses, no best-epoch pick by them)
+        train, val = dataset.subset(train_ids), (dataset.subset(val_ids) if len(val_ids) else None)
     say("== %d training and %d validation images, classes: %s"
-          % (len(train.image_ids), len(val.image_ids), ", ".join(train.class_names[1:])))
+          % (len(train.image_ids), len(val.image_ids) if val is not None else 0, ", ".join(train.class_names[1:])))
     config = _config_for(args, train.num_classes, args.name)
     processes = int(os.environ.get("WORLD_SIZE", "1")) if launched() else 1
     if processes > 1:

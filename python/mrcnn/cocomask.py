@@ -15,6 +15,7 @@ malformed input raises ValueError naming the problem instead of crashing.
 import numpy as np
 
 from ._C import codecs as _codecs
+from .codecs import _side
 
 __all__ = ["encode", "decode", "area", "toBbox", "merge", "iou", "frPyObjects",
            "frBbox", "frPoly", "frUncompressedRLE"]
@@ -93,15 +94,15 @@ def iou(dt, gt, pyiscrowd):
 
 
 def frBbox(bb, h, w):
-    return _codecs.fr_bbox(np.asarray(bb, dtype=np.float64), int(h), int(w))
+    return _codecs.fr_bbox(np.asarray(bb, dtype=np.float64), _side(h, "frBbox: h"), _side(w, "frBbox: w"))
 
 
 def frPoly(poly, h, w):
-    return _codecs.fr_poly(poly, int(h), int(w))
+    return _codecs.fr_poly(poly, _side(h, "frPoly: h"), _side(w, "frPoly: w"))
 
 
 def frUncompressedRLE(ucRles, h, w):
-    return _codecs.fr_counts(ucRles, int(h), int(w))
+    return _codecs.fr_counts(ucRles, _side(h, "frUncompressedRLE: h"), _side(w, "frUncompressedRLE: w"))
 
 
 def frPyObjects(pyobj, h, w):

@@ -24,6 +24,16 @@ def _side(value, what):
     return side
 
 
+def _kaggle_string(encoded, what):
+    """Raises TypeError naming `what` unless encoded is a Kaggle RLE string."""
+    if isinstance(encoded, (str, bytes)):
+        return
+    hint = (" (an empty CSV cell read by pandas: an image without that mask has no row)"
+            if isinstance(encoded, float) and encoded != encoded else "")
+    raise TypeError("%s: encoded must be a Kaggle RLE string 'start length start length ...', got %s%s"
+                    % (what, "NaN" if hint else repr(encoded) if encoded is None else type(encoded).__name__, hint))
+
+
 def kaggle_rle_decode(encoded, height, width, one_indexed=True, column_major=True):
     """Masks of Kaggle 'start length ...' strings.
 
@@ -48,6 +58,7 @@ def kaggle_rle_encode(mask, one_indexed=True, column_major=True):
 
 def kaggle_rle_to_coco(encoded, height, width, one_indexed=True, column_major=True):
     """COCO RLE dict of a Kaggle string, without materialising the mask."""
+    _kaggle_string(encoded, "kaggle_rle_to_coco")
     return _codecs.kaggle_to_rle(encoded, _side(height, "kaggle_rle_to_coco: height"),
                                  _side(width, "kaggle_rle_to_coco: width"), one_indexed, column_major)
 

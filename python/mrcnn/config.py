@@ -199,6 +199,9 @@ class Config:
             out["PRE_NMS_LIMIT_TRAINING"] = out["PRE_NMS_LIMIT"]
         for k in ("RPN_ANCHOR_SCALES", "RPN_ANCHOR_RATIOS"):
             out[k] = [float(x) for x in out[k]]
+        for k, v in out.items():  # JSON has no NaN or infinity: name the field instead of failing to parse
+            if any(isinstance(x, float) and not np.isfinite(x) for x in (v if isinstance(v, list) else [v])):
+                raise ValueError("Config.%s: must be a finite number, got %r" % (k, getattr(self, k)))
         return json.dumps(out)
 
 

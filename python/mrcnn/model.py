@@ -343,8 +343,13 @@ class MaskRCNN:
                     return path
                 logger.warning("find_last: skipping %s, not a complete checkpoint", path)
         import errno
-        raise FileNotFoundError(errno.ENOENT, "Could not find weight files in {}".format(
-            os.path.join(self.model_dir, dirs[-1])))
+        newest = os.path.join(self.model_dir, dirs[-1])
+        # a write killed before its rename (kill -9, a lost machine) leaves <name>.pt.tmp-<pid>; the next
+        # checkpoint written there removes it
+        partial = sorted(f for f in os.listdir(newest) if re.match(r"mask_rcnn_.*\.pt\.tmp-\d+$", f))
+        raise FileNotFoundError(errno.ENOENT, "Could not find weight files in {}{}".format(
+            newest, "" if not partial else " (only %s, a checkpoint whose write was interrupted: not usable)"
+            % ", ".join(partial)))
 
     def _exclude_patterns(self, exclude):
         """Matterport layer names (mrcnn_class_logits, mrcnn_bbox_fc, mrcnn_mask, ...) to patterns

@@ -3,6 +3,7 @@
 The kernels are registered as ``torch.ops.mrcnn.*``; these wrappers accept the same argument
 forms as torchvision (box lists, output sizes as ints or pairs).
 """
+import numpy as np
 import torch
 
 from . import _C  # noqa: F401  (registers torch.ops.mrcnn)
@@ -12,13 +13,25 @@ __all__ = ["roi_align", "multiscale_roi_align", "nms", "batched_nms", "paste_mas
            "fpn_levels"]
 
 
-def _pair(size):
-    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
+def _pair(size, name="output_size"):
+    """(h, w) from an int or a pair of ints, as torchvision's ops take output_size."""
+    values = [size, size] if isinstance(size, (int, np.integer)) else size
+    if not isinstance(values, (list, tuple, torch.Size, np.ndarray)) or len(values) != 2 or \
+            not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise ValueError("%s must be an int or a pair of ints (height, width), got %r" % (name, size))
+    return int(values[0]), int(values[1])
 
 
 def _rois(boxes):
+    """[K, 5] rois from a [K, 5] tensor or array, or a list of per-image [K_i, 4] boxes."""
+    if isinstance(boxes, np.ndarray):
+        boxes = torch.from_numpy(boxes)
     if isinstance(boxes, torch.Tensor):
         return boxes
+    if not isinstance(boxes, (list, tuple)):
+        raise ValueError("boxes must be a [K, 5] tensor (batch index, x1, y1, x2, y2) or a list of [K_i, 4] "
+                         "tensors, got %s" % type(boxes).__name__)
+    boxes = [torch.as_tensor(b) for b in boxes]
     return torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)], 0)
 
 

@@ -83,6 +83,14 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     elif not (n == masks.shape[-1] == len(class_ids)):
         raise ValueError("display_instances: %d boxes, %d masks and %d class ids must agree"
                          % (n, masks.shape[-1], len(class_ids)))
+    elif np.ndim(masks) != 3 or tuple(masks.shape[:2]) != tuple(np.shape(image)[:2]):
+        raise ValueError("display_instances: masks must be [H, W, N] with the image's H x W %s, got %s"
+                         % (tuple(np.shape(image)[:2]), tuple(np.shape(masks))))
+    elif not captions:
+        outside = [int(c) for c in np.asarray(class_ids).reshape(-1) if not abs(int(c)) < len(class_names)]
+        if outside:
+            raise ValueError("display_instances: class id %d has no name: class_names lists %d classes (ids 0..%d); "
+                             "give the dataset's class_names" % (outside[0], len(class_names), len(class_names) - 1))
     auto_show = ax is None
     if auto_show:
         fig, ax = plt.subplots(1, figsize=figsize)

@@ -36,6 +36,12 @@ def test_train_detect_evaluate_coco(tmp_path, capsys):
     cli.main(["train", "--dataset", coco, "--format", "coco", "--weights", "last", "--logs", logs, "--name", "fruits",
               "--heads-epochs", "1", "--epochs", "2", "--steps", "2"] + small)
     assert len(glob.glob(os.path.join(logs, "fruits*", "mask_rcnn_fruits_*.pt"))) == 2
+    # --val-fraction 0: every image trains, nothing validates
+    capsys.readouterr()
+    cli.main(["train", "--dataset", coco, "--format", "coco", "--weights", "none", "--logs", logs, "--name", "noval",
+              "--heads-epochs", "1", "--epochs", "1", "--steps", "1", "--workers", "1", "--val-fraction", "0"] + small)
+    assert "training and 0 validation images" in capsys.readouterr().out
+    assert glob.glob(os.path.join(logs, "noval*", "mask_rcnn_noval_0001.pt"))
 
     images = tmp_path / "images"
     images.mkdir()
@@ -83,6 +89,11 @@ def test_detect_builds_the_network_its_checkpoint_describes(tmp_path):
         FPN_CLASSIF_FC_LAYERS_SIZE = 256
         DETECTION_MIN_CONFIDENCE = 0.0
 
+    import torch
+
+    # random weights whose box head does not rank the background first in every region (each region
+    # keeps its best class only): the same weights on every run
+    torch.manual_seed(0)
     model = modellib.MaskRCNN("inference", Small(), str(tmp_path))
     weights = str(tmp_path / "mask_rcnn_small_0001.pt")
     _C.model.save_checkpoint(weights, model.net, ["BG", "a", "b"], 1)

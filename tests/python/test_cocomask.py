@@ -150,3 +150,13 @@ def test_bad_arrays_raise():
         M.iou([[0, 0, 1, 1]], [[0, 0, 1, 1]], [0, 1])
     with pytest.raises(ValueError, match="mask 1"):
         M.merge([M.encode(np.zeros((2, 2), np.uint8)), M.encode(np.zeros((3, 2), np.uint8))])
+
+
+def test_sizes_are_checked_naming_the_argument():
+    with pytest.raises(ValueError, match=r"frPoly: h must be a whole number of pixels .* got 10.5"):
+        M.frPyObjects([[1, 1, 5, 1, 5, 5]], 10.5, 10)
+    with pytest.raises(ValueError, match=r"frBbox: w must be a whole number of pixels .* got -3"):
+        M.frPyObjects([[1, 1, 2, 2]], 10, -3)
+    with pytest.raises(ValueError, match=r"frUncompressedRLE: h"):
+        M.frPyObjects({"size": [2, 2], "counts": [4]}, "2", 2)
+    assert M.frPyObjects([[1, 1, 5, 1, 5, 5]], 10.0, 10)[0]["size"] == [10, 10]  # a whole float is a size

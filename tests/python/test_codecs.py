@@ -76,3 +76,11 @@ def test_mask_to_polygons_with_many_holes_is_linear_and_exact():
     # one region (8-connected); every hole is walked round: 4 corners each, and each cut goes in and out
     assert len(polygons) == 1 and len(polygons[0]) // 2 >= 4 * int((~board[1:-1, 1:-1]).sum())
     assert (back != board).sum() <= 2 * 300  # the cuts may fill a pixel here and there
+
+
+def test_a_kaggle_string_of_the_wrong_type_is_named():
+    import pytest
+
+    for bad, match in (([1, 2], "got list"), (None, "got None"), (float("nan"), "got NaN .*empty CSV cell")):
+        with pytest.raises(TypeError, match="kaggle_rle_to_coco: encoded must be a Kaggle RLE string.*" + match):
+            kaggle_rle_to_coco(bad, 4, 5)

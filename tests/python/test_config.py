@@ -127,3 +127,23 @@ def test_network_fields_come_from_the_cpp_config_and_near_misses_raise():
         DETECTION_MASK_THRESHOLD = 0.3
 
     assert json.loads(Masks().to_model_json())["DETECTION_MASK_THRESHOLD"] == 0.3
+
+
+def test_values_json_cannot_hold_and_impossible_sizes_name_the_field():
+    from mrcnn import model as modellib
+
+    class Bad(Config):
+        NAME = "bad"
+        NUM_CLASSES = 2
+        DETECTION_MIN_CONFIDENCE = float("nan")
+
+    with pytest.raises(ValueError, match="Config.DETECTION_MIN_CONFIDENCE: must be a finite number, got nan"):
+        modellib.MaskRCNN("inference", Bad(), "/nonexistent")
+
+    class Huge(Config):
+        NAME = "huge"
+        NUM_CLASSES = 2
+        IMAGE_MAX_DIM = 10 ** 6
+
+    with pytest.raises(ValueError, match="Config.IMAGE_MAX_DIM: must be at most 16384 pixels, got 1000000"):
+        modellib.MaskRCNN("inference", Huge(), "/nonexistent")

@@ -195,8 +195,17 @@ def test_csv_loader_2019_class_ids_quotes_and_bad_rows(tmp_path):
     ds.prepare()
     assert ds.class_names == ["BG", "class_2", "class_6"]
     assert len(ds.warnings) == 2 and "line 4" in ds.warnings[0] and "line 5" in ds.warnings[1]
+    assert "Height 'oops' is not a whole number" in ds.warnings[1]
     masks, ids = ds.load_mask(0)
     assert masks.shape == (4, 5, 2) and masks[:, :, 0].sum() == 5 and list(ids) == [2, 1]
+    # a class name where the number goes, and a spreadsheet's UTF-8 byte-order mark
+    (tmp_path / "y.csv").write_bytes(b"\xef\xbb\xbfImageId,EncodedPixels,Height,Width,ClassId\n"
+                                     b"a.jpg,1 3,4,5,shirt\na.jpg,5 2,4,5,3\n")
+    ds = RleCsvDataset(str(tmp_path / "y.csv"), str(tmp_path))
+    ds.prepare()
+    assert len(ds.warnings) == 1 and "line 2" in ds.warnings[0] and "ClassId 'shirt' is not a whole number" \
+        in ds.warnings[0]
+    assert ds.num_images == 1
 
 
 def test_mask_folder_loader_on_nucleus_agrees_with_its_csv():
@@ -393,3 +402,14 @@ def test_an_annotated_size_that_is_not_the_files_is_reported(tmp_path):
     assert len(ds.warnings) == 1 and "image 2 is annotated as 30x20 but" in ds.warnings[0] and "is 60x40" in ds.warnings[0]
     with pytest.raises(ValueError, match="b.png is 60x40"):
         CocoDataset(str(path), str(tmp_path), bad_data="raise")
+
+
+def test_a_coco_file_without_categories_is_refused_when_read(tmp_path):
+    from mrcnn.datasets import CocoDataset
+
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 12}], "categories": [],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 5, "segmentation": [[1, 1, 8, 1, 8, 7]]}]}
+    (tmp_path / "ann.json").write_text(json.dumps(doc))
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((10, 12, 3), np.uint8))
+    with pytest.raises(ValueError, match="ann.json: no usable 'categories'.*none of its 1 annotations has a class"):
+        CocoDataset(str(tmp_path / "ann.json"), str(tmp_path))

@@ -467,3 +467,27 @@ def test_broken_files_in_a_built_in_dataset_are_skipped(tmp_path):
             assert s["image"].shape[2] == 3 and len(s["class_ids"]) == 1
     text = "\n".join(loader.take_warnings())
     assert loader.skipped_bad >= 1 and ("zero.jpg" in text or "missing.jpg" in text or "truncated.jpg" in text)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ("none", r"load_mask\(0\) must return \(masks \[H, W, N\], class_ids \[N\]\), got NoneType"),
+    ("size", r"load_mask\(0\) gave masks of 10x12 \(H x W\) for an image of \d+x\d+"),
+    ("count", r"load_mask\(0\) gave \d+ masks but 7 class ids"),
+])
+def test_what_a_python_dataset_gives_wrong_is_named(wrong, message):
+    class Wrong(PatternDataset):
+        def load_image(self, image_id):
+            return np.full((self.image_info[image_id]["height"], self.image_info[image_id]["width"], 3), 128, np.uint8)
+
+        def load_mask(self, image_id):
+            masks, ids = super().load_mask(image_id)
+            if wrong == "none":
+                return None
+            if wrong == "size":
+                return np.zeros((10, 12, len(ids)), bool), ids
+            return masks, np.ones(7, np.int32)
+
+    strict = make_loader(prepared(Wrong(3)), SmallConfig(), None, seed=0, workers=0, shuffle=False, on_error="raise")
+    with pytest.raises(RuntimeError, match=message) as e:
+        batches(strict, 1)
+    assert "Exception raised from" not in str(e.value)  # no C++ backtrace

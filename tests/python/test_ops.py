@@ -534,3 +534,38 @@ def test_roi_align_on_infinite_or_huge_boxes_is_quick_and_finite():
     # a box covering the map exactly still samples as torchvision does
     box = [torch.tensor([[0.0, 0.0, 15.0, 15.0]])]
     torch.testing.assert_close(ops.roi_align(x, box, 7), torchvision.ops.roi_align(x, box, 7), rtol=0, atol=1e-6)
+
+
+def test_box_arrays_output_sizes_and_half_precision_on_the_cpu():
+    import numpy as np
+
+    from mrcnn import ops
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 4, 16, 16)
+    rois = np.array([[0, 1, 1, 9, 7], [0, 3.5, 2, 14, 15]], np.float32)
+    assert torch.equal(ops.roi_align(x, rois, 3), ops.roi_align(x, torch.from_numpy(rois), 3))
+    for bad in ("seven", (3,), 2.5):
+        with pytest.raises(ValueError, match="output_size must be an int or a pair of ints"):
+            ops.roi_align(x, rois, bad)
+    with pytest.raises(ValueError, match="boxes must be a"):
+        ops.roi_align(x, "boxes", 3)
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    masks = torch.rand(3, 28, 28)
+    for dtype in (torch.float16, torch.bfloat16):  # computed in float32 on the rounded values, as torchvision
+        xr, rr = x.to(dtype), torch.from_numpy(rois).to(dtype)
+        got = ops.roi_align(xr, rr, 3, 1.0, 2)
+        assert got.dtype == dtype
+        torch.testing.assert_close(got, ops.roi_align(xr.float(), rr.float(), 3, 1.0, 2).to(dtype))
+        xg = xr.clone().requires_grad_()
+        ops.roi_align(xg, rr, 3, 1.0, 2).sum().backward()
+        assert xg.grad.dtype == dtype and float(xg.grad.float().sum()) > 0
+        keep = ops.nms(boxes.to(dtype), scores.to(dtype), 0.5)
+        assert keep.tolist() == tvops.nms(boxes, scores, 0.5).tolist()
+        idx = torch.tensor([0, 0, 1])
+        assert ops.batched_nms(boxes.to(dtype), scores.to(dtype), idx, 0.5).tolist() == [0, 2]
+        pasted = ops.paste_masks(masks.to(dtype), boxes.to(dtype), (32, 32))
+        assert pasted.dtype == dtype
+        torch.testing.assert_close(pasted, ops.paste_masks(masks.to(dtype).float(), boxes, (32, 32)).to(dtype))
+        assert ops.paste_masks(masks.to(dtype), boxes.to(dtype), (32, 32), threshold=0.5).dtype == torch.bool

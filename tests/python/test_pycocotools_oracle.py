@@ -109,3 +109,45 @@ def test_cocoeval_equals_pycocotools_on_perturbed_detections(tmp_path):
     json.dump(copy.deepcopy(dets), open(dt_path, "w"))
     np.testing.assert_allclose(evaluate(gt_path, dt_path, "bbox").stats, _pycocotools_stats(gt_path, dt_path, "bbox"),
                                rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_duplicate_ground_truth_ids_are_read_as_pycocotools_reads_them(tmp_path, iou_type):
+    """pycocotools indexes annotations by id (the last of an id wins) but lists every occurrence per
+    image: each occurrence is evaluated as a copy of the last, in that one's image and category."""
+    root = shared_path("testdata", "cocoeval")
+    expected = json.load(open(os.path.join(root, "expected.json")))["synthetic"]
+    gt = json.load(open(os.path.join(root, expected["gt"])))
+    anns = gt["annotations"]
+    rng = np.random.default_rng(3)
+    sizes = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    dets = []
+    for a in anns:
+        d = {"image_id": a["image_id"], "category_id": a["category_id"], "score": float(rng.random())}
+        if iou_type == "bbox":
+            x, y, w, h = a["bbox"]
+            d["bbox"] = [x + 1, y, w, h]
+        else:  # the ground truth's mask as an RLE string, one pixel to the right
+            h, w = sizes[a["image_id"]]
+            seg = a["segmentation"]
+            rle = pm.merge(pm.frPyObjects(seg, h, w)) if isinstance(seg, list) else \
+                pm.frPyObjects(seg, h, w) if isinstance(seg.get("counts"), list) else seg
+            m = np.roll(pm.decode(rle), 1, axis=1)
+            d["segmentation"] = {"size": [h, w], "counts": pm.encode(np.asfortranarray(m))["counts"].decode()}
+        dets.append(d)
+    # ids reused within an image, across images, across categories, and by an annotation of an image
+    # that the file does not list
+    others = [a for a in anns if a["image_id"] != anns[0]["image_id"]]
+    anns[1]["id"] = anns[0]["id"]
+    others[0]["id"] = anns[2]["id"]
+    others[1]["id"] = anns[3]["id"]
+    others[1]["category_id"] = next(c["id"] for c in gt["categories"] if c["id"] != anns[3]["category_id"])
+    if iou_type == "bbox":  # pycocotools' segm fails on it (the mask of an image it does not know)
+        anns.append(dict(anns[4], image_id=10 ** 9))
+    gt_path, dt_path = str(tmp_path / "gt.json"), str(tmp_path / "dt.json")
+    json.dump(gt, open(gt_path, "w"))
+    json.dump(dets, open(dt_path, "w"))
+    reference = _pycocotools_stats(gt_path, dt_path, iou_type)
+    clean = _pycocotools_stats(os.path.join(root, expected["gt"]), dt_path, iou_type)
+    assert not np.allclose(reference, clean)  # the duplicates change pycocotools' result
+    np.testing.assert_allclose(evaluate(gt_path, dt_path, iou_type).stats, reference, rtol=0, atol=1e-12)

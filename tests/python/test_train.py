@@ -339,6 +339,15 @@ def test_find_last_skips_files_that_are_not_complete_checkpoints(tmp_path):
     (run / "mask_rcnn_shapes_0003.pt").write_bytes(whole[:len(whole) // 2])  # a copy cut short
     model = modellib.MaskRCNN("inference", TinyConfig(), str(tmp_path))
     assert model.find_last() == str(run / "mask_rcnn_shapes_0001.pt")
+    # the first checkpoint of a run killed while writing it: the leftover is named
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "shapes20260101T0100").mkdir()
+    (other / "shapes20260101T0100" / "mask_rcnn_shapes_0001.pt.tmp-4242").write_bytes(whole[:100])
+    model = modellib.MaskRCNN("inference", TinyConfig(), str(other))
+    with pytest.raises(FileNotFoundError, match=r"only mask_rcnn_shapes_0001.pt.tmp-4242, a checkpoint whose write "
+                                                r"was interrupted"):
+        model.find_last()
 
 
 def test_options_are_typed_objects_that_name_a_misspelt_or_mistyped_field():

@@ -287,3 +287,14 @@ def test_display_weight_stats_flags_suspicious_weights(capsys):
     assert float(table[1][2]) == 0 and float(table[1][3]) == 5 and abs(float(table[1][4]) - np.std(range(6))) < 1e-4
     assert "dead?" not in table[1][0] and "dead?" in table[2][0] and "overflow?" in table[3][0]
     assert "conv.weight" in capsys.readouterr().out
+
+
+def test_display_instances_names_a_class_id_without_a_name_and_masks_of_another_size():
+    image = np.zeros((20, 30, 3), np.uint8)
+    boxes = np.array([[2, 2, 10, 10]])
+    masks = np.zeros((20, 30, 1), bool)
+    with pytest.raises(ValueError, match="class id 5 has no name: class_names lists 2 classes"):
+        visualize.display_instances(image, boxes, masks, np.array([5]), ["BG", "balloon"])
+    with pytest.raises(ValueError, match=r"masks must be \[H, W, N\] with the image's H x W \(20, 30\), got \(30, 20, 1\)"):
+        visualize.display_instances(image, boxes, np.zeros((30, 20, 1), bool), np.array([1]), ["BG", "balloon"])
+    plt.close("all")

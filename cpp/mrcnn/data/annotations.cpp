@@ -135,6 +135,9 @@ AnnotationSet load_coco_impl(const std::string& json_path, const std::string& im
       }
     }
   }
+  if (out.classes.empty() && annotations.size() > 0)  // no annotation could name its class
+    throw std::invalid_argument(json_path + ": no usable 'categories' ([{\"id\": ..., \"name\": ...}, ...]), so none "
+                                "of its " + std::to_string(annotations.size()) + " annotations has a class");
   std::set<int64_t> categories;
   for (const auto& c : out.classes) categories.insert(c.first);
   std::map<int64_t, size_t> by_id;
@@ -352,6 +355,20 @@ std::vector<std::string> csv_fields(const std::string& line) {
 
 bool file_exists(const std::string& p) { return std::ifstream(p).good(); }
 
+// A whole-number field of a CSV row; throws naming the column and the text otherwise.
+int64_t csv_integer(const std::string& text, const char* column) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size())
+    throw std::invalid_argument(std::string(column) + " '" + text + "' is not a whole number");
+  return value;
+}
+
 }  // namespace
 
 AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& image_dir, const std::string& label_json,
@@ -362,6 +379,8 @@ AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& 
   const Problems problems{policy, &out.warnings};
   std::string line;
   if (!std::getline(f, line)) throw std::invalid_argument(csv_path + ": empty file");
+  // a UTF-8 byte-order mark (spreadsheet programs write one) is not part of the first column's name
+  if (line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
   const std::vector<std::string> header = csv_fields(line);
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
@@ -390,10 +409,10 @@ AnnotationSet load_rle_csv_impl(const std::string& csv_path, const std::string& 
     try {
       if (v.size() < header.size()) throw std::invalid_argument("has " + std::to_string(v.size()) + " fields, the header " + std::to_string(header.size()));
       const std::string& image_id = v[col["ImageId"]];
-      const int64_t h = std::stoll(v[col["Height"]]), w = std::stoll(v[col["Width"]]);
+      const int64_t h = csv_integer(v[col["Height"]], "Height"), w = csv_integer(v[col["Width"]], "Width");
       if (h <= 0 || w <= 0) throw std::invalid_argument("image size " + std::to_string(h) + "x" + std::to_string(w));
       const std::string cls = col.count("ClassId") ? v[col["ClassId"]] : "1";  // one-class files (DSB)
-      const int64_t class_id = std::stoll(cls.substr(0, cls.find('_')));
+      const int64_t class_id = csv_integer(cls.substr(0, cls.find('_')), "ClassId");
       if (!label_json.empty() && !names.count(class_id))
         throw std::invalid_argument("ClassId " + cls + " is not in " + label_json);
       Instance inst;

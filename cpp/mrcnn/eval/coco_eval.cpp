@@ -197,6 +197,29 @@ struct Annotations {
   std::vector<int64_t> img_ids, cat_ids;  // sorted
 };
 
+// Ground-truth annotations sharing an id, as pycocotools' COCO reads them: its index keeps the last
+// annotation of each id (COCO.anns[id]), while the per-image lists keep every occurrence, so COCOeval
+// evaluates each occurrence (whose own image and category pass the filters) as a copy of that last
+// annotation, in the last one's image and category. gts are in file order; kept[j] says whether
+// occurrence j's image is among the ground truth's images (only id and image_id are read otherwise).
+void resolve_duplicate_ids(std::vector<Ann>& gts, std::vector<uint8_t>& kept, const std::vector<int64_t>& cat_ids) {
+  std::map<int64_t, size_t> last;
+  std::map<int64_t, size_t> count;
+  for (size_t j = 0; j < gts.size(); ++j) last[gts[j].id] = j, ++count[gts[j].id];
+  for (size_t j = 0; j < gts.size(); ++j) {
+    if (!kept[j] || count[gts[j].id] < 2) continue;
+    const size_t r = last[gts[j].id];
+    if (r == j) continue;
+    // the occurrence passes getAnnIds' category filter by its own category
+    const bool listed = std::binary_search(cat_ids.begin(), cat_ids.end(), gts[j].category_id);
+    if (!listed || !kept[r]) {  // filtered out, or a copy of an annotation of no listed image
+      kept[j] = 0;
+      continue;
+    }
+    gts[j] = gts[r];
+  }
+}
+
 Annotations read_annotations(std::string_view gt_text, std::string_view dt_text, bool segm) {
   // Box evaluation never looks at ground-truth masks, nor at the masks of results that carry a
   // box: their coordinates are checked for syntax, not converted.
@@ -289,6 +312,7 @@ Annotations read_annotations(std::string_view gt_text, std::string_view dt_text,
     if (!e.empty()) throw std::invalid_argument("coco_evaluate: " + e);
   for (const auto& e : dt_errors)
     if (!e.empty()) throw std::invalid_argument("coco_evaluate: " + e);
+  resolve_duplicate_ids(gts, gt_kept, cat_ids);
   size_t kept = 0;
   for (size_t j = 0; j < gts.size(); ++j)
     if (gt_kept[j]) {

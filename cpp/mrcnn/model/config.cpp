@@ -78,6 +78,11 @@ void Config::validate() const {
   if (IMAGE_MIN_DIM <= 0 || IMAGE_MAX_DIM < IMAGE_MIN_DIM)
     bad("IMAGE_MAX_DIM", "need 0 < IMAGE_MIN_DIM <= IMAGE_MAX_DIM, got " + std::to_string(IMAGE_MIN_DIM) + " and " +
                              std::to_string(IMAGE_MAX_DIM));
+  // one 256-channel float map at stride 4 of a 16384 x 16384 input is already 17 GB: beyond that a
+  // value is a typo, which would otherwise surface as an allocation error naming no field
+  constexpr int64_t kMaxSide = 16384;
+  if (IMAGE_MAX_DIM > kMaxSide)
+    bad("IMAGE_MAX_DIM", "must be at most " + std::to_string(kMaxSide) + " pixels, got " + std::to_string(IMAGE_MAX_DIM));
   if (IMAGE_RESIZE_MODE == "square" || IMAGE_RESIZE_MODE == "pad64")
     if (IMAGE_MAX_DIM % 64 != 0)
       bad("IMAGE_MAX_DIM", "must be a multiple of 64 in mode " + IMAGE_RESIZE_MODE + ", got " + std::to_string(IMAGE_MAX_DIM));

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <vector>
 
+#include "mrcnn/ops/cpu/reduced_float.h"
 #include "mrcnn/ops/nms.h"
 
 namespace mrcnn::ops {
@@ -60,6 +61,8 @@ void greedy_nms(const T* boxes, const int64_t* order, int64_t m, double iou_thre
 }
 
 at::Tensor nms_cpu(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
+  if (is_reduced_float(boxes) || is_reduced_float(scores))
+    return nms_cpu(as_float32(boxes), as_float32(scores), iou_threshold);
   check_nms_args(boxes, scores);
   TORCH_CHECK_VALUE(boxes.device().is_cpu(), "nms: the CPU kernel got boxes on ", boxes.device());
   const int64_t n = boxes.size(0);
@@ -78,6 +81,8 @@ at::Tensor nms_cpu(const at::Tensor& boxes, const at::Tensor& scores, double iou
 // Groups the boxes by category and runs the greedy pass for the categories in parallel.
 at::Tensor batched_nms_per_category_cpu(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
                                         double iou_threshold) {
+  if (is_reduced_float(boxes) || is_reduced_float(scores))
+    return batched_nms_per_category_cpu(as_float32(boxes), as_float32(scores), idxs, iou_threshold);
   check_nms_args(boxes, scores);
   TORCH_CHECK_VALUE(boxes.device().is_cpu(), "batched_nms: the CPU kernel got boxes on ", boxes.device());
   const int64_t n = boxes.size(0);
@@ -127,6 +132,8 @@ at::Tensor batched_nms_per_category_cpu(const at::Tensor& boxes, const at::Tenso
 // orders them as torchvision's does.
 at::Tensor batched_nms_top_cpu(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs,
                                double iou_threshold, int64_t max_keep) {
+  if (is_reduced_float(boxes) || is_reduced_float(scores))
+    return batched_nms_top_cpu(as_float32(boxes), as_float32(scores), idxs, iou_threshold, max_keep);
   check_nms_args(boxes, scores);
   TORCH_CHECK_VALUE(boxes.device().is_cpu(), "batched_nms: the CPU kernel got boxes on ", boxes.device());
   const int64_t n = boxes.size(0);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "mrcnn/ops/cpu/reduced_float.h"
 #include "mrcnn/ops/paste_geometry.h"
 #include "mrcnn/ops/paste_masks.h"
 
@@ -63,6 +64,10 @@ void paste_masks_impl(const at::Tensor& masks, const at::Tensor& boxes, int64_t 
 
 at::Tensor paste_masks_cpu(const at::Tensor& masks, const at::Tensor& boxes, int64_t height, int64_t width,
                            int64_t padding, double threshold) {
+  if (is_reduced_float(masks) || is_reduced_float(boxes)) {
+    const at::Tensor out = paste_masks_cpu(as_float32(masks), as_float32(boxes), height, width, padding, threshold);
+    return threshold >= 0 ? out : out.to(masks.scalar_type());
+  }
   check_paste_masks_args(masks, boxes, height, width, padding);
   TORCH_CHECK_VALUE(masks.device().is_cpu(), "paste_masks: the CPU kernel got masks on ", masks.device());
   const at::Tensor m = masks.reshape({masks.size(0), masks.size(-2), masks.size(-1)}).contiguous();

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "mrcnn/ops/cpu/reduced_float.h"
 #include "mrcnn/ops/roi_align.h"
 #include "mrcnn/ops/roi_align_geometry.h"
 
@@ -137,6 +138,10 @@ void roi_align_forward_impl(const at::Tensor& input_nhwc, const at::Tensor& rois
 at::Tensor roi_align_forward_cpu(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                                  int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                                  bool aligned) {
+  if (is_reduced_float(input) || is_reduced_float(rois))
+    return roi_align_forward_cpu(as_float32(input), as_float32(rois), spatial_scale, pooled_height, pooled_width,
+                                 sampling_ratio, aligned)
+        .to(input.scalar_type());
   check_roi_align_args(input, rois, spatial_scale, pooled_height, pooled_width);
   TORCH_CHECK_VALUE(input.device().is_cpu(), "roi_align: the CPU kernel got input on ", input.device());
   check_batch_indices(rois, input.size(0));
@@ -186,6 +191,10 @@ void roi_align_backward_impl(const at::Tensor& grad_bins, const at::Tensor& rois
 at::Tensor roi_align_backward_cpu(const at::Tensor& grad, const at::Tensor& rois, double spatial_scale,
                                   int64_t pooled_height, int64_t pooled_width, int64_t batch, int64_t channels,
                                   int64_t height, int64_t width, int64_t sampling_ratio, bool aligned) {
+  if (is_reduced_float(grad) || is_reduced_float(rois))
+    return roi_align_backward_cpu(as_float32(grad), as_float32(rois), spatial_scale, pooled_height, pooled_width,
+                                  batch, channels, height, width, sampling_ratio, aligned)
+        .to(grad.scalar_type());
   check_roi_align_backward_args(grad, rois, channels, pooled_height, pooled_width);
   TORCH_CHECK_VALUE(grad.device().is_cpu(), "roi_align backward: the CPU kernel got grad on ", grad.device());
   check_batch_indices(rois, batch);
