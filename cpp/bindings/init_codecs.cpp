@@ -60,9 +60,15 @@ Rle dict_to_rle(const py::handle& obj, const std::string& what) {
   py::dict d = py::reinterpret_borrow<py::dict>(obj);
   if (!d.contains("size") || !d.contains("counts"))
     throw py::value_error(what + ": an RLE dict needs the keys 'size' and 'counts'");
-  py::sequence size = d["size"].cast<py::sequence>();
-  if (py::len(size) != 2) throw py::value_error(what + ": 'size' must be [height, width]");
-  const long long h = size[0].cast<long long>(), w = size[1].cast<long long>();
+  long long h = 0, w = 0;
+  try {
+    py::sequence size = d["size"].cast<py::sequence>();
+    if (py::len(size) != 2) throw py::value_error(what + ": 'size' must be [height, width]");
+    h = size[0].cast<long long>(), w = size[1].cast<long long>();
+  } catch (const py::cast_error&) {
+    throw py::value_error(what + ": 'size' must be [height, width] in whole pixels, got " +
+                          std::string(py::repr(d["size"])).substr(0, 80));
+  }
   if (h < 0 || w < 0 || h > UINT32_MAX || w > UINT32_MAX)
     throw py::value_error(what + ": invalid size [" + std::to_string(h) + ", " + std::to_string(w) + "]");
   py::object counts = d["counts"];

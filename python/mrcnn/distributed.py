@@ -142,8 +142,11 @@ class Progress:
         self._note((epoch, step, 1))
 
     def failure(self, error):
-        """A PeerFailure for `error` (a timed-out or broken collective) naming the ranks behind."""
-        behind = []
+        """A PeerFailure for `error` (a timed-out or broken collective) that names first the ranks
+        that did not get as far as this one (behind it, or at the same mark without reaching the
+        exchange this process waits in: with all others past it, the step's collective would have
+        completed), then this one, which waited."""
+        behind, level = [], []
         if self.store is not None:
             for r in range(self.size):
                 if r == self.rank:
@@ -156,12 +159,15 @@ class Progress:
                     continue
                 if theirs < self.mine:
                     behind.append("rank %d %s" % (r, self._text(theirs)))
-        who = ("; behind it: " + ", ".join(behind) + " (died or stuck there)") if behind else ""
+                elif theirs == self.mine:
+                    level.append("rank %d %s and got no further" % (r, self._text(theirs)))
+        suspects = behind or level
+        who = ("; ".join(suspects) + " (died or stuck there): ") if suspects else ""
         return PeerFailure(
-            "data-parallel training, rank %d of %d %s and waited in vain for the others (%s)%s. The job "
+            "data-parallel training: %srank %d of %d %s and waited in vain for the others (%s). The job "
             "stops; the last complete checkpoint is in the log directory (rank 0 writes them). "
             "MRCNN_DIST_TIMEOUT sets how long a process waits (now %d s)."
-            % (self.rank, self.size, self._text(self.mine), str(error).strip().splitlines()[-1][:200], who,
+            % (who, self.rank, self.size, self._text(self.mine), str(error).strip().splitlines()[-1][:200],
                timeout().total_seconds()))
 
 

@@ -223,3 +223,30 @@ def test_ctrl_c_stops_every_process_together_and_saves_the_state(tmp_path):
     assert modellib.read_torch_file(saved)
     time.sleep(1)
     assert not _processes_left(tmp_path)
+
+
+def test_a_peer_failure_names_the_rank_that_got_no_further_first():
+    """Rank 1 stops answering after loading the batch rank 0 also loaded: their marks are equal, and
+    rank 0 waits in the step's exchange. The message names rank 1 before rank 0, which waited."""
+    from mrcnn import distributed
+
+    class Store:
+        def __init__(self, marks):
+            self.marks = marks
+
+        def check(self, keys):
+            return all(k in self.marks for k in keys)
+
+        def get(self, key):
+            return self.marks[key].encode()
+
+    progress = object.__new__(distributed.Progress)
+    progress.rank, progress.size, progress.mine = 0, 3, (2, 2, 0)
+    progress.store = Store({"mrcnn/progress/1": "2 2 0", "mrcnn/progress/2": "2 2 0"})
+    text = str(progress.failure(RuntimeError("Timed out waiting 10000ms for recv")))
+    assert text.startswith("data-parallel training: rank 1 loaded the batch of epoch 2 step 2 and got no further; "
+                           "rank 2 loaded"), text
+    assert "rank 0 of 3 loaded the batch of epoch 2 step 2 and waited in vain" in text
+    progress.store = Store({"mrcnn/progress/1": "2 1 1", "mrcnn/progress/2": "2 2 0"})
+    text = str(progress.failure(RuntimeError("Timed out")))
+    assert text.startswith("data-parallel training: rank 1 finished epoch 2 step 1 (died or stuck there)"), text

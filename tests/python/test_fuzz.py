@@ -76,6 +76,7 @@ CHILD = textwrap.dedent(r'''
         if rng.random() < 0.3:
             s = junk_text()
         codecs.kaggle_rle_decode(s, small_dims(), small_dims())
+        codecs.kaggle_rle_to_coco(rng.choice([s, junk_value(), float("nan"), [s]]), small_dims(), small_dims())
 
     def t_polygons():
         m = nrng.random((rng.randint(0, 60), rng.randint(0, 60))) < rng.random()
@@ -92,7 +93,7 @@ CHILD = textwrap.dedent(r'''
         codecs.via_shape_to_mask(shape, rng.choice([0, 1, 20, 64]), rng.choice([0, 1, 20, 64]))
 
     def t_cocomask():
-        h, w = rng.choice([0, 1, 5, 40]), rng.choice([0, 1, 5, 40])
+        h, w = rng.choice([0, 1, 5, 40, 2.5, -1]), rng.choice([0, 1, 5, 40, 7.0, -3])
         objs = rng.choice([
             [[junk_number() for _ in range(rng.randint(0, 10))]],
             [{"size": [h, w], "counts": junk_text()}],
@@ -152,6 +153,17 @@ CHILD = textwrap.dedent(r'''
         state = modellib.read_torch_file(path)
         modellib.checkpoint_config(state)
 
+    def t_weights():  # load_weights on checkpoints and state_dicts with junk formats, dtypes and values
+        path = os.path.join(tmp, "w.pt")
+        weights = {k: v.clone() for k, v in detector.net.state_dict().items()}
+        key = rng.choice(sorted(weights))
+        weights[key] = rng.choice([weights[key].to(torch.int64), weights[key].bool(), weights[key] * float("nan"),
+                                   torch.zeros(3), weights[key]])
+        state = rng.choice([{"format": rng.choice([junk_text(), "mrcnn-checkpoint-999", "mrcnn-checkpoint-2"]),
+                             "weights": weights, "config": rng.choice(["{}", junk_text(), "[]"])}, weights])
+        torch.save(state, path)
+        detector.load_weights(path, verbose=False)
+
     class Tiny(Config):
         NAME = "fuzz"
         NUM_CLASSES = 2
@@ -168,6 +180,23 @@ CHILD = textwrap.dedent(r'''
         if rng.random() < 0.2 and image.size and np.issubdtype(dtype, np.floating):
             image.flat[0] = rng.choice([np.nan, np.inf])
         detector.detect([image])
+        if image.ndim == 3 and image.shape[2] == 3 and image.size:
+            molded = (image.astype(np.float32) - np.asarray(Tiny.MEAN_PIXEL, np.float32))[None]
+            detector.detect_molded(molded, modellib.compose_image_meta(0, image.shape, image.shape,
+                                                                       (0, 0) + image.shape[:2], 1.0,
+                                                                       np.zeros(2))[None])
+
+    from mrcnn import ops
+
+    def t_ops():  # torchvision-style op arguments: sizes, box forms, dtypes
+        x = torch.rand(1, 2, 8, 8).to(rng.choice([torch.float32, torch.float16, torch.bfloat16, torch.float64]))
+        boxes = rng.choice([np.array([[0, 1, 1, 5, 5]], np.float32), torch.tensor([[0.0, 1, 1, 5, 5]]),
+                            [torch.tensor([[1.0, 1, 5, 5]])], junk_value(), "boxes", np.zeros((2, 3))])
+        ops.roi_align(x, boxes, rng.choice([2, (2, 3), "seven", 2.5, None, (0, 1), [-1, 2]]),
+                      rng.choice([1.0, 0.5, float("nan")]), rng.choice([-1, 0, 2]))
+        b = torch.rand(5, 4).to(x.dtype) * 10
+        b[:, 2:] += b[:, :2]
+        ops.nms(b, torch.rand(5).to(x.dtype), rng.random())
 
     # The native layer under the API (mrcnn._C), called directly with wrong types and junk values: a
     # Python exception of a fitting kind (pybind11's TypeError lists the signature), never
@@ -194,9 +223,9 @@ CHILD = textwrap.dedent(r'''
         except Exception as e:
             print("KIND", getattr(f, "__name__", f), type(e).__name__, str(e)[:200], flush=True)
 
-    targets = [t_kaggle, t_polygons, t_via, t_cocomask, t_coco_parser, t_cocoeval, t_checkpoint, t_native]
-    for target in targets + [t_detect]:
-        count = N if target is not t_detect else max(4, N // 6)
+    targets = [t_kaggle, t_polygons, t_via, t_cocomask, t_coco_parser, t_cocoeval, t_checkpoint, t_ops, t_native]
+    for target in targets + [t_detect, t_weights]:
+        count = N if target not in (t_detect, t_weights) else max(4, N // 6)
         for k in range(count):
             print("CASE", target.__name__, k, flush=True)
             start = time.time()
