@@ -560,7 +560,7 @@ class _Rotated(utils.Dataset):
             self.add_class(c["source"], c["id"], c["name"])
         for i in base.image_ids:
             info = base.image_info[i]
-            self.add_image(info["source"], image_id=i, path=None, width=info["height"], height=info["width"])
+            self.add_image(info["source"], image_id=int(i), path=None, width=info["height"], height=info["width"])
 
     def load_image(self, image_id):
         return np.ascontiguousarray(np.rot90(self.base.load_image(image_id)))
@@ -591,6 +591,8 @@ def test_landscape_images_in_square_mode_train_as_well_as_portrait(tmp_path):
         model = modellib.MaskRCNN("training", cfg, str(tmp_path / name))
         model.train(ds, None, learning_rate=0.03, epochs=1, layers="all", verbose=0, seed=0, schedule="cosine",
                     warmup_steps=10)
-        ap[name] = evaluate(model, ds, verbose=False, progress=False)["mAP50"]
-    assert ap["portrait"] > 0.5, ap  # it learns at all
-    assert ap["landscape"] >= ap["portrait"] - 0.2, ap
+        ap[name] = evaluate(model, ds, verbose=False, progress=False)["segm"].stats[1]  # mask AP at IoU 0.5
+    # Seen here (AMD EPYC; Winograd convolutions on / off): 1.0 and 1.0 for both orientations; with
+    # the scale inferred from the tallest image, landscape 0.667 / 0.639 against portrait 1.0 / 1.0.
+    assert ap["portrait"] >= 0.8, ap  # it learns at all
+    assert ap["landscape"] >= ap["portrait"] - 0.15, ap
