@@ -161,3 +161,24 @@ def test_evaluate_and_inspect_report_a_broken_image_and_go_on(tmp_path, capsys):
         cli.main(["inspect", "--dataset", str(tmp_path / "ann.json"), "--format", "coco", "--out", out,
                   "--samples", "2"])
     assert cv2.imread(os.path.join(out, "samples.png")) is not None
+
+
+def test_under_torchrun_the_cli_says_the_whole_batch_once(monkeypatch, capsys):
+    from mrcnn import model as modellib
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):  # the step after the message: no process group is needed to test it
+        raise Stop
+
+    coco = shared_path("data", "fruits_nuts", "trainval.json")
+    monkeypatch.setattr(modellib, "MaskRCNN", stop)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    for rank, said in (("0", True), ("1", False)):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(Stop):
+            cli.main(["train", "--dataset", coco, "--format", "coco", "--batch", "2", "--lr", "0.02"])
+        out = capsys.readouterr().out
+        assert ("== 4 processes train one model: 2 images each per step, 8 per step in all (learning rate 0.02 "
+                "for that whole batch)" in out) is said, out
