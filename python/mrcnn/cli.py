@@ -39,15 +39,19 @@ def _demo(args):
     val.prepare()
     print("== synthetic shapes: %d training and %d validation images of %dx%d"
           % (len(train.image_ids), len(val.image_ids), args.size, args.size))
+    # seeded throughout (the initial weights, and each step's sampling with deterministic=True), so a
+    # run's figures are the same run to run on one machine
+    import torch
+    torch.manual_seed(args.seed)
     model = modellib.MaskRCNN("training", config, os.path.join(args.out, "logs"))
     t0 = time.perf_counter()
     print("== training the heads")
     # warm-up: from-scratch layers take large first gradients, which at the full rate kill ReLUs
-    model.train(train, val, learning_rate=args.lr, epochs=1, layers="heads", seed=args.seed,
+    model.train(train, val, learning_rate=args.lr, epochs=1, layers="heads", seed=args.seed, deterministic=True,
                 warmup_steps=min(20, args.steps))
     print("== training all layers")
     model.train(train, val, learning_rate=args.lr, epochs=1 + args.epochs, layers="all", seed=args.seed,
-                schedule="cosine", warmup_steps=min(20, args.steps))
+                deterministic=True, schedule="cosine", warmup_steps=min(20, args.steps))
     train_s = time.perf_counter() - t0
     curves = model.plot_losses(os.path.join(args.out, "loss_curves.png"), show=False)
     print("   %.0f s; checkpoints in %s; loss curves %s" % (train_s, model.log_dir, curves))
