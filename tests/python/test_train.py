@@ -594,5 +594,6 @@ def test_landscape_images_in_square_mode_train_as_well_as_portrait(tmp_path):
         ap[name] = evaluate(model, ds, verbose=False, progress=False)["segm"].stats[1]  # mask AP at IoU 0.5
     # Seen here (AMD EPYC; Winograd convolutions on / off): 1.0 and 1.0 for both orientations; with
     # the scale inferred from the tallest image, landscape 0.667 / 0.639 against portrait 1.0 / 1.0.
-    assert ap["portrait"] >= 0.8, ap  # it learns at all
-    assert ap["landscape"] >= ap["portrait"] - 0.15, ap
+    # The margins leave room for other CPUs' rounding and still catch that gap.
+    assert ap["portrait"] >= 0.7, ap  # it learns at all
+    assert ap["landscape"] >= ap["portrait"] - 0.2, ap
