@@ -393,8 +393,9 @@ class MaskRCNN:
             saved.setdefault("ARCHITECTURE", "v1")  # written before v2 existed
             self._adopt_weight_fields({f: saved[f] for f in Config.WEIGHT_DEPENDENT_FIELDS if f in saved},
                                       filepath, verbose, "an mrcnn checkpoint")
-            check_weight_values(_tensors(state["weights"]), filepath)
-            weights = self._match_rpn_anchors(_tensors(state["weights"]), saved.get("RPN_ANCHOR_RATIOS"), filepath)
+            weights = _tensors(state["weights"])
+            check_weight_values(weights, filepath)
+            weights = self._match_rpn_anchors(weights, saved.get("RPN_ANCHOR_RATIOS"), filepath)
             report = self.net.load_state_dict(weights, patterns)
             extra = json.loads(state.get("extra") or "{}")
             self.class_names = list(state.get("class_names") or []) or self.class_names
@@ -410,10 +411,11 @@ class MaskRCNN:
                         state = state[k]
             if not isinstance(state, dict) or not _tensors(state):
                 raise ValueError("%s holds no weights (expected a state_dict or an mrcnn checkpoint)" % filepath)
-            check_weight_values(_tensors(state), filepath)
+            weights = _tensors(state)
+            check_weight_values(weights, filepath)
             self._config_from_torchvision_weights(state, filepath, verbose)
             # torchvision's RPN head: height/width 0.5, 1, 2, i.e. width/height 2, 1, 0.5 in that order
-            weights = self._match_rpn_anchors(_tensors(state), [2.0, 1.0, 0.5], filepath)
+            weights = self._match_rpn_anchors(weights, [2.0, 1.0, 0.5], filepath)
             report = self.net.load_state_dict(weights, patterns)
             self.set_log_dir(filepath)
         report = self._checked_report(LoadReport(report, filepath))
